@@ -1,0 +1,60 @@
+# storemon — the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+BENCH_DATA ?= ../shared/data/store_status.csv.gz
+
+.PHONY: help install run test lint format typecheck pytest bench bench-load demo lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with the storemon command
+
+demo: install  ## load the bundled demo data into the default database if it is empty
+	$(BIN)/storemon demo
+
+run: demo  ## install, load demo data, serve on http://$(HOST):$(PORT)
+	$(BIN)/storemon serve --host $(HOST) --port $(PORT)
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: install  ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+typecheck: install  ## mypy --strict on the package
+	$(BIN)/mypy
+
+pytest: install  ## the test suite only
+	$(BIN)/pytest
+
+test: lint typecheck pytest  ## install, then ruff, mypy and pytest
+
+bench: install  ## engine, CLI and database benchmarks on the shared benchmark data set
+	$(BIN)/python benchmarks/bench.py --status $(BENCH_DATA)
+
+bench-load: install  ## HTTP load benchmark against a local server
+	$(BIN)/python benchmarks/load.py
+
+lock:  ## re-pin requirements.lock from a fresh environment
+	rm -rf /tmp/storemon-lock && $(PYTHON) -m venv /tmp/storemon-lock
+	/tmp/storemon-lock/bin/pip install --quiet -e '.[dev]'
+	(echo '# Pinned dependencies for development and CI (pip freeze of a working environment).'; \
+	 echo '# Regenerate: make lock'; \
+	 /tmp/storemon-lock/bin/pip freeze --exclude-editable | grep -v '^storemon') > requirements.lock
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""`storemon report`: being built (issue 2)."""

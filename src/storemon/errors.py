@@ -1,0 +1,62 @@
+"""The one exception tree of storemon.
+
+Every error that storemon raises on purpose derives from :class:`StoremonError`.
+Adapters (CLI, API) catch it at their edge and turn it into an exit code or a
+JSON error; anything else reaching them is a bug.
+
+    StoremonError
+    ├── InputError            the caller gave something unusable: fix the input
+    │   ├── IngestError       a CSV file cannot be ingested as a whole
+    │   │   └── MissingColumnError   its header lacks a required column
+    │   └── InvalidRequest    a bad parameter (as_of, interpolation, id, ...)
+    ├── ConfigError           a bad setting (database URL, directory, ...)
+    ├── StoreError            the database failed; driver errors are translated to this
+    └── ReportNotFound        no report with that id
+"""
+
+from __future__ import annotations
+
+
+class StoremonError(Exception):
+    """Base class of every error storemon raises on purpose."""
+
+
+class InputError(StoremonError):
+    """The caller gave something storemon cannot use; the message says what to fix."""
+
+
+class IngestError(InputError):
+    """A whole CSV file was refused; nothing from it was stored."""
+
+
+class MissingColumnError(IngestError):
+    """A CSV header lacks a required column."""
+
+    def __init__(self, file: str, column: str, header: list[str]) -> None:
+        self.file = file
+        self.column = column
+        self.header = header
+        shown = ", ".join(header) if header else "(empty)"
+        super().__init__(
+            f"{file}: header lacks the required column '{column}' (header is: {shown})"
+        )
+
+
+class InvalidRequest(InputError):
+    """A bad parameter value: unknown interpolation, unparseable timestamp, missing id."""
+
+
+class ConfigError(StoremonError):
+    """A setting is unusable (bad database URL, unwritable directory, ...)."""
+
+
+class StoreError(StoremonError):
+    """The database failed. Driver exceptions are translated to this in one place."""
+
+
+class ReportNotFound(StoremonError):
+    """No report job has the given id."""
+
+    def __init__(self, report_id: str) -> None:
+        self.report_id = report_id
+        super().__init__(f"no report with id '{report_id}'")
