@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from storemon.store._common import parse_url
 from storemon.store.base import IngestBatch, JobRecord, JobStatus, ReportInputs, Store
 
 __all__ = ["IngestBatch", "JobRecord", "JobStatus", "ReportInputs", "Store", "open_store"]
@@ -10,7 +11,16 @@ __all__ = ["IngestBatch", "JobRecord", "JobStatus", "ReportInputs", "Store", "op
 def open_store(url: str) -> Store:
     """Open (creating and migrating as needed) the database at ``url``.
 
-    ``duckdb:///relative/file.duckdb``, ``duckdb:////abs/file.duckdb`` or
-    ``postgresql://user@host:port/dbname``. A bad URL raises ConfigError.
+    ``duckdb:///relative/file.duckdb``, ``duckdb:////abs/file.duckdb``,
+    ``duckdb:///:memory:`` or ``postgresql://user@host:port/dbname`` (also
+    ``postgres://``). A bad URL raises ConfigError; a database that cannot be
+    opened raises StoreError.
     """
-    raise NotImplementedError("storemon.store.open_store: being built (issue 3)")
+    parsed = parse_url(url)
+    if parsed.backend == "duckdb":
+        from storemon.store.duckdb import DuckDBStore
+
+        return DuckDBStore(url, parsed.target)
+    from storemon.store.postgres import PostgresStore
+
+    return PostgresStore(url, parsed.target)

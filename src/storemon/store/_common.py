@@ -1,0 +1,153 @@
+"""Helpers shared by the DuckDB and PostgreSQL stores: URLs, instants, job rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
+
+import numpy as np
+import pyarrow as pa
+
+from storemon import schema
+from storemon.errors import ConfigError, StoreError
+from storemon.store.base import IngestBatch, JobRecord
+
+#: The report reads polls in (as_of - LOOKBACK, as_of] plus each store's last before.
+LOOKBACK: Final = timedelta(days=7)
+
+#: Job columns in the order :func:`job_from_row` expects.
+JOB_COLUMNS: Final = (
+    "id, status, interpolation, as_of_requested, data_version, created_at, "
+    "started_at, finished_at, as_of_used, row_count, error"
+)
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_URL_HELP: Final = (
+    "use duckdb:///relative/file.duckdb, duckdb:////absolute/file.duckdb, "
+    "duckdb:///:memory: or postgresql://user@host:port/dbname"
+)
+
+
+@dataclass(frozen=True)
+class StoreUrl:
+    """A parsed database URL: which backend, and its target (a path or a libpq URL)."""
+
+    backend: Literal["duckdb", "postgres"]
+    target: str
+
+
+def parse_url(url: str) -> StoreUrl:
+    """Split a storemon database URL; raise ConfigError saying what a valid one looks like."""
+    text = url.strip()
+    if text.startswith(("postgresql://", "postgres://")):
+        return StoreUrl("postgres", text)
+    if text.startswith("duckdb:///"):
+        path = text[len("duckdb:///") :]
+        if not path:
+            raise ConfigError(f"database URL '{url}' names no file: {_URL_HELP}")
+        return StoreUrl("duckdb", path)
+    if text.startswith("duckdb:"):
+        raise ConfigError(
+            f"database URL '{url}' is not understood (three slashes before a relative "
+            f"path, four before an absolute one): {_URL_HELP}"
+        )
+    raise ConfigError(f"unsupported database URL '{url}': {_URL_HELP}")
+
+
+def to_utc(value: datetime) -> datetime:
+    """An aware UTC datetime; a naive one is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def to_naive_utc(value: datetime) -> datetime:
+    """A naive datetime in UTC (for a TIMESTAMP column holding UTC instants)."""
+    return to_utc(value).replace(tzinfo=None)
+
+
+def optional_utc(value: datetime | None) -> datetime | None:
+    """:func:`to_utc`, passing None through."""
+    return None if value is None else to_utc(value)
+
+
+def from_epoch_us(value: int) -> datetime:
+    """The UTC instant ``value`` microseconds after the epoch."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def to_epoch_us(value: datetime) -> int:
+    """Microseconds since the epoch of an instant (naive = UTC)."""
+    delta = to_utc(value) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def job_from_row(row: tuple[object, ...]) -> JobRecord:
+    """A :class:`JobRecord` from a row selected with :data:`JOB_COLUMNS`."""
+    (
+        job_id,
+        status,
+        interpolation,
+        as_of_requested,
+        data_version,
+        created_at,
+        started_at,
+        finished_at,
+        as_of_used,
+        row_count,
+        error,
+    ) = row
+    return JobRecord(
+        id=str(job_id),
+        status=status,  # type: ignore[arg-type]
+        interpolation=interpolation,  # type: ignore[arg-type]
+        as_of_requested=_instant(as_of_requested),
+        data_version=int(data_version),  # type: ignore[call-overload]
+        created_at=to_utc(created_at),  # type: ignore[arg-type]
+        started_at=_instant(started_at),
+        finished_at=_instant(finished_at),
+        as_of_used=_instant(as_of_used),
+        row_count=None if row_count is None else int(row_count),  # type: ignore[call-overload]
+        error=None if error is None else str(error),
+    )
+
+
+def _instant(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
+    return to_utc(value)
+
+
+def with_row_numbers(table: pa.Table) -> pa.Table:
+    """``table`` plus an int64 ``_rn`` column 0..n-1, so "last row wins" can be applied in SQL."""
+    return table.append_column("_rn", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` cast to exactly ``schema`` (types, nullability, and a UTC zone on instants)."""
+    return table.select(schema.names).cast(schema)
+
+
+def prepared(batch: IngestBatch) -> IngestBatch:
+    """``batch`` with every table conformed to its schema; StoreError if one cannot be.
+
+    Called before a transaction starts, so a malformed batch never reaches the database.
+    """
+    tables: dict[str, pa.Table | None] = {}
+    for name, table_schema in (
+        ("polls", schema.POLLS),
+        ("hours", schema.HOURS),
+        ("timezones", schema.TIMEZONES),
+        ("rejects", schema.REJECTS),
+    ):
+        table = getattr(batch, name)
+        try:
+            tables[name] = None if table is None else conform(table, table_schema)
+        except (KeyError, ValueError, TypeError, pa.ArrowException) as error:
+            raise StoreError(
+                f"invalid ingest batch: the {name} table does not match storemon.schema ({error})"
+            ) from error
+    return IngestBatch(**tables, files=dict(batch.files))

@@ -1,0 +1,450 @@
+"""The Store contract, run against DuckDB and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pytest
+
+from storemon import schema
+from storemon.errors import ConfigError, ReportNotFound, StoreError
+from storemon.store import IngestBatch, JobRecord, Store, open_store
+
+if TYPE_CHECKING:
+    from conftest import Tables
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _rows(table: pa.Table) -> list[tuple[object, ...]]:
+    return sorted(tuple(row.values()) for row in table.to_pylist())
+
+
+def _polls(store: Store) -> list[tuple[object, ...]]:
+    return _rows(store.report_inputs(None).polls)  # every poll: test data spans < 7 days
+
+
+def _hours(store: Store) -> list[tuple[object, ...]]:
+    return _rows(store.report_inputs(None).hours)
+
+
+def _zones(store: Store) -> dict[object, object]:
+    return dict(_rows(store.report_inputs(None).timezones))  # type: ignore[arg-type]
+
+
+def test_empty_store(store: Store) -> None:
+    assert store.counts() == {"polls": 0, "hours": 0, "timezones": 0, "rejects": 0, "stores": 0}
+    assert store.latest_poll_utc() is None
+    inputs = store.report_inputs(None)
+    assert inputs.as_of is None
+    assert inputs.polls.schema == schema.POLLS
+    assert inputs.hours.schema == schema.HOURS
+    assert inputs.timezones.schema == schema.TIMEZONES
+    assert inputs.polls.num_rows == 0
+
+
+def test_polls_last_row_wins_within_a_batch_and_over_ingests(
+    store: Store, tables: type[Tables]
+) -> None:
+    store.apply_ingest(
+        IngestBatch(
+            polls=tables.polls(
+                [
+                    ("a", "2023-01-23 10:00", True),
+                    ("a", "2023-01-23 10:00", False),  # same instant, later row wins
+                    ("b", "2023-01-23 10:00", True),
+                    ("a", "2023-01-23 11:00", True),
+                ]
+            )
+        )
+    )
+    assert _polls(store) == [
+        ("a", utc("2023-01-23 10:00"), False),
+        ("a", utc("2023-01-23 11:00"), True),
+        ("b", utc("2023-01-23 10:00"), True),
+    ]
+    store.apply_ingest(
+        IngestBatch(
+            polls=tables.polls(
+                [
+                    ("a", "2023-01-23 10:00", True),  # changed by a later ingest
+                    ("b", "2023-01-23 10:00", True),  # unchanged
+                    ("b", "2023-01-23 12:30:15.123456", False),  # new
+                ]
+            )
+        )
+    )
+    assert _polls(store) == [
+        ("a", utc("2023-01-23 10:00"), True),
+        ("a", utc("2023-01-23 11:00"), True),
+        ("b", utc("2023-01-23 10:00"), True),
+        ("b", utc("2023-01-23 12:30:15.123456"), False),
+    ]
+    assert store.counts()["polls"] == 4
+    assert store.counts()["stores"] == 2
+    assert store.latest_poll_utc() == utc("2023-01-23 12:30:15.123456")
+
+
+def test_store_ids_are_opaque_strings(store: Store, tables: type[Tables]) -> None:
+    store.apply_ingest(
+        IngestBatch(
+            polls=tables.polls(
+                [("0042", "2023-01-23 10:00", True), ("42", "2023-01-23 10:00", False)]
+            )
+        )
+    )
+    assert [row[0] for row in _polls(store)] == ["0042", "42"]
+
+
+def test_reingesting_the_same_batch_changes_nothing_but_the_version(
+    store: Store, tables: type[Tables]
+) -> None:
+    batch = IngestBatch(
+        polls=tables.polls([("a", "2023-01-23 10:00", True), ("b", "2023-01-23 10:05", False)]),
+        hours=tables.hours([("a", 0, "09:00", "12:00"), ("a", 0, "13:00", "17:00")]),
+        timezones=tables.timezones([("a", "America/New_York")]),
+    )
+    store.apply_ingest(batch)
+    before = (_polls(store), _hours(store), _zones(store), store.counts())
+    version = store.data_version()
+    store.apply_ingest(batch)
+    assert (_polls(store), _hours(store), _zones(store), store.counts()) == before
+    assert store.data_version() != version
+
+
+def test_hours_replace_every_row_of_the_stores_in_the_batch(
+    store: Store, tables: type[Tables]
+) -> None:
+    store.apply_ingest(
+        IngestBatch(
+            hours=tables.hours(
+                [("a", 0, "09:00", "12:00"), ("a", 1, "09:00", "12:00"), ("b", 2, "10:00", "11:00")]
+            )
+        )
+    )
+    store.apply_ingest(IngestBatch(hours=tables.hours([("a", 4, "22:00", "02:00")])))
+    hour = 3600 * schema.US_PER_SECOND
+    assert _hours(store) == [("a", 4, 22 * hour, 2 * hour), ("b", 2, 10 * hour, 11 * hour)]
+    store.apply_ingest(IngestBatch(hours=tables.hours([("b", 6, "00:00", "24:00")])))
+    assert _hours(store) == [("a", 4, 22 * hour, 2 * hour), ("b", 6, 0, schema.US_PER_DAY)]
+
+
+def test_timezones_last_row_wins_and_replace_per_store(store: Store, tables: type[Tables]) -> None:
+    store.apply_ingest(
+        IngestBatch(
+            timezones=tables.timezones(
+                [("a", "America/Chicago"), ("b", "Asia/Beirut"), ("a", "America/New_York")]
+            )
+        )
+    )
+    assert _zones(store) == {"a": "America/New_York", "b": "Asia/Beirut"}
+    store.apply_ingest(IngestBatch(timezones=tables.timezones([("b", "Europe/Paris")])))
+    assert _zones(store) == {"a": "America/New_York", "b": "Europe/Paris"}
+    assert store.counts()["timezones"] == 2
+
+
+def _batch_failing_late(tables: type[Tables]) -> IngestBatch:
+    return IngestBatch(
+        polls=tables.polls([("a", "2023-01-23 10:00", False), ("c", "2023-01-23 11:00", True)]),
+        hours=tables.hours([("a", 0, "09:00", "12:00")]),
+        timezones=tables.timezones([("a", "Asia/Tokyo")]),
+        rejects=tables.rejects([("status", "s.csv", 3, "bad", "x")]),
+    )
+
+
+def _assert_unchanged(store: Store, version: int) -> None:
+    assert _polls(store) == [("a", utc("2023-01-23 10:00"), True)]
+    assert store.counts() == {"polls": 1, "hours": 0, "timezones": 0, "rejects": 0, "stores": 1}
+    assert store.data_version() == version
+    assert store.latest_poll_utc() == utc("2023-01-23 10:00")
+
+
+def test_a_batch_failing_in_the_database_changes_nothing(
+    store: Store, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+    version = store.data_version()
+
+    def fail(conn: object, table: pa.Table) -> None:
+        # Polls and hours are written by now; the database refuses the next statement.
+        conn.execute("SELECT no_such_column FROM timezones")  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(store, "_replace_timezones", fail)
+    with pytest.raises(StoreError):
+        store.apply_ingest(_batch_failing_late(tables))
+    _assert_unchanged(store, version)
+    monkeypatch.undo()
+    store.apply_ingest(_batch_failing_late(tables))  # the store is usable afterwards
+    assert store.counts()["polls"] == 2
+
+
+def test_a_malformed_batch_is_refused_before_writing(store: Store, tables: type[Tables]) -> None:
+    store.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+    version = store.data_version()
+    bad_zones = pa.table({"store_id": pa.array([None], pa.string()), "timezone_str": ["UTC"]})
+    batch = IngestBatch(polls=_batch_failing_late(tables).polls, timezones=bad_zones)
+    with pytest.raises(StoreError, match="timezones table"):
+        store.apply_ingest(batch)
+    _assert_unchanged(store, version)
+
+
+def test_report_inputs_window(store: Store, tables: type[Tables]) -> None:
+    store.apply_ingest(
+        IngestBatch(
+            polls=tables.polls(
+                [
+                    ("a", "2023-01-10 00:00", False),
+                    ("a", "2023-01-15 23:00", True),  # a's last at or before as_of - 7 d
+                    ("a", "2023-01-16 00:00:00.000001", False),  # just inside the window
+                    ("a", "2023-01-23 00:00", True),  # == as_of: inside
+                    ("a", "2023-01-23 00:00:00.000001", False),  # after as_of: excluded
+                    ("b", "2023-01-16 00:00", True),  # == as_of - 7 d: the last before
+                    ("c", "2023-01-24 00:00", True),  # only after as_of: excluded
+                ]
+            ),
+            hours=tables.hours([("a", 0, "09:00", "12:00")]),
+            timezones=tables.timezones([("c", "Asia/Tokyo")]),
+        )
+    )
+    inputs = store.report_inputs(utc("2023-01-23 00:00"))
+    assert inputs.as_of == utc("2023-01-23 00:00")
+    assert inputs.polls.schema == schema.POLLS
+    assert _rows(inputs.polls) == [
+        ("a", utc("2023-01-15 23:00"), True),
+        ("a", utc("2023-01-16 00:00:00.000001"), False),
+        ("a", utc("2023-01-23 00:00"), True),
+        ("b", utc("2023-01-16 00:00"), True),
+    ]
+    assert inputs.hours.num_rows == 1
+    assert inputs.timezones.num_rows == 1  # all zones, even for stores without polls
+
+    latest = store.report_inputs(None)
+    assert latest.as_of == utc("2023-01-24 00:00")
+    assert latest.as_of.tzinfo is not None
+    assert latest.polls.num_rows == 5  # 2023-01-17 .. 2023-01-24 plus a's and b's last before
+
+
+def test_report_inputs_accepts_an_aware_as_of_in_any_zone(
+    store: Store, tables: type[Tables]
+) -> None:
+    store.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+    eastern = datetime(2023, 1, 23, 5, 0, tzinfo=timezone(timedelta(hours=-5)))
+    inputs = store.report_inputs(eastern)
+    assert inputs.as_of == utc("2023-01-23 10:00")
+    assert inputs.polls.num_rows == 1
+
+
+def test_rejects_are_appended_with_ingest_time(store: Store, tables: type[Tables]) -> None:
+    store.apply_ingest(
+        IngestBatch(
+            rejects=tables.rejects(
+                [
+                    ("status", "s.csv", 7, "unknown status 'maybe'", "a,maybe,2023-01-01"),
+                    ("status", "s.csv", 3, "empty store_id", ",active,2023-01-01"),
+                ]
+            ),
+            files={"status": "s.csv"},
+        )
+    )
+    store.apply_ingest(
+        IngestBatch(rejects=tables.rejects([("hours", "h.csv", 2, "day 9 outside 0-6", "a,9")]))
+    )
+    listed = store.rejects()
+    assert listed.column_names == [*schema.REJECTS.names, "ingested_at"]
+    assert listed.column("line").to_pylist() == [2, 3, 7]  # newest ingest first, then line
+    assert listed.column("source").to_pylist() == ["hours", "status", "status"]
+    assert listed.schema.field("ingested_at").type == pa.timestamp("us", tz="UTC")
+    assert store.rejects(source="status", limit=1).column("line").to_pylist() == [3]
+    assert store.rejects(source="status", limit=5, offset=1).column("line").to_pylist() == [7]
+    assert store.rejects(source="timezones").num_rows == 0
+    assert store.counts()["rejects"] == 3
+
+
+def test_data_version_changes_on_every_ingest(store: Store, tables: type[Tables]) -> None:
+    seen = {store.data_version()}
+    for _ in range(3):
+        store.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+        seen.add(store.data_version())
+    assert len(seen) == 4
+
+
+def _job(job_id: str, created: str, **fields: object) -> JobRecord:
+    base: dict[str, object] = {
+        "id": job_id,
+        "status": "queued",
+        "interpolation": "nearest",
+        "as_of_requested": None,
+        "data_version": 1,
+        "created_at": utc(created),
+    }
+    base.update(fields)
+    return JobRecord(**base)  # type: ignore[arg-type]
+
+
+def test_job_lifecycle(store: Store) -> None:
+    as_of = utc("2023-01-25 12:00")
+    job = _job("j1", "2024-01-01 00:00:00.5", as_of_requested=as_of)
+    store.insert_job(job)
+    assert store.get_job("j1") == job
+    assert store.get_job("nope") is None
+    assert store.unfinished_jobs() == [job]
+    assert store.job_result("j1") is None
+
+    store.mark_running("j1", started_at=utc("2024-01-01 00:00:01"))
+    running = store.get_job("j1")
+    assert running is not None
+    assert running.status == "running"
+    assert running.started_at == utc("2024-01-01 00:00:01")
+    assert store.job_result("j1") is None
+
+    csv = b"store_id,uptime_last_hour\n\xe2\x82\xac,1.00\n"
+    store.mark_complete(
+        "j1",
+        finished_at=utc("2024-01-01 00:00:02"),
+        as_of_used=as_of,
+        row_count=1,
+        csv=csv,
+    )
+    done = store.get_job("j1")
+    assert done == JobRecord(
+        id="j1",
+        status="complete",
+        interpolation="nearest",
+        as_of_requested=as_of,
+        data_version=1,
+        created_at=utc("2024-01-01 00:00:00.5"),
+        started_at=utc("2024-01-01 00:00:01"),
+        finished_at=utc("2024-01-01 00:00:02"),
+        as_of_used=as_of,
+        row_count=1,
+        error=None,
+    )
+    assert done.created_at.tzinfo is not None
+    assert store.job_result("j1") == csv
+    assert store.unfinished_jobs() == []
+
+    store.insert_job(_job("j2", "2024-01-01 00:01"))
+    store.mark_failed("j2", finished_at=utc("2024-01-01 00:01:05"), error="engine exploded")
+    failed = store.get_job("j2")
+    assert failed is not None
+    assert (failed.status, failed.error) == ("failed", "engine exploded")
+    assert store.job_result("j2") is None
+    assert [j.id for j in store.list_jobs()] == ["j2", "j1"]
+    assert [j.id for j in store.list_jobs(limit=1)] == ["j2"]
+
+
+def test_find_reusable_job(store: Store) -> None:
+    as_of = utc("2023-01-25 12:00")
+    store.insert_job(_job("old", "2024-01-01 00:00", as_of_requested=as_of))
+    store.insert_job(_job("latest-none", "2024-01-01 00:01"))
+    store.insert_job(_job("failed", "2024-01-01 00:02", as_of_requested=as_of))
+    store.mark_failed("failed", finished_at=utc("2024-01-01 00:03"), error="x")
+
+    def find(
+        as_of_requested: datetime | None, interpolation: str = "nearest", version: int = 1
+    ) -> str | None:
+        job = store.find_reusable_job(
+            as_of_requested=as_of_requested,
+            interpolation=interpolation,  # type: ignore[arg-type]
+            data_version=version,
+        )
+        return None if job is None else job.id
+
+    assert find(as_of) == "old"
+    assert find(None) == "latest-none"
+    assert find(as_of, "previous") is None
+    assert find(as_of, version=2) is None
+    assert find(utc("2023-01-25 12:00:01")) is None
+
+
+def test_job_updates_on_an_unknown_id_raise_report_not_found(store: Store) -> None:
+    with pytest.raises(ReportNotFound):
+        store.mark_running("ghost", started_at=utc("2024-01-01 00:00"))
+    with pytest.raises(ReportNotFound):
+        store.mark_complete(
+            "ghost", finished_at=utc("2024-01-01 00:00"), as_of_used=None, row_count=0, csv=b""
+        )
+    with pytest.raises(ReportNotFound):
+        store.mark_failed("ghost", finished_at=utc("2024-01-01 00:00"), error="x")
+
+
+def test_driver_errors_are_translated(store: Store) -> None:
+    store.insert_job(_job("dup", "2024-01-01 00:00"))
+    with pytest.raises(StoreError) as caught:
+        store.insert_job(_job("dup", "2024-01-01 00:00"))
+    assert type(caught.value) is StoreError
+    assert caught.value.__cause__ is not None
+    module = type(caught.value.__cause__).__module__
+    assert module.split(".")[0].lstrip("_") in {"duckdb", "psycopg"}
+    # The store still works after a failed write.
+    assert store.get_job("dup") is not None
+
+
+def test_closed_store_raises_store_error(store_url: str) -> None:
+    opened = open_store(store_url)
+    opened.close()
+    opened.close()  # idempotent
+    with pytest.raises(StoreError, match="closed"):
+        opened.data_version()
+
+
+def test_reopening_keeps_data_and_migrations_run_once(store_url: str, tables: type[Tables]) -> None:
+    first = open_store(store_url)
+    first.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+    version = first.data_version()
+    first.close()
+    for _ in range(2):
+        again = open_store(store_url)
+        try:
+            assert again.counts()["polls"] == 1
+            assert again.data_version() == version
+            assert again.schema_version() == 1  # type: ignore[attr-defined]
+        finally:
+            again.close()
+
+
+def test_reads_beside_a_write_from_other_threads(store: Store, tables: type[Tables]) -> None:
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    big = tables.polls([(f"s{i % 50}", start + timedelta(minutes=i), True) for i in range(20_000)])
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                store.counts()
+                store.report_inputs(None)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    try:
+        writers = [
+            threading.Thread(target=store.apply_ingest, args=(IngestBatch(polls=big),))
+            for _ in range(2)
+        ]
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join()
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join()
+    assert errors == []
+    assert store.counts()["polls"] == 20_000
+
+
+def test_bad_urls_raise_config_error(tmp_path: object) -> None:
+    for url in ("sqlite:///x.db", "duckdb://x.duckdb", "duckdb:///", "", "/tmp/x.duckdb"):
+        with pytest.raises(ConfigError, match="duckdb:///"):
+            open_store(url)
+    with pytest.raises(ConfigError, match="does not exist"):
+        open_store("duckdb:////nonexistent-dir-storemon/x.duckdb")
