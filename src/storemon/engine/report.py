@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
 
-from storemon.schema import Interpolation
+from storemon.engine.hours import business_intervals
+from storemon.engine.measure import window_totals
+from storemon.engine.polls import prepare_polls, timestamps_us
+from storemon.engine.states import state_segments
+from storemon.engine.zones import to_datetime, to_us
+from storemon.schema import REPORT, REPORT_COLUMNS, Interpolation
+
+US_PER_HOUR = 3_600_000_000
+_join = cast("Callable[..., pa.Array[Any]]", pc.binary_join_element_wise)
+#: The windows, as (length, unit of the reported number), both in microseconds.
+WINDOWS = (
+    ("last_hour", US_PER_HOUR, 60_000_000),
+    ("last_day", 24 * US_PER_HOUR, US_PER_HOUR),
+    ("last_week", 168 * US_PER_HOUR, US_PER_HOUR),
+)
 
 
 @dataclass(frozen=True)
@@ -18,6 +37,12 @@ class Report:
     as_of: datetime | None  # None when there were no polls at or before as_of
 
 
+def hundredths(duration_hus: NDArray[np.int64], unit_us: int) -> NDArray[np.int64]:
+    """An exact duration (half-µs) in hundredths of ``unit_us``, rounded half up."""
+    unit_hus = 2 * unit_us
+    return (duration_hus * 100 + unit_hus // 2) // unit_hus
+
+
 def compute_report(
     polls: pa.Table,
     hours: pa.Table,
@@ -26,10 +51,63 @@ def compute_report(
     as_of: datetime | None = None,
     interpolation: Interpolation = "nearest",
 ) -> Report:
-    """The SPEC.md report for every store in ``polls`` with a poll at or before ``as_of``."""
-    raise NotImplementedError("engine: being built (issue 2)")
+    """The SPEC.md report for every store in ``polls`` with a poll at or before ``as_of``.
+
+    ``as_of=None`` means the latest poll; a naive ``as_of`` is UTC.
+    """
+    if interpolation not in ("nearest", "previous"):
+        raise ValueError(f"unknown interpolation {interpolation!r}: use 'nearest' or 'previous'")
+    if as_of is not None:
+        as_of_us = to_us(as_of)
+    elif polls.num_rows:
+        as_of_us = int(timestamps_us(polls.column("timestamp_utc")).max())
+    else:
+        return Report(REPORT.empty_table(), None)
+    arrays = prepare_polls(polls, as_of_us)
+    if arrays.n_stores == 0:
+        return Report(REPORT.empty_table(), None)
+    starts = [as_of_us - length for _, length, _ in WINDOWS]
+    intervals = business_intervals(hours, timezones, arrays.store_ids, min(starts), as_of_us)
+    segments = state_segments(arrays, interpolation)
+    totals = window_totals(segments, intervals, arrays.n_stores, starts, as_of_us)
+    up = {}
+    down = {}
+    for (name, _, unit_us), total in zip(WINDOWS, totals, strict=True):
+        up[f"uptime_{name}"] = hundredths(total.active_hus, unit_us) / 100
+        down[f"downtime_{name}"] = hundredths(total.inactive_hus, unit_us) / 100
+    columns = {"store_id": arrays.store_ids, **up, **down}
+    table = pa.table([columns[name] for name in REPORT_COLUMNS], schema=REPORT)
+    return Report(table, to_datetime(as_of_us))
+
+
+def _two_decimals(values: pa.ChunkedArray[Any]) -> pa.Array[Any]:
+    """Non-negative floats as text with exactly two decimals (``1.7``: ``1.70``)."""
+    q = np.rint(np.asarray(values.to_numpy(), dtype=np.float64) * 100).astype(np.int64)
+    whole = pa.array(q // 100).cast(pa.string())
+    frac = pc.utf8_lpad(pa.array(q % 100).cast(pa.string()), width=2, padding="0")
+    return _join(whole, frac, ".")
+
+
+def _csv_field(ids: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.Array[Any]:
+    """Store ids as CSV fields: quoted (quotes doubled) only when they need it."""
+    ids = pc.cast(ids, pa.string())
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    quoted = _join('"', pc.replace_substring(ids, '"', '""'), '"', "")
+    return cast(
+        "pa.Array[Any]", pc.if_else(pc.match_substring_regex(ids, r'[",\r\n]'), quoted, ids)
+    )
 
 
 def report_csv(table: pa.Table) -> bytes:
-    """The report as CSV bytes: header, SPEC column order, values with exactly two decimals."""
-    raise NotImplementedError("engine: being built (issue 2)")
+    """The report as CSV bytes: header, SPEC column order, values with exactly two decimals.
+
+    Lines end in ``\\n``; a store id is quoted only when it holds a comma, quote or newline.
+    """
+    header = ",".join(REPORT_COLUMNS) + "\n"
+    if table.num_rows == 0:
+        return header.encode()
+    fields = [_csv_field(table.column("store_id"))]
+    fields += [_two_decimals(table.column(name)) for name in REPORT_COLUMNS[1:]]
+    lines = _join(*fields, ",")
+    return (header + "\n".join(cast("list[str]", lines.to_pylist())) + "\n").encode()

@@ -1,0 +1,152 @@
+"""Zone names → zoneinfo, and wall-clock times → UTC instants, vectorized per (zone, date).
+
+A wall time is (zone, local date, microseconds since local midnight). It resolves
+like ``datetime(..., tzinfo=ZoneInfo(zone), fold=0)``: a repeated time is its first
+occurrence, a skipped time uses the offset in force before the change.
+
+zoneinfo is called once per (zone, local date), never per store or row; only on the
+few dates that contain a transition is each distinct wall time resolved on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from storemon.engine.stores import Column, last_per_store
+from storemon.schema import DEFAULT_TIMEZONE, US_PER_DAY
+
+_EPOCH = datetime(1970, 1, 1)  # naive: wall clocks
+_ONE_US = timedelta(microseconds=1)
+_PROBES_US = (6 * 3_600_000_000, 12 * 3_600_000_000, 18 * 3_600_000_000)
+
+
+def zone_or_default(name: str) -> ZoneInfo:
+    """The zone named ``name``; the default zone when the name is unknown or malformed."""
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def store_zones(
+    names: Column, store: NDArray[np.int64], n_stores: int
+) -> tuple[list[ZoneInfo], NDArray[np.int64]]:
+    """Zones used and each store's zone code; the last row per store wins, default code 0.
+
+    ``store`` gives each name row's store index (-1: not a store of interest).
+    """
+    zones = [ZoneInfo(DEFAULT_TIMEZONE)]
+    zone_of_store = np.zeros(n_stores, dtype=np.int64)
+    stores, rows = last_per_store(store)
+    if len(rows) == 0:
+        return zones, zone_of_store
+    chosen = names.take(rows)
+    encoded = pc.dictionary_encode(chosen)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    assert isinstance(encoded, pa.DictionaryArray)
+    by_key = {zones[0].key: 0}
+    codes = []
+    for name in encoded.dictionary.to_pylist():
+        zone = zone_or_default(str(name).strip())
+        codes.append(by_key.setdefault(zone.key, len(by_key)))
+        if codes[-1] == len(zones):
+            zones.append(zone)
+    code_array = np.asarray(codes, dtype=np.int64)
+    zone_of_store[stores] = code_array[encoded.indices.to_numpy(zero_copy_only=False)]
+    return zones, zone_of_store
+
+
+def _utc_us(zone: ZoneInfo, day: int, tod_us: int) -> int:
+    """Exact: local (day, time) in ``zone`` with fold=0 → UTC microseconds since the epoch."""
+    wall = _EPOCH + timedelta(days=day, microseconds=tod_us)
+    offset = wall.replace(tzinfo=zone).utcoffset()
+    assert offset is not None
+    return (wall - _EPOCH - offset) // _ONE_US
+
+
+def _offset_us(zone: ZoneInfo, day: int, tod_us: int) -> int:
+    wall = _EPOCH + timedelta(days=day, microseconds=tod_us)
+    offset = wall.replace(tzinfo=zone).utcoffset()
+    assert offset is not None
+    return offset // _ONE_US
+
+
+def _day_table(
+    zones: Sequence[ZoneInfo], first_day: int, n_days: int
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Offset at local midnight per (zone, day), and whether the day holds a transition."""
+    offsets = np.empty((len(zones), n_days + 1), dtype=np.int64)
+    inner_differs = np.zeros((len(zones), n_days), dtype=bool)
+    for z, zone in enumerate(zones):
+        for d in range(n_days + 1):
+            offsets[z, d] = _offset_us(zone, first_day + d, 0)
+            if d < n_days:
+                inner_differs[z, d] = any(
+                    _offset_us(zone, first_day + d, probe) != offsets[z, d] for probe in _PROBES_US
+                )
+    transition = inner_differs | (offsets[:, 1:] != offsets[:, :-1])
+    return offsets[:, :-1], transition
+
+
+def wall_to_utc_us(
+    zones: Sequence[ZoneInfo],
+    zone_code: NDArray[np.int64],
+    day: NDArray[np.int64],
+    tod_us: NDArray[np.int64],
+) -> NDArray[np.int64]:
+    """UTC microseconds of wall times (``zones[zone_code]``, epoch ``day``, ``tod_us`` < 24 h)."""
+    if len(day) == 0:
+        return np.empty(0, dtype=np.int64)
+    used = np.unique(zone_code)
+    first_day = int(day.min())
+    n_days = int(day.max()) - first_day + 1
+    offsets, transition = _day_table([zones[z] for z in used], first_day, n_days)
+    z_pos = np.searchsorted(used, zone_code)
+    d_pos = day - first_day
+    utc = day * US_PER_DAY + tod_us - offsets[z_pos, d_pos]
+    exact = transition[z_pos, d_pos]
+    if exact.any():  # the few (zone, date) pairs with a transition: each distinct time exactly
+        key = (z_pos[exact] * n_days + d_pos[exact]) * US_PER_DAY + tod_us[exact]
+        distinct, inverse = np.unique(key, return_inverse=True)
+        resolved = np.empty(len(distinct), dtype=np.int64)
+        for i, k in enumerate(distinct.tolist()):
+            zd, tod = divmod(k, US_PER_DAY)
+            z, d = divmod(zd, n_days)
+            resolved[i] = _utc_us(zones[int(used[z])], first_day + d, tod)
+        utc[exact] = resolved[inverse.ravel()]
+    return utc
+
+
+def epoch_day(instant_us: int) -> int:
+    """The UTC date (days since 1970-01-01) of an instant."""
+    return instant_us // US_PER_DAY
+
+
+def to_datetime(instant_us: int) -> datetime:
+    """Microseconds since the epoch → aware UTC datetime."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=instant_us)
+
+
+def to_us(instant: datetime) -> int:
+    """Aware or naive (= UTC) datetime → microseconds since the epoch."""
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return (instant - datetime(1970, 1, 1, tzinfo=UTC)) // _ONE_US
+
+
+__all__ = [
+    "epoch_day",
+    "store_zones",
+    "to_datetime",
+    "to_us",
+    "wall_to_utc_us",
+    "zone_or_default",
+]
