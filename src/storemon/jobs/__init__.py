@@ -1,0 +1,21 @@
+"""Report jobs: lifecycle (queued → running → complete | failed), runner, reuse, recovery."""
+
+from __future__ import annotations
+
+from storemon.jobs.runner import (
+    ComputedReport,
+    ReportJobs,
+    TriggerOutcome,
+    compute_with_engine,
+    new_report_id,
+    utc_now,
+)
+
+__all__ = [
+    "ComputedReport",
+    "ReportJobs",
+    "TriggerOutcome",
+    "compute_with_engine",
+    "new_report_id",
+    "utc_now",
+]

@@ -1,0 +1,81 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from storemon import __version__
+from storemon.api.auth import BearerAuthMiddleware
+from storemon.api.deps import Services
+from storemon.api.errors import install_error_handlers
+from storemon.api.limits import BodyLimitMiddleware
+from storemon.api.metrics import Metrics
+from storemon.api.routes import ingest, legacy, ops, reports
+from storemon.config import Settings
+from storemon.jobs import ReportJobs
+from storemon.store import open_store
+from storemon.store.base import Store
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+_DESCRIPTION = """\
+Store uptime and downtime within business hours.
+
+Trigger a report with `POST /trigger_report` (or `POST /reports`), poll it with
+`GET /get_report?report_id=…` (or `GET /reports/{id}`) until it is `Complete`,
+then download the CSV. Every error has the same JSON shape:
+`{"error": "...", "code": "...", "details": [...]}`.
+"""
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """The storemon API.
+
+    With ``store`` given, the app uses it and leaves closing it to the caller;
+    otherwise it opens ``settings.db`` at start-up and closes it at shutdown. At
+    start-up, report jobs a previous process left queued or running are re-run.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        active = store if store is not None else await run_in_threadpool(open_store, settings.db)
+        metrics = Metrics()
+        jobs = ReportJobs(
+            active, workers=settings.report_workers, on_finished=metrics.report_finished
+        )
+        try:
+            recovered = await run_in_threadpool(jobs.recover)
+            if recovered:
+                log.warning("re-running %d unfinished report job(s)", len(recovered))
+            app.state.services = Services(
+                settings=settings, store=active, jobs=jobs, metrics=metrics
+            )
+            yield
+        finally:
+            await run_in_threadpool(jobs.close)
+            app.state.services = None
+            if own_store:
+                await run_in_threadpool(active.close)
+
+    app = FastAPI(
+        title="storemon",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (legacy, reports, ingest, ops):
+        app.include_router(module.router)
+    # The last added middleware runs first: authenticate, then limit the body.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.api_token:
+        app.add_middleware(BearerAuthMiddleware, token=settings.api_token)
+    return app

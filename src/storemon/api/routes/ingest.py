@@ -1,0 +1,87 @@
+"""``POST /ingest/{source}``: a CSV file as the request body, validated and stored."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from storemon.api.deps import Services, services
+from storemon.api.errors import ERROR_RESPONSES, ErrorBody
+from storemon.errors import IngestError, InvalidRequest
+from storemon.ingest.service import ingest
+from storemon.schema import Source
+
+router = APIRouter(tags=["ingest"])
+
+_EXAMPLE = {
+    "status": {
+        "file": "status.csv",
+        "rows": 3,
+        "loaded": 2,
+        "rejected": 1,
+        "rejects": [{"line": 4, "reason": "unknown status 'actve' (expected active or inactive)"}],
+    }
+}
+
+
+@router.post(
+    "/ingest/{source}",
+    response_model=None,
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "description": "What was read, loaded and rejected (the CLI's `--json` summary).",
+            "content": {"application/json": {"example": _EXAMPLE}},
+        },
+        400: {"model": ErrorBody, "description": "Empty body, or not a readable CSV file."},
+        413: {"model": ErrorBody, "description": "Body over STOREMON_MAX_BODY_BYTES."},
+        422: {"model": ErrorBody, "description": "The header lacks a required column."},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    summary="Ingest one CSV file",
+)
+async def ingest_file(
+    request: Request,
+    source: Source = Path(description="`status` (polls), `hours` or `timezones`."),
+    name: str | None = Query(
+        None, max_length=255, description="File name used in messages (default <source>.csv)."
+    ),
+    app: Services = Depends(services),
+) -> JSONResponse:
+    """Validate the CSV body (plain or gzip) and store its valid rows in one transaction.
+
+    Bad rows are rejected and reported with their line numbers; the rest is stored.
+    A file whose header lacks a required column is refused as a whole (422) and
+    the database is left as it was.
+    """
+    data = await request.body()
+    if not data:
+        raise InvalidRequest(
+            f"the request body is empty: send the {source} CSV file as the body, e.g. "
+            f"curl --data-binary @{source}.csv -H 'Content-Type: text/csv' .../ingest/{source}"
+        )
+    file_name = name or f"{source}.csv"
+    started = time.perf_counter()
+    try:
+        summary = await run_in_threadpool(
+            ingest, app.store, {source: data}, names={source: file_name}
+        )
+    except IngestError:
+        app.metrics.ingest_refused.inc(source)
+        raise
+    part = summary.sources[source]
+    app.metrics.ingest_finished(
+        source,
+        seconds=time.perf_counter() - started,
+        loaded=part.loaded,
+        rejected=part.rejected,
+    )
+    return JSONResponse(summary.to_json())

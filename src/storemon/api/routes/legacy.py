@@ -1,0 +1,127 @@
+"""The original API: ``/trigger_report`` and ``/get_report``, compatible with its clients."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from storemon.api.deps import (
+    Services,
+    csv_response,
+    failed_response,
+    find_job,
+    find_result,
+    json_body,
+    report_parameters,
+    running_response,
+    services,
+    valid_report_id,
+)
+from storemon.api.errors import ERROR_RESPONSES, ErrorBody
+from storemon.api.schemas import (
+    CompleteJson,
+    FailedReport,
+    ReportIdRequest,
+    ReportRequest,
+    RunningReport,
+    TriggerResponse,
+    legacy_status,
+)
+from storemon.errors import InvalidRequest
+from storemon.schema import Interpolation
+
+router = APIRouter(tags=["original API"])
+
+_TRIGGER_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": ReportRequest.model_json_schema()}},
+    }
+}
+_GET_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": ReportIdRequest.model_json_schema()}},
+    }
+}
+
+
+@router.api_route(
+    "/trigger_report",
+    methods=["POST", "GET"],
+    response_model=TriggerResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra=_TRIGGER_BODY,
+    summary="Start a report",
+)
+async def trigger_report(
+    request: Request,
+    as_of: str | None = Query(None, description="Alternative to the body field."),
+    interpolation: Interpolation | None = Query(None, description="Alternative to the body."),
+    app: Services = Depends(services),
+) -> TriggerResponse:
+    """Start computing a report and return its id at once.
+
+    An identical request on unchanged data (same as_of, interpolation and data
+    version) returns the job already queued, running or complete.
+    """
+    body = await json_body(request, ReportRequest)
+    as_of_utc, chosen = report_parameters(
+        app.settings, body, as_of=as_of, interpolation=interpolation
+    )
+    outcome = await run_in_threadpool(app.jobs.trigger, as_of=as_of_utc, interpolation=chosen)
+    app.metrics.report_triggered(reused=outcome.reused)
+    return TriggerResponse(report_id=outcome.job.id, status=legacy_status(outcome.job.status))
+
+
+@router.api_route(
+    "/get_report",
+    methods=["GET", "POST"],
+    response_model=None,
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "description": "Complete: the CSV (or, with format=json, the CSV inside JSON).",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": CompleteJson.model_json_schema()},
+            },
+        },
+        202: {"model": RunningReport, "description": "Queued or running: poll again."},
+        404: {"model": ErrorBody, "description": "No report with this id."},
+        500: {"model": FailedReport, "description": "The report failed."},
+    },
+    openapi_extra=_GET_BODY,
+    summary="Poll a report; download it when complete",
+)
+async def get_report(
+    request: Request,
+    report_id: str | None = Query(None, description="The id from /trigger_report."),
+    format: Literal["csv", "json"] | None = Query(None, description="`csv` (default) or `json`."),
+    app: Services = Depends(services),
+) -> Response:
+    """``Running`` (202) until the report is complete, then the CSV (200)."""
+    body = await json_body(request, ReportIdRequest)
+    if body is not None and body.report_id and report_id and body.report_id != report_id:
+        raise InvalidRequest(
+            f"report_id given twice ({report_id!r} in the query, {body.report_id!r} in the "
+            "body); give it once"
+        )
+    chosen_id = valid_report_id(report_id or (body.report_id if body else None))
+    chosen_format = format or (body.format if body else None) or "csv"
+    job = await find_job(app.jobs, chosen_id)
+    if job.status == "failed":
+        return failed_response(job)
+    if job.status != "complete":
+        return running_response(job.id)
+    csv = await find_result(app.jobs, job.id)
+    if chosen_format == "json":
+        return Response(
+            CompleteJson(report_id=job.id, data=csv.decode()).model_dump_json(),
+            media_type="application/json",
+            headers={"X-Report-Status": "Complete"},
+        )
+    return csv_response(job.id, csv)

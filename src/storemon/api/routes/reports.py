@@ -1,0 +1,110 @@
+"""The REST face of reports: ``/reports``, ``/reports/{id}``, ``/reports/{id}.csv``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from storemon.api.deps import (
+    Services,
+    csv_response,
+    failed_response,
+    find_job,
+    find_result,
+    json_body,
+    report_parameters,
+    running_response,
+    services,
+    valid_report_id,
+)
+from storemon.api.errors import ERROR_RESPONSES, ErrorBody
+from storemon.api.schemas import FailedReport, ReportInfo, ReportRequest, RunningReport, report_info
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No report with this id."}
+}
+_REPORT_ID = Path(description="The report's id.", max_length=128)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=ReportInfo,
+    responses=ERROR_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": ReportRequest.model_json_schema()}},
+        }
+    },
+    summary="Start a report",
+)
+async def create_report(request: Request, app: Services = Depends(services)) -> JSONResponse:
+    """202 with the job and ``Location: /reports/{id}``; identical requests on unchanged
+    data return the existing job."""
+    body = await json_body(request, ReportRequest)
+    as_of, interpolation = report_parameters(app.settings, body)
+    outcome = await run_in_threadpool(app.jobs.trigger, as_of=as_of, interpolation=interpolation)
+    app.metrics.report_triggered(reused=outcome.reused)
+    location = f"/reports/{outcome.job.id}"
+    return JSONResponse(
+        report_info(outcome.job).model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": location},
+    )
+
+
+@router.get("", response_model=list[ReportInfo], responses=ERROR_RESPONSES, summary="List")
+async def list_reports(
+    limit: int = Query(50, ge=1, le=1000, description="How many, newest first."),
+    app: Services = Depends(services),
+) -> list[ReportInfo]:
+    """The newest report jobs, newest first."""
+    jobs = await run_in_threadpool(app.jobs.list, limit=limit)
+    return [report_info(job) for job in jobs]
+
+
+# Declared before /{report_id}: that pattern would also match "<id>.csv".
+@router.get(
+    "/{report_id}.csv",
+    response_model=None,
+    responses={
+        **ERROR_RESPONSES,
+        **_NOT_FOUND,
+        200: {
+            "description": "The report.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        202: {"model": RunningReport, "description": "Queued or running: poll again."},
+        500: {"model": FailedReport, "description": "The report failed."},
+    },
+    summary="Download the CSV",
+)
+async def report_csv_download(
+    report_id: str = _REPORT_ID, app: Services = Depends(services)
+) -> Response:
+    """The CSV when complete; 202 while queued or running; 500 if it failed."""
+    job = await find_job(app.jobs, valid_report_id(report_id))
+    if job.status == "failed":
+        return failed_response(job)
+    if job.status != "complete":
+        return running_response(job.id)
+    return csv_response(job.id, await find_result(app.jobs, job.id))
+
+
+@router.get(
+    "/{report_id}",
+    response_model=ReportInfo,
+    responses={**ERROR_RESPONSES, **_NOT_FOUND},
+    summary="Status and details",
+)
+async def get_report_info(
+    report_id: str = _REPORT_ID, app: Services = Depends(services)
+) -> ReportInfo:
+    """Status, parameters, the as_of used, times, row count and duration."""
+    return report_info(await find_job(app.jobs, valid_report_id(report_id)))

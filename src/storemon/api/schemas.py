@@ -1,0 +1,148 @@
+"""Request and response models of the HTTP API (pydantic, at the edge only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from storemon.api.errors import ErrorDetail
+from storemon.schema import Interpolation
+from storemon.store.base import JobRecord, JobStatus
+
+__all__ = [
+    "CompleteJson",
+    "FailedReport",
+    "HealthResponse",
+    "LegacyStatus",
+    "ReportIdRequest",
+    "ReportInfo",
+    "ReportLinks",
+    "ReportRequest",
+    "RunningReport",
+    "TriggerResponse",
+    "legacy_status",
+    "report_info",
+]
+
+#: The status words of the original API: queued and running are both "Running".
+LegacyStatus = Literal["Running", "Complete", "Failed"]
+
+_LEGACY: dict[JobStatus, LegacyStatus] = {
+    "queued": "Running",
+    "running": "Running",
+    "complete": "Complete",
+    "failed": "Failed",
+}
+
+
+def legacy_status(status: JobStatus) -> LegacyStatus:
+    """The original API's word for a job status."""
+    return _LEGACY[status]
+
+
+class ReportRequest(BaseModel):
+    """Parameters of a report; every field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: str | None = Field(
+        None,
+        description="The report's 'now' (SPEC timestamp, e.g. `2023-01-25 18:00:00 UTC`); "
+        "default: the latest poll in the database. Polls after it are ignored.",
+        examples=["2023-01-25 18:00:00 UTC"],
+    )
+    interpolation: Interpolation | None = Field(
+        None,
+        description="`nearest` or `previous`; default: the server's STOREMON_INTERPOLATION.",
+    )
+
+
+class ReportIdRequest(BaseModel):
+    """The body form of ``/get_report`` (as the original curl example sends it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    report_id: str | None = Field(None, description="The id returned by /trigger_report.")
+    format: Literal["csv", "json"] | None = Field(None, description="`csv` (default) or `json`.")
+
+
+class TriggerResponse(BaseModel):
+    report_id: str = Field(description="Pass it to /get_report. Unguessable.")
+    status: LegacyStatus
+
+
+class RunningReport(BaseModel):
+    status: Literal["Running"] = "Running"
+    report_id: str
+
+
+class CompleteJson(BaseModel):
+    status: Literal["Complete"] = "Complete"
+    report_id: str
+    data: str = Field(description="The report as CSV text.")
+
+
+class FailedReport(BaseModel):
+    """A failed report: the error shape plus its status and id."""
+
+    status: Literal["Failed"] = "Failed"
+    report_id: str
+    error: str
+    code: str = "report_failed"
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ReportLinks(BaseModel):
+    self: str
+    csv: str
+
+
+class ReportInfo(BaseModel):
+    """A report job: its state, parameters and timing."""
+
+    report_id: str
+    status: JobStatus = Field(description="queued → running → complete | failed.")
+    interpolation: Interpolation
+    as_of_requested: datetime | None = Field(description="The as_of asked for (null: latest).")
+    as_of_used: datetime | None = Field(
+        description="The as_of the report was computed for (null until complete, or when "
+        "there were no polls)."
+    )
+    data_version: int = Field(description="The database's data version when triggered.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None = Field(description="finished_at − started_at.")
+    row_count: int | None = Field(description="Stores in the report (when complete).")
+    error: str | None = Field(description="Why it failed (when failed).")
+    links: ReportLinks
+
+
+def report_info(job: JobRecord) -> ReportInfo:
+    """The REST view of a job record."""
+    duration = None
+    if job.started_at is not None and job.finished_at is not None:
+        duration = round((job.finished_at - job.started_at).total_seconds(), 6)
+    return ReportInfo(
+        report_id=job.id,
+        status=job.status,
+        interpolation=job.interpolation,
+        as_of_requested=job.as_of_requested,
+        as_of_used=job.as_of_used,
+        data_version=job.data_version,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        duration_seconds=duration,
+        row_count=job.row_count,
+        error=job.error,
+        links=ReportLinks(self=f"/reports/{job.id}", csv=f"/reports/{job.id}.csv"),
+    )
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    data_version: int
