@@ -1,0 +1,290 @@
+"""Vectorized parsing of SPEC timestamps and times of day.
+
+Instants: ``YYYY-MM-DD HH:MM[:SS[.ffffff]]`` followed by `` UTC``, ``Z``, a
+``±HH:MM`` offset or nothing (UTC); ``T`` may replace the space. Finer than
+microsecond digits are truncated; offsets are converted to UTC; only real
+calendar dates and times are accepted. Times of day: ``H:MM``, ``HH:MM:SS`` or
+``HH:MM:SS.ffffff``, as microseconds since local midnight; ``24:00`` is
+:data:`storemon.schema.US_PER_DAY` and only valid as an end time.
+
+The column parsers return integer codes per value instead of raising, so the
+CSV reader can reject rows one by one. The common fixed-width layouts
+(``2023-01-22 12:09:39.388884 UTC`` and its shorter relatives) are decoded
+straight from the string buffer with numpy; everything else goes through RE2.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from storemon.errors import InvalidRequest
+from storemon.schema import US_PER_DAY, US_PER_SECOND
+
+__all__ = [
+    "BAD_CALENDAR",
+    "BAD_FORMAT",
+    "END_ONLY",
+    "INSTANT_FORMS",
+    "INSTANT_SHORT",
+    "OK",
+    "TIME_FORMS",
+    "parse_instant",
+    "parse_instants",
+    "parse_times_of_day",
+]
+
+#: Codes returned per value by the column parsers.
+OK: Final = 0
+BAD_FORMAT: Final = 1  # does not look like any accepted form
+BAD_CALENDAR: Final = 2  # right shape, impossible value (Feb 30, 25:00, minute 61, ...)
+END_ONLY: Final = 3  # 24:00 given where only a start time is allowed
+
+INSTANT_FORMS: Final = (
+    "YYYY-MM-DD HH:MM[:SS[.ffffff]] followed by ' UTC', 'Z', '+HH:MM'/'-HH:MM' or nothing "
+    "(UTC); 'T' may replace the space, e.g. '2023-01-22 12:09:39.388884 UTC'"
+)
+INSTANT_SHORT: Final = "YYYY-MM-DD HH:MM[:SS[.ffffff]] then ' UTC', 'Z', '±HH:MM' or nothing"
+TIME_FORMS: Final = "H:MM, HH:MM:SS or HH:MM:SS.ffffff, e.g. '09:30' or '23:59:59'"
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+# datetime's range, as microseconds since the epoch: 0001-01-01 .. 9999-12-31 23:59:59.999999
+_MIN_US: Final = -62_135_596_800 * US_PER_SECOND
+_MAX_US: Final = 253_402_300_800 * US_PER_SECOND - 1
+
+_INSTANT_RE: Final = (
+    r"^(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[ Tt](?P<h>\d{2}):(?P<mi>\d{2})"
+    r"(?::(?P<s>\d{2})(?:\.(?P<f>\d+))?)?"
+    r"(?:(?i: UTC|Z)|(?P<sign>[+-])(?P<oh>\d{2}):(?P<om>\d{2}))?$"
+)
+_TIME_RE: Final = r"^(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d+))?)?$"
+
+# Fixed-width layouts decoded with numpy: width -> (has fraction, suffix).
+_FAST_LAYOUTS: Final[dict[int, tuple[bool, bytes]]] = {
+    19: (False, b""),
+    20: (False, b"Z"),
+    23: (False, b" UTC"),
+    26: (True, b""),
+    27: (True, b"Z"),
+    30: (True, b" UTC"),
+}
+
+Int64s = NDArray[np.int64]
+Int8s = NDArray[np.int8]
+
+
+def parse_instant(text: str) -> datetime:
+    """One SPEC timestamp → tz-aware UTC datetime (microsecond precision, finer digits truncated).
+
+    Raises :class:`storemon.errors.InvalidRequest` with a message that shows the accepted forms.
+    """
+    us, code = parse_instants(pa.array([text], pa.string()))
+    if code[0] == BAD_CALENDAR:
+        raise InvalidRequest(f"timestamp '{text}' is not a real date and time")
+    if code[0] != OK:
+        raise InvalidRequest(f"cannot read timestamp '{text}': expected {INSTANT_FORMS}")
+    return _EPOCH + timedelta(microseconds=int(us[0]))
+
+
+def parse_instants(values: pa.Array | pa.ChunkedArray) -> tuple[Int64s, Int8s]:
+    """Parse a string column of SPEC timestamps.
+
+    Returns ``(us, code)``: microseconds since the Unix epoch (UTC) and a code per
+    value (:data:`OK`, :data:`BAD_FORMAT` or :data:`BAD_CALENDAR`); ``us`` is 0
+    where the code is not OK. Nulls count as :data:`BAD_FORMAT`.
+    """
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    n = len(values)
+    us = np.zeros(n, np.int64)
+    code = np.full(n, BAD_FORMAT, np.int8)
+    pos = 0
+    for chunk in chunks:
+        end = pos + len(chunk)
+        _parse_instant_chunk(chunk, us[pos:end], code[pos:end])
+        pos = end
+    return us, code
+
+
+def parse_times_of_day(values: pa.Array | pa.ChunkedArray, *, end: bool) -> tuple[Int64s, Int8s]:
+    """Parse a string column of times of day into microseconds since midnight.
+
+    Returns ``(us, code)`` like :func:`parse_instants`. ``24:00`` (with optional
+    zero seconds and fraction) is accepted as ``US_PER_DAY`` when ``end`` is true
+    and coded :data:`END_ONLY` otherwise. Surrounding blanks are ignored.
+    """
+    trimmed = pc.utf8_trim_whitespace(values)
+    fields = pc.extract_regex(trimmed, _TIME_RE)
+    matched = _matched(fields)
+    n = len(values)
+    code = np.full(n, BAD_FORMAT, np.int8)
+    us = np.zeros(n, np.int64)
+    if not matched.any():
+        return us, code
+    hour = _field_int(fields, "h")
+    minute = _field_int(fields, "mi")
+    second = _field_int(fields, "s")
+    micro = _fraction_us(fields, "f")
+    midnight = (hour == 24) & (minute == 0) & (second == 0) & (micro == 0)
+    in_range = (hour <= 23) & (minute <= 59) & (second <= 59)
+    us[:] = ((hour * 60 + minute) * 60 + second) * US_PER_SECOND + micro
+    code[matched] = BAD_CALENDAR
+    code[matched & in_range] = OK
+    if end:
+        code[matched & midnight] = OK
+        us[matched & midnight] = US_PER_DAY
+    else:
+        code[matched & midnight] = END_ONLY
+    us[code != OK] = 0
+    return us, code
+
+
+def _parse_instant_chunk(chunk: pa.Array, us: Int64s, code: Int8s) -> None:
+    """Fill ``us``/``code`` (views for this chunk): fixed-width layouts first, then RE2."""
+    if len(chunk) == 0:
+        return
+    chunk = chunk.cast(pa.string()) if chunk.type != pa.string() else chunk
+    offsets = np.frombuffer(chunk.buffers()[1], np.int32)[
+        chunk.offset : chunk.offset + len(chunk) + 1
+    ]
+    lengths = np.diff(offsets)
+    valid = np.asarray(chunk.is_valid())
+    for width, (has_fraction, suffix) in _FAST_LAYOUTS.items():
+        selected = (lengths == width) & valid
+        count = int(np.count_nonzero(selected))
+        if count == 0:
+            continue
+        part = chunk if count == len(chunk) else chunk.filter(pa.array(selected))
+        part_offsets = np.frombuffer(part.buffers()[1], np.int32)
+        start = int(part_offsets[part.offset])
+        data = np.frombuffer(part.buffers()[2], np.uint8)[start : start + count * width]
+        part_us, part_ok = _decode_fixed(data.reshape(count, width), has_fraction, suffix)
+        rows = np.flatnonzero(selected)
+        us[rows[part_ok]] = part_us[part_ok]
+        code[rows[part_ok]] = OK
+    rest = np.flatnonzero(code != OK)
+    if len(rest) == 0:
+        return
+    if len(rest) == len(chunk):
+        rest_us, rest_code = _parse_instants_regex(chunk)
+    else:
+        rest_us, rest_code = _parse_instants_regex(chunk.take(pa.array(rest)))
+    us[rest] = rest_us
+    code[rest] = rest_code
+
+
+def _decode_fixed(
+    chars: NDArray[np.uint8], has_fraction: bool, suffix: bytes
+) -> tuple[Int64s, NDArray[np.bool_]]:
+    """Decode ``YYYY-MM-DD?HH:MM:SS[.ffffff][suffix]`` rows of a byte matrix."""
+    digits = chars.astype(np.int16) - ord("0")
+
+    def number(first: int, count: int) -> Int64s:
+        value = np.zeros(len(chars), np.int64)
+        for column in range(first, first + count):
+            value = value * 10 + digits[:, column]
+        return value
+
+    digit_columns = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+    if has_fraction:
+        digit_columns += list(range(20, 26))
+    ok = np.all((digits[:, digit_columns] >= 0) & (digits[:, digit_columns] <= 9), axis=1)
+    ok &= (chars[:, 4] == ord("-")) & (chars[:, 7] == ord("-"))
+    ok &= (chars[:, 10] == ord(" ")) | (chars[:, 10] == ord("T")) | (chars[:, 10] == ord("t"))
+    ok &= (chars[:, 13] == ord(":")) & (chars[:, 16] == ord(":"))
+    tail = 19
+    if has_fraction:
+        ok &= chars[:, 19] == ord(".")
+        tail = 26
+    if suffix:
+        upper = np.frombuffer(suffix.upper(), np.uint8)
+        lower = np.frombuffer(suffix.lower(), np.uint8)
+        ok &= np.all((chars[:, tail:] == upper) | (chars[:, tail:] == lower), axis=1)
+    micro = number(20, 6) if has_fraction else np.zeros(len(chars), np.int64)
+    us, real = _to_epoch_us(
+        number(0, 4), number(5, 2), number(8, 2), number(11, 2), number(14, 2), number(17, 2), micro
+    )
+    return us, ok & real
+
+
+def _parse_instants_regex(values: pa.Array) -> tuple[Int64s, Int8s]:
+    """The general path: trim, match with RE2, then validate numerically."""
+    fields = pc.extract_regex(pc.utf8_trim_whitespace(values), _INSTANT_RE)
+    matched = _matched(fields)
+    n = len(values)
+    code = np.full(n, BAD_FORMAT, np.int8)
+    if not matched.any():
+        return np.zeros(n, np.int64), code
+    offset_minutes = _field_int(fields, "oh") * 60 + _field_int(fields, "om")
+    sign = np.where(
+        np.asarray(pc.equal(pc.struct_field(fields, "sign"), "-").fill_null(False)), -1, 1
+    )
+    offset_ok = (_field_int(fields, "oh") <= 23) & (_field_int(fields, "om") <= 59)
+    us, real = _to_epoch_us(
+        _field_int(fields, "y"),
+        _field_int(fields, "mo"),
+        _field_int(fields, "d"),
+        _field_int(fields, "h"),
+        _field_int(fields, "mi"),
+        _field_int(fields, "s"),
+        _fraction_us(fields, "f"),
+        offset_us=sign * offset_minutes * 60 * US_PER_SECOND,
+    )
+    code[matched] = BAD_CALENDAR
+    good = matched & real & offset_ok
+    code[good] = OK
+    return np.where(good, us, 0), code
+
+
+def _to_epoch_us(
+    year: Int64s,
+    month: Int64s,
+    day: Int64s,
+    hour: Int64s,
+    minute: Int64s,
+    second: Int64s,
+    micro: Int64s,
+    *,
+    offset_us: Int64s | None = None,
+) -> tuple[Int64s, NDArray[np.bool_]]:
+    """Civil date and time (minus a UTC offset) → epoch microseconds, and which are real."""
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 31], np.int64)
+    month_ok = (month >= 1) & (month <= 12)
+    last_day = month_days[np.clip(month - 1, 0, 12)] + ((month == 2) & leap)
+    real = month_ok & (day >= 1) & (day <= last_day)
+    real &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    # days from civil (H. Hinnant), vectorized; numpy's // floors like the algorithm needs
+    y = year - (month <= 2)
+    era = y // 400
+    year_of_era = y - era * 400
+    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146_097 + day_of_era - 719_468
+    us = days * US_PER_DAY + ((hour * 60 + minute) * 60 + second) * US_PER_SECOND + micro
+    if offset_us is not None:
+        us = us - offset_us
+    real &= (us >= _MIN_US) & (us <= _MAX_US)
+    return us, real
+
+
+def _matched(fields: pa.Array | pa.ChunkedArray) -> NDArray[np.bool_]:
+    return np.asarray(pc.is_valid(fields), dtype=bool)
+
+
+def _field_int(fields: pa.Array | pa.ChunkedArray, name: str) -> Int64s:
+    """A regex group as int64; missing groups (and unmatched rows) are 0."""
+    column = pc.struct_field(fields, name)
+    column = pc.if_else(pc.equal(column, ""), "0", column).fill_null("0")
+    return np.asarray(pc.cast(column, pa.int64()), dtype=np.int64)
+
+
+def _fraction_us(fields: pa.Array | pa.ChunkedArray, name: str) -> Int64s:
+    """A fraction-of-second group → microseconds, digits past the sixth truncated."""
+    column = pc.struct_field(fields, name).fill_null("")
+    six = pc.utf8_rpad(pc.utf8_slice_codeunits(column, 0, 6), 6, "0")
+    return np.asarray(pc.cast(six, pa.int64()), dtype=np.int64)
