@@ -7,6 +7,8 @@ text of a rejected row, so the fast path never pays for it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,7 +36,7 @@ class LineIndex:
         #: bounds[i] .. bounds[i + 1] is line i + 1, terminator included.
         self.bounds: NDArray[np.int64] = bounds
         self._lines = pa.LargeStringArray.from_buffers(
-            len(bounds) - 1, pa.py_buffer(bounds), pa.py_buffer(text)
+            len(bounds) - 1, pa.py_buffer(bounds.tobytes()), pa.py_buffer(text)
         )
 
     @property
@@ -42,12 +44,12 @@ class LineIndex:
         """The number of lines."""
         return len(self.bounds) - 1
 
-    def text(self, line: NDArray[np.int64], spans: NDArray[np.int64]) -> pa.Array:
+    def text(self, line: NDArray[np.int64], spans: NDArray[np.int64]) -> pa.Array[Any]:
         """The text of ``line`` plus ``spans`` following lines, without the final line break."""
         if len(line) == 0:
             return pa.array([], pa.string())
         last = np.minimum(line + spans, self.count)
-        single = pc.utf8_rtrim(self._lines.take(pa.array(line - 1)), characters="\r\n")
+        single = pc.utf8_rtrim(self._lines.take(line - 1), characters="\r\n")
         if not np.any(last > line):
             return single.cast(pa.string())
         texts = single.to_pylist()

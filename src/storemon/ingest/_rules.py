@@ -12,7 +12,7 @@ import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final, TypeAlias, cast
 
 import numpy as np
 import pyarrow as pa
@@ -22,9 +22,10 @@ from numpy.typing import NDArray
 from storemon.ingest import timestamps
 from storemon.schema import Source
 
-Strings = pa.ChunkedArray
-Rows = NDArray[np.int64]
-Problem = tuple[Rows, pa.Array]
+Strings: TypeAlias = "pa.ChunkedArray[Any]"
+Column: TypeAlias = "pa.Array[Any] | pa.ChunkedArray[Any]"
+Rows: TypeAlias = NDArray[np.int64]
+Problem: TypeAlias = "tuple[Rows, pa.Array[Any]]"
 
 #: Required columns per source: (canonical name, accepted lower-case header names).
 COLUMNS: Final[dict[Source, tuple[tuple[str, tuple[str, ...]], ...]]] = {
@@ -53,7 +54,7 @@ _NOT_ZONES: Final = frozenset({"localtime", "posixrules"})
 class Checked:
     """Typed columns (all rows, bad ones hold placeholders) and the problems found."""
 
-    columns: dict[str, pa.Array | pa.ChunkedArray]
+    columns: dict[str, Column]
     problems: list[Problem]
 
 
@@ -65,12 +66,12 @@ def check(source: Source, columns: Sequence[Strings], names: Sequence[str]) -> C
 def _check_status(columns: Sequence[Strings], names: Sequence[str]) -> Checked:
     store_ids, problems = _store_ids(columns[0], names[0])
     status = columns[1]
-    active = pc.equal(status, "active")
-    known = pc.or_(active, pc.equal(status, "inactive"))
+    active = pc.equal(status, pa.scalar("active"))
+    known = pc.or_(active, pc.equal(status, pa.scalar("inactive")))
     if not pc.all(known).as_py():
         normal = pc.utf8_lower(pc.utf8_trim_whitespace(status))
-        active = pc.equal(normal, "active")
-        known = pc.or_(active, pc.equal(normal, "inactive"))
+        active = pc.equal(normal, pa.scalar("active"))
+        known = pc.or_(active, pc.equal(normal, pa.scalar("inactive")))
         problems.append(
             _messages(
                 status,
@@ -103,7 +104,7 @@ def _check_hours(columns: Sequence[Strings], names: Sequence[str]) -> Checked:
             "' is not a weekday number (expected 0 = Monday ... 6 = Sunday)",
         )
     )
-    day = pc.cast(pc.if_else(day_ok, day_text, "0"), pa.int8())
+    day = cast("Column", pc.cast(pc.if_else(day_ok, day_text, "0"), pa.int8()))
     start_us, start_code = timestamps.parse_times_of_day(columns[2], end=False)
     end_us, end_code = timestamps.parse_times_of_day(columns[3], end=True)
     problems += _time_problems(columns[2], start_code, names[2])
@@ -127,11 +128,14 @@ def _check_timezones(columns: Sequence[Strings], names: Sequence[str]) -> Checke
     bad = [name for name, complaint in complaints.items() if complaint is not None]
     if bad:
         rows = _rows(pc.is_in(zones, pa.array(bad, pa.string())))
-        which = pc.index_in(zones.take(pa.array(rows)), pa.array(bad, pa.string()))
+        which = pc.index_in(zones.take(rows), pa.array(bad, pa.string()))
         texts = pa.array([f"{names[1]} {complaints[name]}" for name in bad], pa.string())
-        problems.append((rows, pc.take(texts, which).combine_chunks()))
+        problems.append((rows, _flat(pc.take(texts, which))))
     return Checked({"store_id": store_ids, "timezone_str": zones}, problems)
 
+
+# The stubs do not know that scalars broadcast against arrays here.
+_join = cast("Callable[..., Column]", pc.binary_join_element_wise)
 
 _RULES: Final[dict[Source, Callable[[Sequence[Strings], Sequence[str]], Checked]]] = {
     "status": _check_status,
@@ -140,9 +144,9 @@ _RULES: Final[dict[Source, Callable[[Sequence[Strings], Sequence[str]], Checked]
 }
 
 
-def _store_ids(column: Strings, name: str) -> tuple[pa.ChunkedArray, list[Problem]]:
+def _store_ids(column: Strings, name: str) -> tuple[Column, list[Problem]]:
     trimmed = pc.utf8_trim_whitespace(column)
-    empty = _rows(pc.equal(trimmed, ""))
+    empty = _rows(pc.equal(trimmed, pa.scalar("")))
     messages = pa.array([f"empty {name} (every row needs a store id)"] * len(empty), pa.string())
     return trimmed, [(empty, messages)]
 
@@ -208,13 +212,19 @@ def _zone_names_lower() -> dict[str, str]:
     return {name.lower(): name for name in sorted(_zone_names())}
 
 
-def _rows(mask: pa.Array | pa.ChunkedArray) -> Rows:
+def _rows(mask: Column) -> Rows:
     """Indices where a boolean column is true (nulls count as false)."""
-    return np.flatnonzero(np.asarray(mask.fill_null(False), dtype=bool)).astype(np.int64)
+    filled = pc.fill_null(mask, pa.scalar(False))
+    return np.flatnonzero(np.asarray(filled, dtype=np.bool_)).astype(np.int64)
 
 
 def _messages(column: Strings, rows: Rows, before: str, after: str) -> Problem:
     """``before + value + after`` for the given rows, built in one vectorized pass."""
-    values = pc.utf8_slice_codeunits(column.take(pa.array(rows, pa.int64())), 0, 80)
-    joined = pc.binary_join_element_wise(before, values, after, "")
-    return rows, joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+    if len(rows) == 0:
+        return rows, pa.array([], pa.string())
+    values = pc.utf8_slice_codeunits(column.take(rows), 0, 80)
+    return rows, _flat(_join(pa.scalar(before), values, pa.scalar(after), ""))
+
+
+def _flat(column: Column) -> pa.Array[Any]:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column

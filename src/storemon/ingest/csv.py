@@ -24,7 +24,7 @@ import gzip
 import os
 import zlib
 from dataclasses import dataclass
-from typing import Final
+from typing import IO, Any, Final, Literal, cast
 
 import numpy as np
 import pyarrow as pa
@@ -117,7 +117,8 @@ class _Reader:
         # With quotes a record may span lines: read every column to count its newlines.
         include = names if has_quotes else [names[i] for i in sorted(set(wanted))]
         if body.size == 0:
-            table, invalid = pa.table({n: pa.array([], pa.string()) for n in include}), []
+            table = pa.table({n: pa.array([], pa.string()) for n in include})
+            invalid: list[_Invalid] = []
         else:
             table, invalid = _parse(body, names, include, has_quotes, threads=True)
             if invalid:  # positions of bad rows are only known single-threaded
@@ -171,37 +172,38 @@ class _Reader:
         if self.bad_encoding:
             problems.insert(0, self._encoding_problems(line[:n], spans[:n]))
         problem_rows, reasons = _join_reasons(problems)
-        not_blank = ~blank[problem_rows]
-        bad_rows, reasons = problem_rows[not_blank], reasons.filter(pa.array(not_blank))
         keep = ~blank
         keep[problem_rows] = False
-        schema = SCHEMAS[self.source]
-        columns_out = checked.columns
+        typed = checked.columns
         if not keep.all():
-            columns_out = {k: pc.filter(v, pa.array(keep)) for k, v in columns_out.items()}
-        good = pa.Table.from_arrays([columns_out[field.name] for field in schema], schema=schema)
-        rejects_line = [line[bad_rows]]
-        rejects_reason: list[pa.Array] = [reasons]
-        rejects_raw: list[pa.Array] = [self._raw(line[bad_rows], spans[bad_rows])]
-        shown_invalid = self._invalid_rejects(invalid, line[n:], spans[n:], len(header))
-        if shown_invalid is not None:
-            rejects_line.append(shown_invalid[0])
-            rejects_reason.append(shown_invalid[1])
-            rejects_raw.append(shown_invalid[2])
-        lines_all = np.concatenate(rejects_line)
-        order = pa.array(np.argsort(lines_all, kind="stable"))
-        count = len(lines_all)
+            typed = {name: pc.filter(column, pa.array(keep)) for name, column in typed.items()}
+        schema = SCHEMAS[self.source]
+        good = pa.Table.from_arrays([typed[field.name] for field in schema], schema=schema)
+
+        shown = ~blank[problem_rows]
+        bad_rows = problem_rows[shown]
+        reject_lines = [line[bad_rows]]
+        reject_reasons = [reasons.filter(shown)]
+        reject_raws = [self._raw(line[bad_rows], spans[bad_rows])]
+        bad_shape = self._invalid_rejects(invalid, line[n:], spans[n:], len(header))
+        if bad_shape is not None:
+            reject_lines.append(bad_shape[0])
+            reject_reasons.append(bad_shape[1])
+            reject_raws.append(bad_shape[2])
+        all_lines = np.concatenate(reject_lines)
+        order = np.argsort(all_lines, kind="stable")
+        count = len(all_lines)
         rejects = pa.Table.from_arrays(
             [
                 pa.array([self.source] * count, pa.string()),
                 pa.array([self.file] * count, pa.string()),
-                pa.array(lines_all, pa.int64()).take(order),
-                pa.concat_arrays([a.cast(pa.string()) for a in rejects_reason]).take(order),
-                pa.concat_arrays([a.cast(pa.string()) for a in rejects_raw]).take(order),
+                pa.array(all_lines[order], pa.int64()),
+                pa.concat_arrays(reject_reasons).take(order),
+                pa.concat_arrays(reject_raws).take(order),
             ],
             schema=REJECTS,
         )
-        rows = n - int(blank.sum()) + (0 if shown_invalid is None else len(shown_invalid[0]))
+        rows = int(keep.sum()) + count
         return ParsedFile(self.source, self.file, good, rejects, rows)
 
     def _row_lines(
@@ -227,23 +229,25 @@ class _Reader:
         return first[record_of], extra[record_of]
 
     def _blank_rows(
-        self, columns: list[pa.ChunkedArray], line: NDArray[np.int64]
+        self, columns: list[pa.ChunkedArray[Any]], line: NDArray[np.int64]
     ) -> NDArray[np.bool_]:
         """Rows that came from blank lines (pyarrow yields all-empty rows for them)."""
         n = len(columns[0]) if columns else 0
         empty = np.ones(n, bool)
         for column in columns:
-            empty &= np.asarray(pc.equal(column, ""), dtype=bool)
+            empty &= np.asarray(pc.equal(column, pa.scalar("")), dtype=np.bool_)
         blank = np.zeros(n, bool)
         candidates = np.flatnonzero(empty)
         if len(candidates):
             text = self._raw(line[candidates], np.zeros(len(candidates), np.int64))
-            blank[candidates] = np.asarray(pc.equal(pc.utf8_trim_whitespace(text), ""), dtype=bool)
+            blank[candidates] = np.asarray(
+                pc.equal(pc.utf8_trim_whitespace(text), pa.scalar("")), dtype=np.bool_
+            )
         return blank
 
     def _encoding_problems(
         self, line: NDArray[np.int64], spans: NDArray[np.int64]
-    ) -> tuple[NDArray[np.int64], pa.Array]:
+    ) -> tuple[NDArray[np.int64], pa.Array[Any]]:
         rows = np.flatnonzero(self.lines.has_replacement(line, spans)).astype(np.int64)
         return rows, pa.array([_NOT_UTF8] * len(rows), pa.string())
 
@@ -253,7 +257,7 @@ class _Reader:
         line: NDArray[np.int64],
         spans: NDArray[np.int64],
         width: int,
-    ) -> tuple[NDArray[np.int64], pa.Array, pa.Array] | None:
+    ) -> tuple[NDArray[np.int64], pa.Array[Any], pa.Array[Any]] | None:
         shown = [i for i, bad in enumerate(invalid) if bad.text.strip()]
         if not shown:
             return None
@@ -274,7 +278,9 @@ class _Reader:
         raw = self._raw(line[picked], spans[picked])
         return line[picked], pa.array(reasons, pa.string()), raw
 
-    def _raw(self, line: NDArray[np.int64], spans: NDArray[np.int64]) -> pa.Array:
+    def _raw(self, line: NDArray[np.int64], spans: NDArray[np.int64]) -> pa.Array[Any]:
+        if len(line) == 0:
+            return pa.array([], pa.string())
         return self.lines.text(line, spans)
 
 
@@ -283,12 +289,12 @@ def _parse(
 ) -> tuple[pa.Table, list[_Invalid]]:
     invalid: list[_Invalid] = []
 
-    def on_invalid(row: pacsv.InvalidRow) -> str:
+    def on_invalid(row: pacsv.InvalidRow) -> Literal["skip"]:
         invalid.append(_Invalid(row.number, row.actual_columns, row.text))
         return "skip"
 
     table = pacsv.read_csv(
-        body,
+        cast("IO[bytes]", pa.BufferReader(body)),
         read_options=pacsv.ReadOptions(use_threads=threads, column_names=names, block_size=4 << 20),
         parse_options=pacsv.ParseOptions(
             newlines_in_values=has_quotes, ignore_empty_lines=False, invalid_row_handler=on_invalid
@@ -337,12 +343,12 @@ def _as_text(raw: bytes, file: str) -> bytes:
         )
     if raw.startswith(_BOM):
         raw = raw[len(_BOM) :]
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise IngestError(f"{file}: is empty; expected a header line and rows")
     return raw
 
 
-def _newlines(column: pa.ChunkedArray) -> NDArray[np.int64]:
+def _newlines(column: pa.ChunkedArray[Any]) -> NDArray[np.int64]:
     """Line breaks inside each value (\\r\\n, \\n or a lone \\r count once)."""
     count = np.asarray(pc.count_substring(column, "\n"), dtype=np.int64)
     count += np.asarray(pc.count_substring(column, "\r"), dtype=np.int64)
@@ -355,8 +361,8 @@ def _count_newlines(text: str) -> int:
 
 
 def _join_reasons(
-    problems: list[tuple[NDArray[np.int64], pa.Array]],
-) -> tuple[NDArray[np.int64], pa.Array]:
+    problems: list[tuple[NDArray[np.int64], pa.Array[Any]]],
+) -> tuple[NDArray[np.int64], pa.Array[Any]]:
     """The rows with problems (ascending) and one reason each; several are joined with '; '."""
     rows = np.concatenate([p[0] for p in problems] + [np.zeros(0, np.int64)])
     if len(rows) == 0:
@@ -368,5 +374,5 @@ def _join_reasons(
         .aggregate([("message", "list")])
         .sort_by("row")
     )
-    joined = pc.binary_join(grouped.column("message_list"), "; ")
+    joined = cast("pa.ChunkedArray[Any]", pc.binary_join(grouped.column("message_list"), "; "))
     return np.asarray(grouped.column("row"), np.int64), joined.combine_chunks()

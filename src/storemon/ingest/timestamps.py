@@ -16,7 +16,7 @@ straight from the string buffer with numpy; everything else goes through RE2.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final, TypeAlias, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -76,6 +76,8 @@ _FAST_LAYOUTS: Final[dict[int, tuple[bool, bytes]]] = {
 
 Int64s = NDArray[np.int64]
 Int8s = NDArray[np.int8]
+Column: TypeAlias = "pa.Array[Any] | pa.ChunkedArray[Any]"
+_T = TypeVar("_T", bound=np.generic)
 
 
 def parse_instant(text: str) -> datetime:
@@ -91,7 +93,7 @@ def parse_instant(text: str) -> datetime:
     return _EPOCH + timedelta(microseconds=int(us[0]))
 
 
-def parse_instants(values: pa.Array | pa.ChunkedArray) -> tuple[Int64s, Int8s]:
+def parse_instants(values: Column) -> tuple[Int64s, Int8s]:
     """Parse a string column of SPEC timestamps.
 
     Returns ``(us, code)``: microseconds since the Unix epoch (UTC) and a code per
@@ -110,7 +112,7 @@ def parse_instants(values: pa.Array | pa.ChunkedArray) -> tuple[Int64s, Int8s]:
     return us, code
 
 
-def parse_times_of_day(values: pa.Array | pa.ChunkedArray, *, end: bool) -> tuple[Int64s, Int8s]:
+def parse_times_of_day(values: Column, *, end: bool) -> tuple[Int64s, Int8s]:
     """Parse a string column of times of day into microseconds since midnight.
 
     Returns ``(us, code)`` like :func:`parse_instants`. ``24:00`` (with optional
@@ -143,14 +145,12 @@ def parse_times_of_day(values: pa.Array | pa.ChunkedArray, *, end: bool) -> tupl
     return us, code
 
 
-def _parse_instant_chunk(chunk: pa.Array, us: Int64s, code: Int8s) -> None:
+def _parse_instant_chunk(chunk: pa.Array[Any], us: Int64s, code: Int8s) -> None:
     """Fill ``us``/``code`` (views for this chunk): fixed-width layouts first, then RE2."""
     if len(chunk) == 0:
         return
     chunk = chunk.cast(pa.string()) if chunk.type != pa.string() else chunk
-    offsets = np.frombuffer(chunk.buffers()[1], np.int32)[
-        chunk.offset : chunk.offset + len(chunk) + 1
-    ]
+    offsets = _view(chunk.buffers()[1], np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
     lengths = np.diff(offsets)
     valid = np.asarray(chunk.is_valid())
     for width, (has_fraction, suffix) in _FAST_LAYOUTS.items():
@@ -159,9 +159,9 @@ def _parse_instant_chunk(chunk: pa.Array, us: Int64s, code: Int8s) -> None:
         if count == 0:
             continue
         part = chunk if count == len(chunk) else chunk.filter(pa.array(selected))
-        part_offsets = np.frombuffer(part.buffers()[1], np.int32)
+        part_offsets = _view(part.buffers()[1], np.int32)
         start = int(part_offsets[part.offset])
-        data = np.frombuffer(part.buffers()[2], np.uint8)[start : start + count * width]
+        data = _view(part.buffers()[2], np.uint8)[start : start + count * width]
         part_us, part_ok = _decode_fixed(data.reshape(count, width), has_fraction, suffix)
         rows = np.flatnonzero(selected)
         us[rows[part_ok]] = part_us[part_ok]
@@ -172,7 +172,7 @@ def _parse_instant_chunk(chunk: pa.Array, us: Int64s, code: Int8s) -> None:
     if len(rest) == len(chunk):
         rest_us, rest_code = _parse_instants_regex(chunk)
     else:
-        rest_us, rest_code = _parse_instants_regex(chunk.take(pa.array(rest)))
+        rest_us, rest_code = _parse_instants_regex(chunk.take(rest))
     us[rest] = rest_us
     code[rest] = rest_code
 
@@ -181,29 +181,29 @@ def _decode_fixed(
     chars: NDArray[np.uint8], has_fraction: bool, suffix: bytes
 ) -> tuple[Int64s, NDArray[np.bool_]]:
     """Decode ``YYYY-MM-DD?HH:MM:SS[.ffffff][suffix]`` rows of a byte matrix."""
-    digits = chars.astype(np.int16) - ord("0")
+    digits = chars - np.uint8(ord("0"))  # non-digits wrap around to > 9
 
     def number(first: int, count: int) -> Int64s:
-        value = np.zeros(len(chars), np.int64)
-        for column in range(first, first + count):
-            value = value * 10 + digits[:, column]
+        value = digits[:, first].astype(np.int64)
+        for column in range(first + 1, first + count):
+            value *= 10
+            value += digits[:, column]
         return value
 
-    digit_columns = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
-    if has_fraction:
-        digit_columns += list(range(20, 26))
-    ok = np.all((digits[:, digit_columns] >= 0) & (digits[:, digit_columns] <= 9), axis=1)
-    ok &= (chars[:, 4] == ord("-")) & (chars[:, 7] == ord("-"))
+    ok = (chars[:, 4] == ord("-")) & (chars[:, 7] == ord("-"))
     ok &= (chars[:, 10] == ord(" ")) | (chars[:, 10] == ord("T")) | (chars[:, 10] == ord("t"))
     ok &= (chars[:, 13] == ord(":")) & (chars[:, 16] == ord(":"))
+    digit_columns = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
     tail = 19
     if has_fraction:
         ok &= chars[:, 19] == ord(".")
+        digit_columns += list(range(20, 26))
         tail = 26
-    if suffix:
-        upper = np.frombuffer(suffix.upper(), np.uint8)
-        lower = np.frombuffer(suffix.lower(), np.uint8)
-        ok &= np.all((chars[:, tail:] == upper) | (chars[:, tail:] == lower), axis=1)
+    for column in digit_columns:
+        ok &= digits[:, column] <= 9
+    for column, letter in enumerate(suffix, start=tail):
+        upper, lower = ord(chr(letter).upper()), ord(chr(letter).lower())
+        ok &= (chars[:, column] == upper) | (chars[:, column] == lower)
     micro = number(20, 6) if has_fraction else np.zeros(len(chars), np.int64)
     us, real = _to_epoch_us(
         number(0, 4), number(5, 2), number(8, 2), number(11, 2), number(14, 2), number(17, 2), micro
@@ -211,7 +211,7 @@ def _decode_fixed(
     return us, ok & real
 
 
-def _parse_instants_regex(values: pa.Array) -> tuple[Int64s, Int8s]:
+def _parse_instants_regex(values: pa.Array[Any]) -> tuple[Int64s, Int8s]:
     """The general path: trim, match with RE2, then validate numerically."""
     fields = pc.extract_regex(pc.utf8_trim_whitespace(values), _INSTANT_RE)
     matched = _matched(fields)
@@ -221,7 +221,9 @@ def _parse_instants_regex(values: pa.Array) -> tuple[Int64s, Int8s]:
         return np.zeros(n, np.int64), code
     offset_minutes = _field_int(fields, "oh") * 60 + _field_int(fields, "om")
     sign = np.where(
-        np.asarray(pc.equal(pc.struct_field(fields, "sign"), "-").fill_null(False)), -1, 1
+        np.asarray(pc.equal(pc.struct_field(fields, "sign"), pa.scalar("-")).fill_null(False)),
+        -1,
+        1,
     )
     offset_ok = (_field_int(fields, "oh") <= 23) & (_field_int(fields, "om") <= 59)
     us, real = _to_epoch_us(
@@ -272,19 +274,25 @@ def _to_epoch_us(
     return us, real
 
 
-def _matched(fields: pa.Array | pa.ChunkedArray) -> NDArray[np.bool_]:
+def _matched(fields: Column) -> NDArray[np.bool_]:
     return np.asarray(pc.is_valid(fields), dtype=bool)
 
 
-def _field_int(fields: pa.Array | pa.ChunkedArray, name: str) -> Int64s:
+def _field_int(fields: Column, name: str) -> Int64s:
     """A regex group as int64; missing groups (and unmatched rows) are 0."""
     column = pc.struct_field(fields, name)
-    column = pc.if_else(pc.equal(column, ""), "0", column).fill_null("0")
+    column = pc.if_else(pc.equal(column, pa.scalar("")), "0", column).fill_null("0")
     return np.asarray(pc.cast(column, pa.int64()), dtype=np.int64)
 
 
-def _fraction_us(fields: pa.Array | pa.ChunkedArray, name: str) -> Int64s:
+def _fraction_us(fields: Column, name: str) -> Int64s:
     """A fraction-of-second group → microseconds, digits past the sixth truncated."""
     column = pc.struct_field(fields, name).fill_null("")
     six = pc.utf8_rpad(pc.utf8_slice_codeunits(column, 0, 6), 6, "0")
     return np.asarray(pc.cast(six, pa.int64()), dtype=np.int64)
+
+
+def _view(buffer: pa.Buffer | None, dtype: type[_T]) -> NDArray[_T]:
+    """A zero-copy numpy view of an Arrow buffer."""
+    assert buffer is not None
+    return np.frombuffer(cast("bytes", buffer), dtype)
