@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -49,14 +49,6 @@ _GET_BODY = {
 }
 
 
-@router.api_route(
-    "/trigger_report",
-    methods=["POST", "GET"],
-    response_model=TriggerResponse,
-    responses=ERROR_RESPONSES,
-    openapi_extra=_TRIGGER_BODY,
-    summary="Start a report",
-)
 async def trigger_report(
     request: Request,
     as_of: str | None = Query(None, description="Alternative to the body field."),
@@ -77,26 +69,21 @@ async def trigger_report(
     return TriggerResponse(report_id=outcome.job.id, status=legacy_status(outcome.job.status))
 
 
-@router.api_route(
-    "/get_report",
-    methods=["GET", "POST"],
-    response_model=None,
-    responses={
-        **ERROR_RESPONSES,
-        200: {
-            "description": "Complete: the CSV (or, with format=json, the CSV inside JSON).",
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                "application/json": {"schema": CompleteJson.model_json_schema()},
-            },
+_GET_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    200: {
+        "description": "Complete: the CSV (or, with format=json, the CSV inside JSON).",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": CompleteJson.model_json_schema()},
         },
-        202: {"model": RunningReport, "description": "Queued or running: poll again."},
-        404: {"model": ErrorBody, "description": "No report with this id."},
-        500: {"model": FailedReport, "description": "The report failed."},
     },
-    openapi_extra=_GET_BODY,
-    summary="Poll a report; download it when complete",
-)
+    202: {"model": RunningReport, "description": "Queued or running: poll again."},
+    404: {"model": ErrorBody, "description": "No report with this id."},
+    500: {"model": FailedReport, "description": "The report failed."},
+}
+
+
 async def get_report(
     request: Request,
     report_id: str | None = Query(None, description="The id from /trigger_report."),
@@ -125,3 +112,28 @@ async def get_report(
             headers={"X-Report-Status": "Complete"},
         )
     return csv_response(job.id, csv)
+
+
+# Both methods on both paths, as the original clients use them; one operation id each.
+for _method in ("POST", "GET"):
+    router.add_api_route(
+        "/trigger_report",
+        trigger_report,
+        methods=[_method],
+        response_model=TriggerResponse,
+        responses=ERROR_RESPONSES,
+        openapi_extra=_TRIGGER_BODY if _method == "POST" else None,
+        summary="Start a report",
+        operation_id=f"trigger_report_{_method.lower()}",
+    )
+for _method in ("GET", "POST"):
+    router.add_api_route(
+        "/get_report",
+        get_report,
+        methods=[_method],
+        response_model=None,
+        responses=_GET_REPORT_RESPONSES,
+        openapi_extra=_GET_BODY if _method == "POST" else None,
+        summary="Poll a report; download it when complete",
+        operation_id=f"get_report_{_method.lower()}",
+    )

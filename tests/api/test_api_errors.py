@@ -1,0 +1,141 @@
+"""One JSON error shape everywhere: a walk over every route with bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from api_helpers import TestClient, assert_error_shape
+
+ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+NO_INPUT = {("GET", "/healthz"), ("GET", "/metrics")}
+
+#: (method, route path) -> a request with bad input: (url, request kwargs, status).
+BAD_INPUT: dict[tuple[str, str], list[tuple[str, dict[str, Any], int]]] = {
+    ("GET", "/trigger_report"): [
+        ("/trigger_report", {"params": {"interpolation": "linear"}}, 422),
+        ("/trigger_report", {"params": {"as_of": "noon"}}, 400),
+    ],
+    ("POST", "/trigger_report"): [
+        ("/trigger_report", {"json": {"interpolation": "linear"}}, 422),
+        ("/trigger_report", {"content": b"{oops"}, 400),
+    ],
+    ("GET", "/get_report"): [
+        ("/get_report", {}, 400),
+        ("/get_report", {"params": {"report_id": "missing"}}, 404),
+    ],
+    ("POST", "/get_report"): [
+        ("/get_report", {"content": b"[1"}, 400),
+        ("/get_report", {"json": {"report_id": ["a"]}}, 422),
+    ],
+    ("POST", "/reports"): [
+        ("/reports", {"json": {"as_of": "2023-13-01 00:00"}}, 400),
+        ("/reports", {"json": {"extra": 1}}, 422),
+    ],
+    ("GET", "/reports"): [("/reports", {"params": {"limit": "0"}}, 422)],
+    ("GET", "/reports/{report_id}"): [("/reports/unknown-id", {}, 404)],
+    ("GET", "/reports/{report_id}.csv"): [("/reports/unknown-id.csv", {}, 404)],
+    ("POST", "/ingest/{source}"): [
+        ("/ingest/menus", {"content": b"a,b\n"}, 422),
+        ("/ingest/status", {"content": b""}, 400),
+    ],
+}
+
+
+def api_routes(client: TestClient) -> list[tuple[str, str]]:
+    """Every (method, path) the API declares, from its OpenAPI document."""
+    paths = client.get("/openapi.json").json()["paths"]
+    return sorted((method.upper(), path) for path, item in paths.items() for method in item)
+
+
+def concrete(path: str) -> str:
+    return path.replace("{report_id}", "some-id").replace("{source}", "status")
+
+
+def test_every_route_with_input_has_a_bad_input_case(client: TestClient) -> None:
+    assert set(api_routes(client)) == set(BAD_INPUT) | NO_INPUT
+
+
+@pytest.mark.parametrize(
+    ("key", "case"),
+    [(key, case) for key, cases in BAD_INPUT.items() for case in cases],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_bad_input_gets_the_error_shape(
+    client: TestClient, key: tuple[str, str], case: tuple[str, dict[str, Any], int]
+) -> None:
+    url, kwargs, status = case
+    assert_error_shape(client.request(key[0], url, **kwargs), status)
+
+
+def test_wrong_methods_get_405_in_the_error_shape(client: TestClient) -> None:
+    routes = api_routes(client)
+    paths = {
+        path.replace("{report_id}", "some-id").replace("{source}", "status") for _, path in routes
+    }
+    for path in sorted(paths):
+        allowed = {
+            method
+            for method, route in routes
+            if route.replace("{report_id}", "some-id").replace("{source}", "status") == path
+        }
+        for method in ALL_METHODS:
+            if method in allowed:
+                continue
+            body = assert_error_shape(client.request(method, path), 405)
+            assert body["code"] == "method_not_allowed"
+            assert method in body["error"]
+
+
+def test_unknown_route_is_404_in_the_error_shape(client: TestClient) -> None:
+    body = assert_error_shape(client.get("/no/such/thing"), 404)
+    assert body["code"] == "not_found"
+    assert "/no/such/thing" in body["error"]
+
+
+def test_validation_details_name_the_field(client: TestClient) -> None:
+    body = assert_error_shape(client.get("/trigger_report", params={"interpolation": "x"}), 422)
+    assert body["code"] == "validation_error"
+    assert body["details"][0]["loc"] == "query.interpolation"
+    assert "'nearest' or 'previous'" in body["details"][0]["message"]
+
+
+def test_docs_and_openapi_are_served(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert {"/trigger_report", "/get_report", "/reports", "/healthz", "/metrics"} <= set(
+        spec["paths"]
+    )
+
+
+def test_store_errors_become_503_without_driver_details(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, store: Any
+) -> None:
+    from storemon.errors import StoreError
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("the database does not answer; check STOREMON_DB")
+
+    monkeypatch.setattr(store, "data_version", broken)
+    body = assert_error_shape(client.post("/trigger_report"), 503)
+    assert body["code"] == "database_error"
+    assert "STOREMON_DB" in body["error"]
+    assert_error_shape(client.get("/healthz"), 503)
+
+
+def test_unexpected_errors_are_500_in_the_error_shape(
+    client_for: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch, store: Any
+) -> None:
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("boom")
+
+    client = client_for()
+    monkeypatch.setattr(store, "get_job", crash)
+    quiet = TestClient(client.app, raise_server_exceptions=False)
+    body = assert_error_shape(quiet.get("/reports/abc"), 500)
+    assert body == {
+        "error": "internal server error (see the server log)",
+        "code": "internal_error",
+        "details": [],
+    }
