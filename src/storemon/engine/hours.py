@@ -116,6 +116,9 @@ def business_intervals(
     store without a (known) zone uses ``America/Chicago``.
     """
     n_stores = len(store_ids)
+    if n_stores == 0:
+        none = np.zeros(0, dtype=np.int64)
+        return BusinessIntervals(none, none, none)
     hours_store = lookup_store_ids(store_ids, hours.column("store_id"))
     known = hours_store >= 0
     has_hours = np.zeros(n_stores, dtype=bool)

@@ -64,6 +64,9 @@ def window_totals(
     Every store in ``0..n_stores-1`` must have at least one segment; ``intervals`` must
     cover the earliest window start to ``end_us``.
     """
+    if n_stores == 0:
+        none = np.zeros(0, dtype=np.int64)
+        return [WindowTotals(none, none) for _ in window_starts_us]
     origin = 2 * min(window_starts_us)
     top = 2 * end_us - origin
     span = top + 1

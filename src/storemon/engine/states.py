@@ -37,6 +37,8 @@ class StateSegments:
 def state_segments(polls: PollArrays, interpolation: Interpolation) -> StateSegments:
     """The state segments of every store (SPEC: "The state of a store between polls")."""
     t = polls.time_us
+    if len(t) == 0:
+        return StateSegments(polls.store, t.copy(), t.copy(), polls.active)
     if interpolation == "nearest":  # halfway belongs to the later poll
         boundary = np.concatenate(([MIN_HUS], t[:-1] + t[1:]))
     elif interpolation == "previous":
