@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from conftest import Case, cases
+from engine_cases import Case, cases
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import reference_report, reference_totals

@@ -1,4 +1,4 @@
-"""Engine test helpers: Arrow tables from Python rows, and Hypothesis strategies for stores."""
+"""Engine test helpers (imported by the engine tests): Arrow tables from rows, Hypothesis cases."""
 
 from __future__ import annotations
 
