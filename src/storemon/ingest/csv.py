@@ -133,7 +133,7 @@ class _Reader:
             if found != -1:
                 cut = min(cut, found)
         line = self.text[:cut].decode("utf-8")
-        start = cut + (2 if self.text[cut : cut + 2] == b"\r\n" else 1)
+        start = min(len(self.text), cut + (2 if self.text[cut : cut + 2] == b"\r\n" else 1))
         expected = ",".join(column for column, _ in _rules.COLUMNS[self.source])
         if not line.strip():
             raise IngestError(
