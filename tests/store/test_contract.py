@@ -448,3 +448,22 @@ def test_bad_urls_raise_config_error(tmp_path: object) -> None:
             open_store(url)
     with pytest.raises(ConfigError, match="does not exist"):
         open_store("duckdb:////nonexistent-dir-storemon/x.duckdb")
+
+
+def test_awkward_store_ids_and_texts_round_trip(store: Store, tables: type[Tables]) -> None:
+    ids = ["a,b", 'q"uote', "new\nline", "ünï €", "tab\there", "0042", "x" * 300]
+    store.apply_ingest(
+        IngestBatch(
+            polls=tables.polls([(i, "2023-01-23 10:00", True) for i in ids]),
+            hours=tables.hours([(i, 0, "09:00", "10:00") for i in ids]),
+            timezones=tables.timezones([(i, "Europe/Paris") for i in ids]),
+            rejects=tables.rejects([("status", "wéird,name.csv", 2, 'bad "x"', "a\x00b,\n")]),
+        )
+    )
+    inputs = store.report_inputs(None)
+    assert sorted(inputs.polls.column("store_id").to_pylist()) == sorted(ids)
+    assert sorted(inputs.hours.column("store_id").to_pylist()) == sorted(ids)
+    assert sorted(inputs.timezones.column("store_id").to_pylist()) == sorted(ids)
+    reject = store.rejects().to_pylist()[0]
+    assert (reject["file"], reject["reason"]) == ("wéird,name.csv", 'bad "x"')
+    assert reject["raw"] in {"a\x00b,\n", "a\ufffdb,\n"}  # PostgreSQL text cannot hold NUL

@@ -1,0 +1,569 @@
+"""The PostgreSQL store.
+
+Connections come from a small lock-protected pool (autocommit sessions with
+``TimeZone=UTC``; writes use explicit transactions). Bulk paths never loop per
+row in Python:
+
+- ingest: the batch is de-duplicated and sorted in Arrow, written as CSV with
+  instants as epoch microseconds, ``COPY``-ed into a temporary table, then merged
+  with one ``UPDATE`` (changed polls only) and one anti-join ``INSERT`` (new
+  polls only), so re-ingesting a file writes nothing;
+- report inputs: each column is aggregated server-side into one ``bytea`` of its
+  binary send format (``string_agg(timestamptz_send(...))`` …), fetched in binary
+  and turned into Arrow buffers with numpy, in a few chunks.
+
+Every psycopg exception is translated to :class:`StoreError` in :meth:`_errors`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Final
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+from psycopg.pq import TransactionStatus
+
+from storemon import schema
+from storemon.errors import ReportNotFound, StoreError
+from storemon.schema import Interpolation, Source
+from storemon.store import migrations
+from storemon.store._common import (
+    JOB_COLUMNS,
+    LOOKBACK,
+    from_epoch_us,
+    job_from_row,
+    last_per_key,
+    optional_utc,
+    prepared,
+    to_utc,
+)
+from storemon.store.base import IngestBatch, JobRecord, ReportInputs
+
+__all__ = ["PostgresStore"]
+
+_Conn = psycopg.Connection[Any]
+
+#: Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
+_PG_EPOCH_US: Final = 946_684_800_000_000
+_MIGRATION_LOCK: Final = 7_263_001
+_INGEST_LOCK: Final = 7_263_002
+_POOL_SIZE: Final = 4
+_COPY_CHUNK: Final = 1 << 20
+_ROWS_PER_CHUNK: Final = 4_000_000  # report_inputs: keeps each bytea far below 1 GB
+_EPOCH_SQL: Final = "(timestamptz 'epoch' + {} * interval '1 microsecond')"
+
+_REJECTS_OUT = schema.REJECTS.append(
+    pa.field("ingested_at", pa.timestamp("us", tz="UTC"), nullable=False)
+)
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password, for messages."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+class _Pool:
+    """A few reusable connections behind a lock (psycopg_pool is not a dependency)."""
+
+    def __init__(self, conninfo: str, size: int) -> None:
+        self._conninfo = conninfo
+        self._size = size
+        self._idle: list[_Conn] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _connect(self) -> _Conn:
+        conn: _Conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
+        conn.execute("SET TimeZone = 'UTC'")
+        return conn
+
+    @contextmanager
+    def connection(self) -> Iterator[_Conn]:
+        """An idle pooled connection, or a new one; returned to the pool if still healthy."""
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            conn = self._idle.pop() if self._idle else None
+        if conn is None or conn.closed:
+            conn = self._connect()
+        healthy = False
+        try:
+            yield conn
+            healthy = True
+        finally:
+            reusable = (
+                healthy
+                and not conn.closed
+                and conn.info.transaction_status == TransactionStatus.IDLE
+            )
+            with self._lock:
+                if reusable and not self._closed and len(self._idle) < self._size:
+                    self._idle.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class PostgresStore:
+    """A :class:`storemon.store.Store` in a PostgreSQL database."""
+
+    def __init__(self, url: str, conninfo: str) -> None:
+        self.url = url
+        self._display = _redact(url)
+        self._pool = _Pool(conninfo, _POOL_SIZE)
+        self._closed = False
+        with self._errors("connect"), self._pool.connection() as conn:
+            encoding = conn.execute("SHOW server_encoding").fetchone()
+            if encoding is None or str(encoding[0]).upper() not in {"UTF8", "UTF-8"}:
+                raise StoreError(
+                    f"database {self._display} uses encoding {encoding}: storemon needs "
+                    "UTF8 (CREATE DATABASE ... ENCODING 'UTF8')"
+                )
+            self._migrate(conn)
+
+    # -- plumbing --------------------------------------------------------------------
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """The one place where psycopg exceptions become :class:`StoreError`."""
+        try:
+            yield
+        except psycopg.OperationalError as error:
+            detail = str(error).strip()
+            raise StoreError(
+                f"cannot {doing} with PostgreSQL at {self._display}: {detail} (is the server "
+                "running and the URL in --db / STOREMON_DB right?)"
+            ) from error
+        except psycopg.Error as error:
+            detail = str(error).strip()
+            raise StoreError(f"PostgreSQL failed to {doing}: {detail}") from error
+
+    @contextmanager
+    def _session(self, doing: str) -> Iterator[_Conn]:
+        """A pooled autocommit connection for reads."""
+        if self._closed:
+            raise StoreError(f"the store {self._display} is closed")
+        with self._errors(doing), self._pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[_Conn]:
+        """A pooled connection inside one transaction (rolled back on any error)."""
+        with self._session(doing) as conn, conn.transaction():
+            yield conn
+
+    @staticmethod
+    def _migrate(conn: _Conn) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
+            " name text NOT NULL, applied_at timestamptz NOT NULL)"
+        )
+        for migration in migrations.POSTGRES:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
+                done = conn.execute(
+                    "SELECT 1 FROM schema_migrations WHERE version = %s", [migration.version]
+                ).fetchone()
+                if done is not None:
+                    continue
+                for statement in migration.statements:
+                    conn.execute(statement.encode())
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (%s, %s, now())",
+                    [migration.version, migration.name],
+                )
+
+    def close(self) -> None:
+        """Close every pooled connection. Idempotent."""
+        self._closed = True
+        self._pool.close()
+
+    def schema_version(self) -> int:
+        """The highest migration applied."""
+        with self._session("read the schema version") as conn:
+            row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- data ------------------------------------------------------------------------
+    def apply_ingest(self, batch: IngestBatch) -> None:
+        """Write one ingest atomically; see :meth:`storemon.store.base.Store.apply_ingest`."""
+        batch = prepared(batch)
+        files = json.dumps(dict(sorted(batch.files.items())))
+        with self._transaction("apply an ingest") as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_INGEST_LOCK])
+            row = conn.execute(
+                "INSERT INTO ingests (ingested_at, files) VALUES (now(), %s) RETURNING id",
+                [files],
+            ).fetchone()
+            ingest_id = int(row[0]) if row else 0
+            if batch.polls is not None and batch.polls.num_rows:
+                self._upsert_polls(conn, batch.polls)
+            if batch.hours is not None and batch.hours.num_rows:
+                self._replace_hours(conn, batch.hours)
+            if batch.timezones is not None and batch.timezones.num_rows:
+                self._replace_timezones(conn, batch.timezones)
+            if batch.rejects is not None and batch.rejects.num_rows:
+                self._append_rejects(conn, batch.rejects, ingest_id)
+            conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
+
+    @staticmethod
+    def _upsert_polls(conn: _Conn, polls: pa.Table) -> None:
+        table = last_per_key(polls, ["store_id", "timestamp_utc"])
+        table = table.set_column(1, "us", table.column("timestamp_utc").cast(pa.int64()))
+        conn.execute(
+            'CREATE TEMP TABLE _polls_staged (store_id text COLLATE "C" NOT NULL,'
+            " us bigint NOT NULL, active boolean NOT NULL) ON COMMIT DROP"
+        )
+        _copy_csv(conn, "_polls_staged (store_id, us, active)", table)
+        conn.execute("ANALYZE _polls_staged")
+        at = _EPOCH_SQL.format("s.us")
+        conn.execute(
+            f"UPDATE polls p SET active = s.active FROM _polls_staged s"
+            f" WHERE p.store_id = s.store_id AND p.timestamp_utc = {at} AND p.active <> s.active"
+        )
+        conn.execute(
+            f"INSERT INTO polls (store_id, timestamp_utc, active)"
+            f" SELECT s.store_id, {at}, s.active FROM _polls_staged s WHERE NOT EXISTS"
+            f" (SELECT 1 FROM polls p WHERE p.store_id = s.store_id AND p.timestamp_utc = {at})"
+        )
+        latest = pc.max(table.column("us")).as_py()
+        conn.execute(
+            "UPDATE meta SET value = greatest(value, %s) WHERE key = 'latest_poll_us'", [latest]
+        )
+        conn.execute("ANALYZE polls")
+
+    @staticmethod
+    def _replace_hours(conn: _Conn, hours: pa.Table) -> None:
+        conn.execute(
+            'CREATE TEMP TABLE _hours_staged (store_id text COLLATE "C" NOT NULL,'
+            " day_of_week smallint NOT NULL, start_local_us bigint NOT NULL,"
+            " end_local_us bigint NOT NULL) ON COMMIT DROP"
+        )
+        _copy_csv(conn, "_hours_staged", hours)
+        conn.execute(
+            "DELETE FROM hours WHERE store_id IN (SELECT DISTINCT store_id FROM _hours_staged)"
+        )
+        conn.execute("INSERT INTO hours SELECT * FROM _hours_staged")
+
+    @staticmethod
+    def _replace_timezones(conn: _Conn, timezones: pa.Table) -> None:
+        conn.execute(
+            'CREATE TEMP TABLE _zones_staged (store_id text COLLATE "C" NOT NULL,'
+            " timezone_str text NOT NULL) ON COMMIT DROP"
+        )
+        _copy_csv(conn, "_zones_staged", last_per_key(timezones, ["store_id"]))
+        conn.execute(
+            "INSERT INTO timezones SELECT store_id, timezone_str FROM _zones_staged"
+            " ON CONFLICT (store_id) DO UPDATE SET timezone_str = excluded.timezone_str"
+            " WHERE timezones.timezone_str IS DISTINCT FROM excluded.timezone_str"
+        )
+
+    @staticmethod
+    def _append_rejects(conn: _Conn, rejects: pa.Table, ingest_id: int) -> None:
+        columns: dict[str, pa.Array[Any] | pa.ChunkedArray[Any]] = {
+            "ingest_id": pa.array(np.full(rejects.num_rows, ingest_id, dtype=np.int64))
+        }
+        for name in schema.REJECTS.names:
+            column = rejects.column(name)
+            if pa.types.is_string(column.type):  # PostgreSQL text cannot hold NUL
+                column = pc.replace_substring(column, "\x00", "\ufffd")
+            columns[name] = column
+        names = ", ".join(columns)
+        _copy_csv(conn, f"rejects ({names})", pa.table(columns))
+
+    def report_inputs(self, as_of: datetime | None) -> ReportInputs:
+        """Polls in (as_of - 7 d, as_of] plus each store's last before, all hours and zones."""
+        with self._session("read the report inputs") as conn:
+            used = to_utc(as_of) if as_of is not None else self._latest(conn)
+            if used is None:
+                polls = schema.empty(schema.POLLS)
+            else:
+                polls = _bulk_select(
+                    conn,
+                    "SELECT store_id, timestamp_utc, active FROM polls"
+                    " WHERE timestamp_utc > %(cutoff)s AND timestamp_utc <= %(as_of)s"
+                    " UNION ALL"
+                    " (SELECT DISTINCT ON (store_id) store_id, timestamp_utc, active FROM polls"
+                    " WHERE timestamp_utc <= %(cutoff)s ORDER BY store_id, timestamp_utc DESC)",
+                    {"as_of": used, "cutoff": used - LOOKBACK},
+                    schema.POLLS,
+                    _estimated_rows(conn, "polls"),
+                )
+            hours = _bulk_select(
+                conn,
+                "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours",
+                {},
+                schema.HOURS,
+                _estimated_rows(conn, "hours"),
+            )
+            zones = _bulk_select(
+                conn,
+                "SELECT store_id, timezone_str FROM timezones",
+                {},
+                schema.TIMEZONES,
+                _estimated_rows(conn, "timezones"),
+            )
+        return ReportInputs(polls=polls, hours=hours, timezones=zones, as_of=used)
+
+    @staticmethod
+    def _latest(conn: _Conn) -> datetime | None:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'latest_poll_us'").fetchone()
+        return None if row is None or row[0] is None else from_epoch_us(int(row[0]))
+
+    def latest_poll_utc(self) -> datetime | None:
+        """The latest poll instant stored, or None."""
+        with self._session("read the latest poll") as conn:
+            return self._latest(conn)
+
+    def counts(self) -> dict[str, int]:
+        """Row counts; ``stores`` is the number of distinct stores with polls."""
+        with self._session("count rows") as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM polls), (SELECT count(*) FROM hours),"
+                " (SELECT count(*) FROM timezones), (SELECT count(*) FROM rejects),"
+                " (SELECT count(*) FROM (SELECT DISTINCT store_id FROM polls) AS s)"
+            ).fetchone()
+        names = ("polls", "hours", "timezones", "rejects", "stores")
+        return {name: int(value) for name, value in zip(names, row or (), strict=True)}
+
+    def rejects(
+        self, *, source: Source | None = None, limit: int = 100, offset: int = 0
+    ) -> pa.Table:
+        """Stored rejected rows, newest ingest first, then by source, file and line."""
+        with self._session("read rejected rows") as conn:
+            rows = conn.execute(
+                "SELECT r.source, r.file, r.line, r.reason, r.raw, i.ingested_at"
+                " FROM rejects r JOIN ingests i ON i.id = r.ingest_id"
+                " WHERE %(source)s::text IS NULL OR r.source = %(source)s::text"
+                " ORDER BY r.ingest_id DESC, r.source, r.file, r.line"
+                " LIMIT %(limit)s OFFSET %(offset)s",
+                {"source": source, "limit": max(limit, 0), "offset": max(offset, 0)},
+            ).fetchall()
+        # A page of at most ``limit`` rows, for people: no bulk path needed.
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(_REJECTS_OUT)
+        return pa.Table.from_arrays(
+            [
+                pa.array(list(values), field.type)
+                for values, field in zip(columns, _REJECTS_OUT, strict=True)
+            ],
+            schema=_REJECTS_OUT,
+        )
+
+    def data_version(self) -> int:
+        """A counter bumped by every ingest."""
+        with self._session("read the data version") as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- report jobs -----------------------------------------------------------------
+    def insert_job(self, job: JobRecord) -> None:
+        """Store a new job (its id must be new)."""
+        with self._transaction(f"insert job {job.id}") as conn:
+            conn.execute(
+                f"INSERT INTO jobs ({JOB_COLUMNS})"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    job.id,
+                    job.status,
+                    job.interpolation,
+                    optional_utc(job.as_of_requested),
+                    job.data_version,
+                    to_utc(job.created_at),
+                    optional_utc(job.started_at),
+                    optional_utc(job.finished_at),
+                    optional_utc(job.as_of_used),
+                    job.row_count,
+                    job.error,
+                ],
+            )
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """The job with this id, or None."""
+        with self._session("read a job") as conn:
+            row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s", [job_id]).fetchone()
+        return None if row is None else job_from_row(row)
+
+    def list_jobs(self, *, limit: int = 50) -> list[JobRecord]:
+        """Newest first."""
+        with self._session("list jobs") as conn:
+            rows = conn.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT %s",
+                [max(limit, 0)],
+            ).fetchall()
+        return [job_from_row(row) for row in rows]
+
+    def find_reusable_job(
+        self, *, as_of_requested: datetime | None, interpolation: Interpolation, data_version: int
+    ) -> JobRecord | None:
+        """The newest queued, running or complete job with these parameters on this data."""
+        with self._session("find a reusable job") as conn:
+            row = conn.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ('queued', 'running', 'complete')"
+                " AND as_of_requested IS NOT DISTINCT FROM %s::timestamptz"
+                " AND interpolation = %s AND data_version = %s"
+                " ORDER BY created_at DESC, id DESC LIMIT 1",
+                [optional_utc(as_of_requested), interpolation, data_version],
+            ).fetchone()
+        return None if row is None else job_from_row(row)
+
+    def mark_running(self, job_id: str, *, started_at: datetime) -> None:
+        """Set a job running."""
+        with self._transaction(f"mark job {job_id} running") as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET status = 'running', started_at = %s WHERE id = %s",
+                [to_utc(started_at), job_id],
+            )
+            if cur.rowcount == 0:
+                raise ReportNotFound(job_id)
+
+    def mark_complete(
+        self,
+        job_id: str,
+        *,
+        finished_at: datetime,
+        as_of_used: datetime | None,
+        row_count: int,
+        csv: bytes,
+    ) -> None:
+        """Store the finished CSV with the job, in one transaction."""
+        with self._transaction(f"mark job {job_id} complete") as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET status = 'complete', finished_at = %s, as_of_used = %s,"
+                " row_count = %s, error = NULL WHERE id = %s",
+                [to_utc(finished_at), optional_utc(as_of_used), row_count, job_id],
+            )
+            if cur.rowcount == 0:
+                raise ReportNotFound(job_id)
+            conn.execute(
+                "INSERT INTO job_results VALUES (%s, %s)"
+                " ON CONFLICT (job_id) DO UPDATE SET csv = excluded.csv",
+                [job_id, csv],
+            )
+
+    def mark_failed(self, job_id: str, *, finished_at: datetime, error: str) -> None:
+        """Set a job failed with an error message."""
+        with self._transaction(f"mark job {job_id} failed") as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET status = 'failed', finished_at = %s, error = %s WHERE id = %s",
+                [to_utc(finished_at), error.replace("\x00", "\ufffd"), job_id],
+            )
+            if cur.rowcount == 0:
+                raise ReportNotFound(job_id)
+
+    def job_result(self, job_id: str) -> bytes | None:
+        """The CSV of a complete job, or None."""
+        with self._session("read a job result") as conn, conn.cursor(binary=True) as cur:
+            row = cur.execute(
+                "SELECT r.csv FROM job_results r JOIN jobs j ON j.id = r.job_id"
+                " WHERE r.job_id = %s AND j.status = 'complete'",
+                [job_id],
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def unfinished_jobs(self) -> list[JobRecord]:
+        """Jobs left queued or running, oldest first."""
+        with self._session("list unfinished jobs") as conn:
+            rows = conn.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ('queued', 'running')"
+                " ORDER BY created_at, id"
+            ).fetchall()
+        return [job_from_row(row) for row in rows]
+
+
+def _copy_csv(conn: _Conn, target: str, table: pa.Table) -> None:
+    """``COPY target FROM STDIN`` the rows of ``table`` (CSV written by Arrow, sent in chunks)."""
+    buffer = io.BytesIO()
+    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
+    data = buffer.getbuffer()
+    with conn.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy:
+        for start in range(0, len(data), _COPY_CHUNK):
+            copy.write(data[start : start + _COPY_CHUNK])
+
+
+def _estimated_rows(conn: _Conn, table: str) -> int:
+    """The planner's row estimate for ``table`` (0 if never analyzed)."""
+    row = conn.execute(
+        "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass", [table]
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _bulk_select(
+    conn: _Conn, query: str, params: dict[str, object], target: pa.Schema, estimate: int
+) -> pa.Table:
+    """The rows of ``query`` (columns as in ``target``) as an Arrow table, in bulk.
+
+    Each column is aggregated server-side into one ``bytea`` of its binary send
+    format and decoded with numpy: no per-row work in Python. Rows are split into
+    ``2^k`` chunks by a hash of the first column so that each ``bytea`` stays far
+    below PostgreSQL's 1 GB limit. Row order is not kept.
+    """
+    chunks = 1
+    while chunks * _ROWS_PER_CHUNK < estimate:
+        chunks *= 2
+    aggregates: list[str] = []
+    for field in target:
+        name = field.name
+        if pa.types.is_string(field.type):
+            aggregates.append(f"string_agg(textsend({name}), ''::bytea)")
+            aggregates.append(f"string_agg(int4send(octet_length({name})), ''::bytea)")
+        elif pa.types.is_timestamp(field.type):
+            aggregates.append(f"string_agg(timestamptz_send({name}), ''::bytea)")
+        elif pa.types.is_boolean(field.type):
+            aggregates.append(f"string_agg(boolsend({name}), ''::bytea)")
+        elif pa.types.is_integer(field.type):
+            aggregates.append(f"string_agg(int8send({name}::bigint), ''::bytea)")
+        else:  # pragma: no cover - the schemas hold only these types
+            raise TypeError(f"no bulk decoder for {field}")
+    statement = (
+        f"WITH chosen AS ({query}) SELECT {', '.join(aggregates)}, count(*) FROM chosen"
+        f" GROUP BY hashtext({target.names[0]}) & {chunks - 1}"
+    )
+    with conn.cursor(binary=True) as cur:
+        cur.execute(statement.encode(), params)
+        parts = [_decode_chunk(list(row), target) for row in cur.fetchall()]
+    if not parts:
+        return schema.empty(target)
+    return pa.concat_tables(parts).combine_chunks()
+
+
+def _decode_chunk(values: list[Any], target: pa.Schema) -> pa.Table:
+    """One chunk of :func:`_bulk_select`: byte strings in column order, then the row count."""
+    rows = int(values[-1])
+    position = 0
+    arrays: list[pa.Array[Any]] = []
+    for field in target:
+        data = bytes(values[position])
+        position += 1
+        if pa.types.is_string(field.type):
+            offsets = np.zeros(rows + 1, dtype=np.int32)
+            np.cumsum(np.frombuffer(values[position], dtype=">i4"), out=offsets[1:])
+            position += 1
+            arrays.append(
+                pa.StringArray.from_buffers(rows, pa.py_buffer(offsets.data), pa.py_buffer(data))
+            )
+        elif pa.types.is_timestamp(field.type):
+            micros = np.frombuffer(data, dtype=">i8").astype(np.int64) + _PG_EPOCH_US
+            arrays.append(pa.array(micros, field.type))
+        elif pa.types.is_boolean(field.type):
+            arrays.append(pa.array(np.frombuffer(data, dtype=np.uint8).astype(bool)))
+        else:
+            numbers = np.frombuffer(data, dtype=">i8").astype(field.type.to_pandas_dtype())
+            arrays.append(pa.array(numbers, field.type))
+    return pa.Table.from_arrays(arrays, schema=target)
