@@ -55,7 +55,7 @@ def store_zones(
     by_key = {zones[0].key: 0}
     codes = []
     for name in encoded.dictionary.to_pylist():
-        zone = zone_or_default(str(name).strip())
+        zone = zone_or_default(str(name))
         codes.append(by_key.setdefault(zone.key, len(by_key)))
         if codes[-1] == len(zones):
             zones.append(zone)
