@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -11,12 +14,42 @@ import uvicorn
 from storemon.api import create_app
 from storemon.cli.app import app
 from storemon.config import get_settings
+from storemon.errors import ConfigError
 from storemon.ingest.inbox import InboxWatcher
 from storemon.store import open_store
 
 log = logging.getLogger("storemon.serve")
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class _Stopped(Exception):
+    """SIGTERM arrived (re-raised by uvicorn after its graceful shutdown)."""
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped
+
+
+def _run_until_signal(server: uvicorn.Server) -> None:
+    """Run uvicorn; a SIGINT or SIGTERM is a clean stop (exit 0), not an abort.
+
+    uvicorn shuts down gracefully on these signals (lifespan shutdown included:
+    running reports finish) and then re-raises the signal; here that ends the
+    command normally so the store and the inbox watcher are closed.
+    """
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_stopped) if main_thread else None
+    try:
+        server.run()
+    except (_Stopped, KeyboardInterrupt):
+        log.info("stopped")
+    except SystemExit as exit_:  # uvicorn exits when it cannot start (e.g. port in use)
+        if server.started or exit_.code in (0, None):
+            raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @app.command()
@@ -85,9 +118,12 @@ def serve(
             lifespan="on",
         )
         server = uvicorn.Server(config)
-        server.run()
+        _run_until_signal(server)
         if not server.started:
-            raise typer.Exit(1)
+            raise ConfigError(
+                f"the server could not start on {settings.host}:{settings.port} (see the "
+                "message above); if the port is in use, choose another with --port"
+            )
     finally:
         if watcher is not None:
             watcher.stop()
