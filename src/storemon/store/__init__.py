@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from storemon.store._common import parse_url
+from storemon.store._common import parse_url, redact_url
 from storemon.store.base import IngestBatch, JobRecord, JobStatus, ReportInputs, Store
 
-__all__ = ["IngestBatch", "JobRecord", "JobStatus", "ReportInputs", "Store", "open_store"]
+__all__ = [
+    "IngestBatch",
+    "JobRecord",
+    "JobStatus",
+    "ReportInputs",
+    "Store",
+    "open_store",
+    "redact_url",
+]
 
 
 def open_store(url: str) -> Store:

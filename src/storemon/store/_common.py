@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
@@ -54,6 +55,11 @@ def parse_url(url: str) -> StoreUrl:
             f"path, four before an absolute one): {_URL_HELP}"
         )
     raise ConfigError(f"unsupported database URL '{url}': {_URL_HELP}")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages and status pages."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def to_utc(value: datetime) -> datetime:

@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from storemon import schema
 from storemon.errors import ConfigError, ReportNotFound, StoreError
@@ -31,6 +32,7 @@ from storemon.store._common import (
     from_epoch_us,
     job_from_row,
     prepared,
+    to_epoch_us,
     to_naive_utc,
     to_utc,
     with_row_numbers,
@@ -179,32 +181,39 @@ class DuckDBStore:
 
     @staticmethod
     def _upsert_polls(conn: _Conn, polls: pa.Table) -> None:
-        naive = polls.set_column(
-            1, "timestamp_utc", polls.column("timestamp_utc").cast(pa.timestamp("us"))
+        instants = polls.column("timestamp_utc").cast(pa.timestamp("us"))
+        bounds = pc.min_max(instants)
+        conn.register(
+            "_polls_batch", with_row_numbers(polls.set_column(1, "timestamp_utc", instants))
         )
-        conn.register("_polls_batch", with_row_numbers(naive))
-        # Last row wins inside the batch, then: changed polls are updated, new ones inserted.
+        # One pass: last row wins inside the batch, joined with the stored polls in the
+        # batch's time range (zone maps skip the rest), then only changed polls are
+        # updated and only new ones inserted: a re-ingest writes nothing.
         conn.execute(
-            "CREATE TEMP TABLE _polls_staged AS SELECT store_id, timestamp_utc,"
-            " arg_max(active, _rn) AS active FROM _polls_batch GROUP BY store_id, timestamp_utc"
+            "CREATE TEMP TABLE _polls_diff AS SELECT s.store_id, s.timestamp_utc, s.active,"
+            " p.active AS stored FROM (SELECT store_id, timestamp_utc,"
+            " arg_max(active, _rn) AS active FROM _polls_batch"
+            " GROUP BY store_id, timestamp_utc) s"
+            " LEFT JOIN (SELECT * FROM polls WHERE timestamp_utc BETWEEN $lo AND $hi) p"
+            " ON p.store_id = s.store_id AND p.timestamp_utc = s.timestamp_utc",
+            {"lo": bounds["min"].as_py(), "hi": bounds["max"].as_py()},
         )
         conn.unregister("_polls_batch")
         conn.execute(
-            "UPDATE polls SET active = s.active FROM _polls_staged s"
-            " WHERE polls.store_id = s.store_id AND polls.timestamp_utc = s.timestamp_utc"
-            " AND polls.active <> s.active"
+            "UPDATE polls SET active = d.active FROM _polls_diff d"
+            " WHERE d.stored IS NOT NULL AND d.stored <> d.active"
+            " AND polls.store_id = d.store_id AND polls.timestamp_utc = d.timestamp_utc"
         )
         conn.execute(
-            "INSERT INTO polls SELECT s.store_id, s.timestamp_utc, s.active"
-            " FROM _polls_staged s ANTI JOIN polls p"
-            " ON p.store_id = s.store_id AND p.timestamp_utc = s.timestamp_utc"
+            "INSERT INTO polls SELECT store_id, timestamp_utc, active FROM _polls_diff"
+            " WHERE stored IS NULL"
         )
         conn.execute(
-            "UPDATE meta SET value = greatest(coalesce(value, -9223372036854775807),"
-            " (SELECT epoch_us(max(timestamp_utc)) FROM _polls_staged))"
-            " WHERE key = 'latest_poll_us'"
+            "UPDATE meta SET value = greatest(coalesce(value, -9223372036854775807), $latest)"
+            " WHERE key = 'latest_poll_us'",
+            {"latest": to_epoch_us(bounds["max"].as_py())},
         )
-        conn.execute("DROP TABLE _polls_staged")
+        conn.execute("DROP TABLE _polls_diff")
 
     @staticmethod
     def _replace_hours(conn: _Conn, hours: pa.Table) -> None:

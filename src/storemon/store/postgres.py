@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +44,7 @@ from storemon.store._common import (
     last_per_key,
     optional_utc,
     prepared,
+    redact_url,
     to_utc,
 )
 from storemon.store.base import IngestBatch, JobRecord, ReportInputs
@@ -65,11 +65,6 @@ _EPOCH_SQL: Final = "(timestamptz 'epoch' + {} * interval '1 microsecond')"
 _REJECTS_OUT = schema.REJECTS.append(
     pa.field("ingested_at", pa.timestamp("us", tz="UTC"), nullable=False)
 )
-
-
-def _redact(url: str) -> str:
-    """``url`` without its password, for messages."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 class _Pool:
@@ -126,7 +121,7 @@ class PostgresStore:
 
     def __init__(self, url: str, conninfo: str) -> None:
         self.url = url
-        self._display = _redact(url)
+        self._display = redact_url(url)
         self._pool = _Pool(conninfo, _POOL_SIZE)
         self._closed = False
         with self._errors("connect"), self._pool.connection() as conn:
