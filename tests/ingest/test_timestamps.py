@@ -16,6 +16,7 @@ from storemon.ingest.timestamps import (
     BAD_FORMAT,
     END_ONLY,
     OK,
+    format_instants,
     parse_instant,
     parse_instants,
     parse_times_of_day,
@@ -222,3 +223,19 @@ def test_times_of_day_of_an_empty_column() -> None:
     assert len(us) == 0
     assert len(code) == 0
     assert us.dtype == np.int64
+
+
+def test_format_instants_is_the_inverse_of_parsing() -> None:
+    moments = [utc(2023, 1, 22, 12, 9, 39, 388884), utc(1, 1, 1), utc(9999, 12, 31, 23, 59, 59)]
+    moments += [utc(2024, 2, 29, 0, 0, 0, 1), utc(1969, 12, 31, 23, 59, 59, 999999)]
+    us = np.array([(m - EPOCH) // timedelta(microseconds=1) for m in moments], np.int64)
+    texts = format_instants(us).to_pylist()
+    assert texts[0] == "2023-01-22 12:09:39.388884 UTC"
+    assert texts[1] == "0001-01-01 00:00:00.000000 UTC"
+    assert texts == [m.strftime("%Y-%m-%d %H:%M:%S.%f UTC").rjust(30, "0") for m in moments]
+    back, code = parse_instants(pa.array(texts))
+    assert (code == OK).all()
+    assert back.tolist() == us.tolist()
+    assert format_instants(us[:1], suffix="Z\n").to_pylist() == ["2023-01-22 12:09:39.388884Z\n"]
+    with pytest.raises(ValueError, match="years 1-9999"):
+        format_instants(np.array([-(10**18)], np.int64))
