@@ -1,0 +1,183 @@
+"""The inbox: header recognition, the .part protocol, processed/ and failed/, the watcher."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from storemon.errors import IngestError
+from storemon.ingest.inbox import InboxWatcher, detect_source, inbox_files, scan_inbox
+from storemon.store import Store, open_store
+
+STATUS = b"store_id,status,timestamp_utc\na,active,2023-01-23 10:00:00 UTC\n"
+HOURS = b"store_id,day,start_time_local,end_time_local\na,0,09:00:00,12:00:00\n"
+ZONES = b"store_id,timezone_str\na,Asia/Tokyo\n"
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """An empty inbox directory (beside, not holding, the test database)."""
+    path = tmp_path / "inbox"
+    path.mkdir()
+    return path
+
+
+def _write(path: Path, data: bytes, mtime: float | None = None) -> Path:
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "source"),
+    [
+        (b"store_id,status,timestamp_utc", "status"),
+        (b'\xef\xbb\xbf"Store_ID" , STATUS ,timestamp_utc', "status"),
+        (b"timestamp_utc,status,store_id,extra", "status"),
+        (b"store_id,dayOfWeek,start_time_local,end_time_local", "hours"),
+        (b"store_id,day,start_time_local,end_time_local", "hours"),
+        (b"store_id,day_of_week,start_time_local", "hours"),
+        (b"store_id,timezone_str", "timezones"),
+        (b"TIMEZONE_STR,store_id\r", "timezones"),
+    ],
+)
+def test_source_is_recognised_by_header(tmp_path: Path, header: bytes, source: str) -> None:
+    assert detect_source(_write(tmp_path / "x.csv", header + b"\n1,2,3\n")) == source
+    packed = tmp_path / "x.csv.gz"
+    packed.write_bytes(gzip.compress(header + b"\n"))
+    assert detect_source(packed) == source
+
+
+def test_an_unknown_header_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(IngestError, match="cannot tell which data"):
+        detect_source(_write(tmp_path / "menu.csv", b"item,price\nsoup,3\n"))
+    with pytest.raises(IngestError, match="empty"):
+        detect_source(_write(tmp_path / "empty.csv", b""))
+
+
+def test_only_complete_csv_files_are_taken_oldest_first(inbox: Path) -> None:
+    _write(inbox / "b.csv", STATUS, mtime=2_000)
+    _write(inbox / "a.csv.gz", gzip.compress(STATUS), mtime=3_000)
+    _write(inbox / "c.CSV", STATUS, mtime=1_000)
+    _write(inbox / "d.csv.part", STATUS)
+    _write(inbox / ".e.csv", STATUS)
+    _write(inbox / "notes.txt", b"hello")
+    (inbox / "processed").mkdir()
+    _write(inbox / "processed" / "old.csv", STATUS)
+    assert [p.name for p in inbox_files(inbox)] == ["c.CSV", "b.csv", "a.csv.gz"]
+    assert inbox_files(inbox / "missing") == []
+
+
+def test_scan_ingests_each_file_and_moves_it(store: Store, inbox: Path) -> None:
+    _write(inbox / "polls.csv", STATUS, mtime=1_000)
+    _write(inbox / "hours.csv", HOURS, mtime=2_000)
+    _write(inbox / "zones.csv.gz", gzip.compress(ZONES), mtime=3_000)
+    _write(inbox / "later.csv.part", STATUS)
+    results = scan_inbox(store, inbox)
+    assert [(r.name, r.source, r.ok) for r in results] == [
+        ("polls.csv", "status", True),
+        ("hours.csv", "hours", True),
+        ("zones.csv.gz", "timezones", True),
+    ]
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == [
+        "hours.csv",
+        "polls.csv",
+        "zones.csv.gz",
+    ]
+    assert results[0].moved_to == inbox / "processed" / "polls.csv"
+    assert store.counts() == {"polls": 1, "hours": 1, "timezones": 1, "rejects": 0, "stores": 1}
+    assert sorted(p.name for p in inbox.iterdir()) == ["later.csv.part", "processed"]
+    assert scan_inbox(store, inbox) == []  # nothing new
+
+
+def test_later_files_win_and_names_never_clash(store: Store, inbox: Path) -> None:
+    inactive = STATUS.replace(b"active", b"inactive")
+    _write(inbox / "polls.csv", STATUS, mtime=1_000)
+    scan_inbox(store, inbox)
+    _write(inbox / "polls.csv", inactive, mtime=2_000)  # the same name, an hour later
+    results = scan_inbox(store, inbox)
+    assert results[0].ok
+    assert results[0].moved_to is not None
+    assert results[0].moved_to.name.endswith("-polls.csv")
+    assert len(list((inbox / "processed").iterdir())) == 2
+    assert store.report_inputs(None).polls.column("active").to_pylist() == [False]
+
+
+def test_refused_files_go_to_failed_with_a_reason(store: Store, inbox: Path) -> None:
+    _write(inbox / "menu.csv", b"item,price\nsoup,3\n", mtime=1_000)
+    _write(inbox / "short.csv", b"store_id,status\na,active\n", mtime=2_000)
+    _write(inbox / "good.csv", STATUS, mtime=3_000)
+    results = scan_inbox(store, inbox)
+    assert [(r.name, r.ok) for r in results] == [
+        ("menu.csv", False),
+        ("short.csv", False),
+        ("good.csv", True),
+    ]
+    failed = inbox / "failed"
+    assert sorted(p.name for p in failed.iterdir()) == [
+        "menu.csv",
+        "menu.csv.reason.txt",
+        "short.csv",
+        "short.csv.reason.txt",
+    ]
+    assert "cannot tell which data" in (failed / "menu.csv.reason.txt").read_text()
+    reason = (failed / "short.csv.reason.txt").read_text()
+    assert "short.csv" in reason
+    assert "timestamp_utc" in reason
+    assert results[1].source == "status"
+    assert store.counts()["polls"] == 1
+
+
+def test_a_database_failure_leaves_the_file_for_the_next_scan(
+    duckdb_url: str, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _write(inbox / "polls.csv", STATUS)
+    closed = open_store(duckdb_url)
+    closed.close()
+    results = scan_inbox(closed, inbox)
+    assert results[0].moved_to is None
+    assert results[0].error is not None
+    assert "closed" in results[0].error
+    assert (inbox / "polls.csv").exists()
+    assert not (inbox / "failed").exists()
+
+
+def test_watcher_scans_at_start_and_stops_promptly(store: Store, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"  # created by start()
+    watcher = InboxWatcher(store, inbox, interval_seconds=3600)
+    watcher.start()
+    try:
+        deadline = time.monotonic() + 10
+        while watcher.scans < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert watcher.scans == 1
+        assert inbox.is_dir()
+    finally:
+        started = time.monotonic()
+        watcher.stop()
+        assert time.monotonic() - started < 2
+
+
+def test_watcher_picks_up_files_every_interval(store: Store, inbox: Path) -> None:
+    watcher = InboxWatcher(store, inbox, interval_seconds=0.05)
+    watcher.start()
+    try:
+        _write(inbox / "polls.csv.part", STATUS)
+        time.sleep(0.2)
+        assert store.counts()["polls"] == 0  # .part files are not ingested
+        (inbox / "polls.csv.part").rename(inbox / "polls.csv")
+        deadline = time.monotonic() + 10
+        while store.counts()["polls"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store.counts()["polls"] == 1
+    finally:
+        watcher.stop()
+    with pytest.raises(ValueError, match="positive"):
+        InboxWatcher(store, inbox, interval_seconds=0)
