@@ -1,0 +1,118 @@
+"""`storemon report` on CSV files: output, bad rows, usage errors (exit 2)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+import storemon.cli.serve  # noqa: F401  (a second command: the app is a group, as installed)
+from storemon.cli import main
+
+DATA = Path(__file__).parent.parent / "data" / "engine"
+STATUS = DATA / "spec_example_status.csv"
+HOURS = DATA / "spec_example_hours.csv"
+ZONES = DATA / "spec_example_timezones.csv"
+SPEC = ["--status", str(STATUS), "--hours", str(HOURS), "--timezones", str(ZONES)]
+AS_OF = ["--as-of", "2023-01-23 17:00:00 UTC"]
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", *args])
+    out, err = capsys.readouterr()
+    code = exit_.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "previous"])
+def test_spec_example_to_stdout(interpolation: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run([*SPEC, *AS_OF, "--interpolation", interpolation], capsys)
+    assert code == 0
+    assert out == (DATA / f"spec_example_{interpolation}.csv").read_text()
+    assert err == f"report: 1 store as of 2023-01-23 17:00:00.000000 UTC ({interpolation})\n"
+
+
+def test_output_file_and_default_as_of(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "report.csv"
+    code, out, _ = _run([*SPEC, "--output", str(target)], capsys)
+    assert code == 0
+    assert out == ""
+    # as_of defaults to the latest poll (16:15 UTC = 11:15 New York): 09:00-10:44:30 active,
+    # 10:44:30-11:15 inactive; the last hour (10:15-11:15) has 29.5 min up, 30.5 min down;
+    # the week also holds 11:15-12:00 of the Monday before (active: before the first poll).
+    assert target.read_text().splitlines()[1] == "S,29.50,1.74,2.49,30.50,0.51,0.51"
+
+
+def test_gzipped_status_and_default_hours_and_zone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gz = tmp_path / "status.csv.gz"
+    gz.write_bytes(gzip.compress(STATUS.read_bytes()))
+    code, out, _ = _run(["--status", str(gz), *AS_OF], capsys)
+    assert code == 0  # 24x7: active until 15:44:30 UTC, inactive after (1 h 15.5 min)
+    assert out.splitlines()[1] == "S,0.00,22.74,166.74,60.00,1.26,1.26"
+
+
+def test_bad_rows_are_skipped_and_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = tmp_path / "status.csv"
+    lines = [STATUS.read_text().rstrip("\n")]
+    lines += [f"T,sleeping,2023-01-23 16:{m:02d}:00 UTC" for m in range(7)]
+    lines.append("U,active,not a time")
+    status.write_text("\n".join(lines) + "\n")
+    code, out, err = _run(["--status", str(status), *AS_OF], capsys)
+    assert code == 0
+    assert [line.split(",")[0] for line in out.splitlines()] == ["store_id", "S"]
+    err_lines = err.splitlines()
+    assert err_lines[0] == f"{status}: skipped 8 bad rows of 10"
+    assert err_lines[1].startswith(f"{status}:4: ")
+    assert "sleeping" in err_lines[1]
+    assert len([line for line in err_lines if line.startswith(f"{status}:")]) == 7
+    assert f"{status}: ... and 3 more" in err_lines
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--interpolation", "linear"], "'linear' is not one of 'nearest', 'previous'"),
+        (["--as-of", "yesterday"], "cannot read timestamp 'yesterday'"),
+        (["--as-of", "2023-02-30 00:00"], "not a real date"),
+        (["--hours", "/no/such/hours.csv"], "/no/such/hours.csv"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(["--status", str(STATUS), *args], capsys)
+    assert code == 2
+    assert out == ""
+    assert message in err
+
+
+def test_status_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run([], capsys)
+    assert code == 2
+    assert "--status" in err
+    assert "give the status polls CSV" in err
+
+
+def test_missing_column_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = tmp_path / "status.csv"
+    status.write_text("store_id,timestamp_utc\nS,2023-01-23 16:15:00 UTC\n")
+    code, out, err = _run(["--status", str(status)], capsys)
+    assert code == 1
+    assert out == ""
+    assert "status" in err
+
+
+def test_as_of_before_every_poll_gives_a_header_only(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run([*SPEC, "--as-of", "2020-01-01 00:00"], capsys)
+    assert code == 0
+    assert out.startswith("store_id,uptime_last_hour,")
+    assert len(out.splitlines()) == 1
+    assert "no polls at or before as_of" in err
