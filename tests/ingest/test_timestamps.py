@@ -239,3 +239,14 @@ def test_format_instants_is_the_inverse_of_parsing() -> None:
     assert format_instants(us[:1], suffix="Z\n").to_pylist() == ["2023-01-22 12:09:39.388884Z\n"]
     with pytest.raises(ValueError, match="years 1-9999"):
         format_instants(np.array([-(10**18)], np.int64))
+
+
+def test_uniform_chunks_take_the_one_layout_path_and_still_reject_bad_rows() -> None:
+    good = "2023-01-22 12:09:39.388884 UTC"
+    texts = [good, "2023-01-22 12:09:39.388884 UTx", good, "2023-02-29 12:09:39.388884 UTC"]
+    sliced = pa.array(["2023-01-22 12:09:39.000000 UTC", *texts])[1:]  # offset > 0
+    for column in (pa.array(texts), sliced, pa.chunked_array([pa.array(texts[:1]), sliced])):
+        us, code = parse_instants(column)
+        assert code.tolist()[-4:] == [OK, BAD_FORMAT, OK, BAD_CALENDAR]
+        assert us.tolist()[-4:] == [us[-4], 0, us[-4], 0]
+        assert us[-4] == (utc(2023, 1, 22, 12, 9, 39, 388884) - EPOCH) // timedelta(microseconds=1)

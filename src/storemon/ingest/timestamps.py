@@ -75,6 +75,14 @@ _FAST_LAYOUTS: Final[dict[int, tuple[bool, bytes]]] = {
     30: (True, b" UTC"),
 }
 
+# Two ASCII digits read as a little-endian uint16 -> their value; anything else has
+# the _NOT_DIGITS bit set (valid values stay below it, so OR-ing values tests them all).
+_NOT_DIGITS: Final = 128
+_PAIR_VALUE: Final = np.full(65_536, _NOT_DIGITS, np.int16)
+for _tens in range(10):
+    for _ones in range(10):
+        _PAIR_VALUE[(ord("0") + _tens) | (ord("0") + _ones) << 8] = _tens * 10 + _ones
+
 Int64s = NDArray[np.int64]
 Int8s = NDArray[np.int8]
 Column: TypeAlias = "pa.Array[Any] | pa.ChunkedArray[Any]"
@@ -204,20 +212,40 @@ def _parse_instant_chunk(chunk: pa.Array[Any], us: Int64s, code: Int8s) -> None:
     chunk = chunk.cast(pa.string()) if chunk.type != pa.string() else chunk
     offsets = _view(chunk.buffers()[1], np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
     lengths = np.diff(offsets)
-    valid = np.asarray(chunk.is_valid())
-    for width, (has_fraction, suffix) in _FAST_LAYOUTS.items():
-        selected = (lengths == width) & valid
-        count = int(np.count_nonzero(selected))
-        if count == 0:
-            continue
-        part = chunk if count == len(chunk) else chunk.filter(pa.array(selected))
+    first = int(lengths[0])
+    if (
+        first in _FAST_LAYOUTS
+        and chunk.null_count == 0
+        and offsets[-1] - offsets[0] == first * len(chunk)
+    ):
+        uniform = (lengths == first).all()  # the usual case: one layout for the whole chunk
+    else:
+        uniform = False
+    widths = [first] if uniform else list(_FAST_LAYOUTS)
+    valid = None if chunk.null_count == 0 else np.asarray(chunk.is_valid())
+    for width in widths:
+        has_fraction, suffix = _FAST_LAYOUTS[width]
+        if uniform:
+            selected, count, part = None, len(chunk), chunk
+        else:
+            selected = lengths == width
+            if valid is not None:
+                selected &= valid
+            count = int(np.count_nonzero(selected))
+            if count == 0:
+                continue
+            part = chunk.filter(pa.array(selected))
         part_offsets = _view(part.buffers()[1], np.int32)
         start = int(part_offsets[part.offset])
         data = _view(part.buffers()[2], np.uint8)[start : start + count * width]
         part_us, part_ok = _decode_fixed(data.reshape(count, width), has_fraction, suffix)
-        rows = np.flatnonzero(selected)
-        us[rows[part_ok]] = part_us[part_ok]
-        code[rows[part_ok]] = OK
+        if selected is None:
+            us[:] = np.where(part_ok, part_us, 0)
+            code[part_ok] = OK
+        else:
+            rows = np.flatnonzero(selected)[part_ok]
+            us[rows] = part_us[part_ok]
+            code[rows] = OK
     rest = np.flatnonzero(code != OK)
     if len(rest) == 0:
         return
@@ -232,33 +260,45 @@ def _parse_instant_chunk(chunk: pa.Array[Any], us: Int64s, code: Int8s) -> None:
 def _decode_fixed(
     chars: NDArray[np.uint8], has_fraction: bool, suffix: bytes
 ) -> tuple[Int64s, NDArray[np.bool_]]:
-    """Decode ``YYYY-MM-DD?HH:MM:SS[.ffffff][suffix]`` rows of a byte matrix."""
-    digits = chars - np.uint8(ord("0"))  # non-digits wrap around to > 9
+    """Decode ``YYYY-MM-DD?HH:MM:SS[.ffffff][suffix]`` rows of a byte matrix.
 
-    def number(first: int, count: int) -> Int64s:
-        value = digits[:, first].astype(np.int64)
-        for column in range(first + 1, first + count):
-            value *= 10
-            value += digits[:, column]
-        return value
+    Two digits at a time: each byte pair, read as a little-endian uint16, is
+    looked up in :data:`_PAIR_VALUE` (its value, or a flag bit when not digits).
+    """
+    n, width = chars.shape
 
-    ok = (chars[:, 4] == ord("-")) & (chars[:, 7] == ord("-"))
+    def pair(column: int) -> NDArray[np.int16]:
+        view = np.ndarray((n,), dtype="<u2", buffer=chars, offset=column, strides=(width,))
+        return cast("NDArray[np.int16]", _PAIR_VALUE[view])
+
+    parts = [pair(column) for column in (0, 2, 5, 8, 11, 14, 17)]
+    if has_fraction:
+        parts += [pair(column) for column in (20, 22, 24)]
+    flags = np.bitwise_or.reduce(parts)
+    ok = flags < _NOT_DIGITS
+    ok &= (chars[:, 4] == ord("-")) & (chars[:, 7] == ord("-"))
     ok &= (chars[:, 10] == ord(" ")) | (chars[:, 10] == ord("T")) | (chars[:, 10] == ord("t"))
     ok &= (chars[:, 13] == ord(":")) & (chars[:, 16] == ord(":"))
-    digit_columns = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
     tail = 19
     if has_fraction:
         ok &= chars[:, 19] == ord(".")
-        digit_columns += list(range(20, 26))
         tail = 26
-    for column in digit_columns:
-        ok &= digits[:, column] <= 9
     for column, letter in enumerate(suffix, start=tail):
         upper, lower = ord(chr(letter).upper()), ord(chr(letter).lower())
         ok &= (chars[:, column] == upper) | (chars[:, column] == lower)
-    micro = number(20, 6) if has_fraction else np.zeros(len(chars), np.int64)
+    century, year_of_century, month, day, hour, minute, second = parts[:7]
+    year = century.astype(np.int64) * 100 + year_of_century
+    micro = np.zeros(n, np.int64)
+    if has_fraction:
+        micro += parts[7].astype(np.int64) * 10_000 + parts[8].astype(np.int64) * 100 + parts[9]
     us, real = _to_epoch_us(
-        number(0, 4), number(5, 2), number(8, 2), number(11, 2), number(14, 2), number(17, 2), micro
+        np.where(ok, year, 1970),
+        np.where(ok, month, 1).astype(np.int64),
+        np.where(ok, day, 1).astype(np.int64),
+        hour.astype(np.int64),
+        minute.astype(np.int64),
+        second.astype(np.int64),
+        micro,
     )
     return us, ok & real
 
@@ -306,24 +346,50 @@ def _to_epoch_us(
     offset_us: Int64s | None = None,
 ) -> tuple[Int64s, NDArray[np.bool_]]:
     """Civil date and time (minus a UTC offset) → epoch microseconds, and which are real."""
+    days, real = _epoch_days(year, month, day)
+    real &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    us = days * US_PER_DAY + ((hour * 60 + minute) * 60 + second) * US_PER_SECOND + micro
+    if offset_us is not None:
+        us -= offset_us
+    real &= (us >= _MIN_US) & (us <= _MAX_US)
+    return us, real
+
+
+def _epoch_days(year: Int64s, month: Int64s, day: Int64s) -> tuple[Int64s, NDArray[np.bool_]]:
+    """Days since 1970-01-01 of each date, and whether the date exists.
+
+    Polls span a few days, so the dates are computed once per (year, month, day)
+    in the covered range and looked up; wide ranges use the formula directly.
+    """
+    if len(year) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.bool_)
+    in_range = (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+    if not in_range.any():
+        return _days_from_civil(year, month, day)
+    key = np.where(in_range, (year * 13 + month) * 32 + day, -1)
+    low, high = int(key[in_range].min()), int(key.max())
+    if high - low > 1 << 16:
+        return _days_from_civil(year, month, day)
+    keys = np.arange(low, high + 1, dtype=np.int64)
+    table_days, table_real = _days_from_civil(keys // 32 // 13, keys // 32 % 13, keys % 32)
+    index = np.clip(key - low, 0, high - low)
+    return table_days[index], table_real[index] & in_range
+
+
+def _days_from_civil(year: Int64s, month: Int64s, day: Int64s) -> tuple[Int64s, NDArray[np.bool_]]:
+    """Days since 1970-01-01 (H. Hinnant's algorithm, vectorized) and date validity."""
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     month_days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 31], np.int64)
     month_ok = (month >= 1) & (month <= 12)
     last_day = month_days[np.clip(month - 1, 0, 12)] + ((month == 2) & leap)
     real = month_ok & (day >= 1) & (day <= last_day)
-    real &= (hour <= 23) & (minute <= 59) & (second <= 59)
-    # days from civil (H. Hinnant), vectorized; numpy's // floors like the algorithm needs
+    # numpy's // floors, as the algorithm needs
     y = year - (month <= 2)
     era = y // 400
     year_of_era = y - era * 400
     day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    days = era * 146_097 + day_of_era - 719_468
-    us = days * US_PER_DAY + ((hour * 60 + minute) * 60 + second) * US_PER_SECOND + micro
-    if offset_us is not None:
-        us = us - offset_us
-    real &= (us >= _MIN_US) & (us <= _MAX_US)
-    return us, real
+    return era * 146_097 + day_of_era - 719_468, np.asarray(real)
 
 
 def _matched(fields: Column) -> NDArray[np.bool_]:
