@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv as _pycsv
 import gzip
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from storemon.errors import IngestError, MissingColumnError
 from storemon.ingest import ParsedFile, read_source
@@ -424,3 +428,73 @@ def test_unknown_source_is_a_programming_error() -> None:
 def test_table_is_arrow() -> None:
     parsed = status(f"a,active,{T0}\n")
     assert isinstance(parsed.table, pa.Table)
+
+
+# --- line numbers against a reference ------------------------------------------------------
+
+_FIELD = st.sampled_from(
+    ["s1", "0042", "x,y", 'say "hi"', "two\nlines", "cr\r\nlf", "", " padded "]
+)
+_STATUS = st.sampled_from(["active", "INACTIVE", "actve", "", "in\nactive"])
+_STAMP = st.sampled_from([T0, "2023-01-22 12:00", "2023-02-30 00:00", "soon", ""])
+
+
+@st.composite
+def messy_files(draw: st.DrawFn) -> tuple[str, list[list[str] | None]]:
+    """A status CSV written by Python's csv module: good and bad rows, blank lines,
+    rows with the wrong number of fields; rows are None for blank lines."""
+    rows: list[list[str] | None] = []
+    for _ in range(draw(st.integers(min_value=0, max_value=25))):
+        kind = draw(st.sampled_from(["row", "row", "row", "blank", "short", "long"]))
+        if kind == "blank":
+            rows.append(None)
+            continue
+        row = [draw(_FIELD), draw(_STATUS), draw(_STAMP)]
+        if kind == "short":
+            row = row[:2]
+        elif kind == "long":
+            row.append(draw(_FIELD))
+        rows.append(row)
+    return draw(st.sampled_from(["\n", "\r\n"])), rows
+
+
+def _reference(terminator: str, rows: list[list[str] | None]) -> tuple[str, list[int], list[str]]:
+    """The file text, the start line of every rejected row, and the ids of the valid rows."""
+    out = io.StringIO()
+    writer = _pycsv.writer(out, lineterminator=terminator)
+    writer.writerow(["store_id", "status", "timestamp_utc"])
+    for row in rows:
+        if row is None:
+            out.write(terminator)
+        else:
+            writer.writerow(row)
+    text = out.getvalue()
+    reader = _pycsv.reader(io.StringIO(text, newline=""))
+    next(reader)
+    bad_lines, good_ids = [], []
+    line = reader.line_num
+    for record in reader:
+        start, line = line + 1, reader.line_num
+        if not record:
+            continue
+        ok = (
+            len(record) == 3
+            and record[0].strip() != ""
+            and record[1].strip().lower() in ("active", "inactive")
+            and record[2] in (T0, "2023-01-22 12:00")
+        )
+        if ok:
+            good_ids.append(record[0].strip())
+        else:
+            bad_lines.append(start)
+    return text, bad_lines, good_ids
+
+
+@settings(max_examples=150, deadline=None)
+@given(messy_files())
+def test_reject_lines_match_pythons_csv_reader(case: tuple[str, list[list[str] | None]]) -> None:
+    text, bad_lines, good_ids = _reference(*case)
+    parsed = read_source("status", text.encode())
+    assert lines_of(parsed) == bad_lines
+    assert parsed.table.column("store_id").to_pylist() == good_ids
+    assert parsed.rows == len(bad_lines) + len(good_ids)
