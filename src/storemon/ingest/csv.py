@@ -100,6 +100,7 @@ class _Reader:
                 self.bad_encoding = True
         self.text = text
         self._lines: LineIndex | None = None
+        self.body_start = 0
 
     @property
     def lines(self) -> LineIndex:
@@ -109,9 +110,10 @@ class _Reader:
 
     def read(self) -> ParsedFile:
         header, body_start = self._header()
+        self.body_start = body_start
         wanted = self._wanted_columns(header)
         body = pa.py_buffer(self.text).slice(body_start)
-        has_quotes = b'"' in self.text
+        has_quotes = self.text.find(b'"', body_start) != -1  # a quoted header is harmless
         width = len(header)
         names = [f"f{i}" for i in range(width)]
         # With quotes a record may span lines: read every column to count its newlines.
@@ -219,7 +221,7 @@ class _Reader:
         is_invalid[invalid_records] = True
         record_of = np.concatenate([np.flatnonzero(~is_invalid), invalid_records])
         extra = np.zeros(records, np.int64)
-        if has_quotes:
+        if has_quotes and self._body_lines() != records:  # some quoted value spans lines
             for column in table.columns:
                 extra[~is_invalid] += _newlines(column)
             extra[invalid_records] = [_count_newlines(bad.text) for bad in invalid]
@@ -227,6 +229,15 @@ class _Reader:
             2 + np.arange(records, dtype=np.int64) + np.concatenate([[0], np.cumsum(extra)[:-1]])
         )
         return first[record_of], extra[record_of]
+
+    def _body_lines(self) -> int:
+        """Physical lines after the header (cheap byte counts, no copy)."""
+        text, start = self.text, self.body_start
+        breaks = text.count(b"\n", start)
+        if text.find(b"\r", start) != -1:
+            breaks += text.count(b"\r", start) - text.count(b"\r\n", start)
+        unterminated = len(text) > start and text[-1:] not in (b"\n", b"\r")
+        return breaks + unterminated
 
     def _blank_rows(
         self, columns: list[pa.ChunkedArray[Any]], line: NDArray[np.int64]
