@@ -11,10 +11,11 @@ as rows; they still count for line numbers. Lines end at ``\\n``, ``\\r\\n``
 or a lone ``\\r``; a quoted value may span lines.
 
 Speed: the file is parsed by pyarrow's threaded CSV reader with every column
-as a string, and validated column-wise (see :mod:`._rules`). Line numbers are
-``row + 2`` unless the file has quotes, blank lines or rows with the wrong
-number of fields; then they are recovered exactly (a single-threaded re-parse
-is needed only for the last case).
+as a string (blank lines kept as empty rows, so rows and lines stay aligned),
+and validated column-wise (see :mod:`._rules`). Line numbers are ``row + 2``
+unless a quoted value spans lines or a row has the wrong number of fields;
+then they are recovered exactly from the line breaks inside values and the
+record numbers of a single-threaded re-parse (needed for the last case only).
 """
 
 from __future__ import annotations
