@@ -14,12 +14,12 @@ __all__ = ["hours_path", "timezones_path"]
 
 
 def hours_path() -> Path:
-    """The bundled business hours (11,116 stores), a gzipped CSV for ``read_source("hours", ...)``."""
+    """The bundled business hours (11,116 stores): a gzipped CSV for the ``hours`` source."""
     return _bundled("menu_hours.csv.gz")
 
 
 def timezones_path() -> Path:
-    """The bundled store timezones (13,559 stores), a gzipped CSV for ``read_source("timezones", ...)``."""
+    """The bundled store timezones (13,559 stores): a gzipped CSV for the ``timezones`` source."""
     return _bundled("timezones.csv.gz")
 
 
