@@ -14,7 +14,7 @@ from reference import HoursRow, Poll
 
 from storemon.engine import compute_report
 from storemon.engine.hours import business_intervals
-from storemon.engine.measure import WindowTotals, window_totals
+from storemon.engine.measure import WindowTotals, poll_totals, window_totals
 from storemon.engine.polls import prepare_polls
 from storemon.engine.report import WINDOWS
 from storemon.engine.states import state_segments
@@ -133,3 +133,28 @@ def test_polls_outside_hours_and_windows_still_set_the_state() -> None:
     report = compute_report(polls, hours, zones_table([]), interpolation="previous")
     row = report.table.to_pylist()[0]
     assert (row["uptime_last_week"], row["downtime_last_week"]) == (0.0, 1.0)
+
+
+@_SETTINGS
+@given(cases(), st.sampled_from(["nearest", "previous"]), st.integers(1, 5))
+def test_measuring_in_chunks_changes_nothing(
+    case: Case, interpolation: Interpolation, chunk_rows: int
+) -> None:
+    as_of_us = _as_of_us(case)
+    polls, hours, zones = case.tables()
+    arrays = prepare_polls(polls, as_of_us)
+    starts = [as_of_us - length for _, length, _ in WINDOWS]
+    intervals = business_intervals(hours, zones, arrays.store_ids, min(starts), as_of_us)
+    segments = state_segments(arrays, interpolation)
+    whole = window_totals(segments, intervals, arrays.n_stores, starts, as_of_us)
+    chunked = window_totals(
+        segments, intervals, arrays.n_stores, starts, as_of_us, chunk_rows=chunk_rows
+    )
+    from_polls = poll_totals(
+        arrays, intervals, interpolation, starts, as_of_us, chunk_rows=chunk_rows
+    )
+    for a, b, c in zip(whole, chunked, from_polls, strict=True):
+        assert np.array_equal(a.business_hus, b.business_hus)
+        assert np.array_equal(a.active_hus, b.active_hus)
+        assert np.array_equal(a.business_hus, c.business_hus)
+        assert np.array_equal(a.active_hus, c.active_hus)

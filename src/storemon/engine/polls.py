@@ -64,18 +64,29 @@ def prepare_polls(polls: pa.Table, as_of_us: int) -> PollArrays:
         return PollArrays(store_ids, empty, empty, np.empty(0, dtype=bool), np.zeros(1, np.int64))
     t_min = int(time_us.min())
     span = int(time_us.max()) - t_min + 1
-    if 2 * n_stores * span < _INT63:
-        # Fast path: one sort of (store, time, state) packed into an int64 carries all three.
-        packed = ((store * span + (time_us - t_min)) << 1) | active
+    bits = (span - 1).bit_length()  # time offsets fit in `bits` bits
+    if (n_stores << (bits + 1)) < _INT63:
+        # Fast path: one sort of (store, time, state) packed into an int64 carries all three;
+        # shifts and masks (not division) unpack it.
+        packed = store << (bits + 1)  # with `store`, the only full-size temporaries
+        time_bits = time_us - t_min
+        time_bits <<= 1
+        packed |= time_bits
+        del time_bits
+        packed |= active
         if len(packed) > 1 and not bool((packed[1:] >= packed[:-1]).all()):
-            packed = np.sort(packed)
-        key = packed >> 1
-        if not bool((key[1:] == key[:-1]).any()):
-            store, instant = np.divmod(key, span)
+            packed.sort()
+        on = packed.astype(np.uint8)  # the low byte
+        on &= 1
+        packed >>= 1
+        if not bool((packed[1:] == packed[:-1]).any()):
+            store = packed >> bits
+            packed &= (1 << bits) - 1
+            packed += t_min
             first = np.searchsorted(store, np.arange(n_stores + 1)).astype(np.int64)
-            return PollArrays(store_ids, store, instant + t_min, (packed & 1).astype(bool), first)
+            return PollArrays(store_ids, store, packed, on.view(bool), first)
         # Duplicates of (store, instant): the later row wins, so row order is needed.
-        key = store * span + (time_us - t_min)
+        key = (store << bits) | (time_us - t_min)
         order = np.argsort(key)
         key = key[order]
         same = key[1:] == key[:-1]

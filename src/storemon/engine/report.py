@@ -13,9 +13,8 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from storemon.engine.hours import business_intervals
-from storemon.engine.measure import window_totals
+from storemon.engine.measure import poll_totals
 from storemon.engine.polls import prepare_polls, timestamps_us
-from storemon.engine.states import state_segments
 from storemon.engine.zones import to_datetime, to_us
 from storemon.schema import REPORT, REPORT_COLUMNS, Interpolation
 
@@ -68,8 +67,7 @@ def compute_report(
         return Report(REPORT.empty_table(), None)
     starts = [as_of_us - length for _, length, _ in WINDOWS]
     intervals = business_intervals(hours, timezones, arrays.store_ids, min(starts), as_of_us)
-    segments = state_segments(arrays, interpolation)
-    totals = window_totals(segments, intervals, arrays.n_stores, starts, as_of_us)
+    totals = poll_totals(arrays, intervals, interpolation, starts, as_of_us)
     up = {}
     down = {}
     for (name, _, unit_us), total in zip(WINDOWS, totals, strict=True):

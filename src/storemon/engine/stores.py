@@ -27,17 +27,18 @@ def encode_store_ids(column: Column) -> tuple[pa.Array[Any], NDArray[np.int64]]:
     A dictionary-typed column is used as is (no re-hashing of the strings).
     """
     array = _as_array(column)
-    if not pa.types.is_dictionary(array.type):
+    given = pa.types.is_dictionary(array.type)
+    if not given:
         array = pc.dictionary_encode(array)
     assert isinstance(array, pa.DictionaryArray)
     dictionary = array.dictionary.cast(pa.string())
-    indices = np.asarray(array.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    used = np.zeros(len(dictionary), dtype=bool)
-    used[indices] = True
-    if not used.all():  # a reused dictionary may hold ids no row refers to
-        dictionary = dictionary.take(np.flatnonzero(used))
-        remap = np.cumsum(used, dtype=np.int64) - 1
-        indices = remap[indices]
+    indices = array.indices.to_numpy(zero_copy_only=False)
+    if given:  # a reused dictionary may hold ids no row refers to
+        used = np.zeros(len(dictionary), dtype=bool)
+        used[indices] = True
+        if not used.all():
+            dictionary = dictionary.take(np.flatnonzero(used))
+            indices = (np.cumsum(used, dtype=np.int64) - 1)[indices]
     order = np.asarray(pc.sort_indices(dictionary).to_numpy(), dtype=np.int64)
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order), dtype=np.int64)

@@ -1,0 +1,192 @@
+"""Engine benchmark: compute_report on the shared benchmark set, its growth, and the CLI.
+
+    .venv/bin/python benchmarks/bench_engine.py [--quick] [--status PATH.csv.gz]
+
+Measures, once the inputs are in memory: best and median of compute_report (both
+interpolations), peak RSS, the growth curve at 1x, 3x, 10x (stores replicated with
+suffixed ids, each scale in a fresh process so its peak RSS is its own), and the
+whole-process time of ``storemon report`` on the unpacked CSV (in a temp dir).
+``--quick`` samples a tenth of the stores and runs fewer repetitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storemon.engine import compute_report
+from storemon.ingest.csv import read_source
+
+DATA = Path("/work/shared/data")
+SCALES = (1, 3, 10)
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS since start, or since the last :func:`_reset_peak` (Linux VmHWM)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak() -> None:
+    """Forget the peak so far (loading), so the next peak is the computation's (Linux)."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _load(status: Path, sample: int) -> tuple[pa.Table, pa.Table, pa.Table, float]:
+    start = time.perf_counter()
+    polls = read_source("status", status).table
+    hours = read_source("hours", status.parent / "menu_hours.csv").table
+    zones = read_source("timezones", status.parent / "timezones.csv").table
+    seconds = time.perf_counter() - start
+    if sample > 1:  # a fixed subset of stores: those whose id hashes to 0 mod sample
+        ids = pc.unique(polls.column("store_id"))
+        keep = ids.filter(pa.array([zlib.crc32(i.encode()) % sample == 0 for i in ids.to_pylist()]))
+        polls, hours, zones = (
+            t.filter(pc.is_in(t.column("store_id"), value_set=keep)) for t in (polls, hours, zones)
+        )
+    return polls, hours, zones, seconds
+
+
+def _replicate(table: pa.Table, times: int) -> pa.Table:
+    """``times`` copies of ``table``; copy k > 0 has ``~k`` appended to every store id."""
+    copies = [table]
+    for k in range(1, times):
+        ids = pc.binary_join_element_wise(table.column("store_id"), f"~{k}", "")
+        copies.append(table.set_column(0, table.schema.field(0), ids))
+    return pa.concat_tables(copies).combine_chunks()
+
+
+def _time(polls: pa.Table, hours: pa.Table, zones: pa.Table, mode: str, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        compute_report(polls, hours, zones, interpolation=mode)  # type: ignore[arg-type]
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _child(status: Path, scale: int, sample: int, runs: int) -> None:
+    """One scale in this process: print a JSON line with timings and peak RSS."""
+    polls, hours, zones, _ = _load(status, sample)
+    polls, hours, zones = (_replicate(t, scale) for t in (polls, hours, zones))
+    _reset_peak()
+    rss_inputs = _peak_rss_mb()
+    times = _time(polls, hours, zones, "nearest", runs)
+    result = {
+        "scale": scale,
+        "polls": polls.num_rows,
+        "stores": len(pc.unique(polls.column("store_id"))),
+        "best": min(times),
+        "median": statistics.median(times),
+        "rss_inputs_mb": rss_inputs,
+        "rss_peak_mb": _peak_rss_mb(),
+    }
+    print(json.dumps(result))
+
+
+def _cli_seconds(status: Path, runs: int) -> list[float]:
+    tmp = Path(tempfile.mkdtemp(prefix="storemon-bench-"))
+    try:
+        plain = tmp / "store_status.csv"
+        with gzip.open(status, "rb") as src, plain.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        storemon = Path(sys.executable).parent / "storemon"
+        args = [
+            str(storemon),
+            "report",
+            "--status",
+            str(plain),
+            "--hours",
+            str(status.parent / "menu_hours.csv"),
+            "--timezones",
+            str(status.parent / "timezones.csv"),
+            "--output",
+            "/dev/null",
+        ]
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(args, check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+        return times
+    finally:
+        shutil.rmtree(tmp)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--status", type=Path, default=DATA / "store_status.csv.gz")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the stores, fewer runs")
+    parser.add_argument("--child-scale", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sample, runs = (10, 3) if args.quick else (1, 7)
+    if args.child_scale:
+        _child(args.status, args.child_scale, sample, max(3, runs // 2))
+        return
+
+    polls, hours, zones, load_s = _load(args.status, sample)
+    stores = len(pc.unique(polls.column("store_id")))
+    print(f"inputs: {polls.num_rows:,} polls, {stores:,} stores, {hours.num_rows:,} hours rows")
+    print(f"read_source (3 files): {load_s:.2f} s; peak RSS while loading: {_peak_rss_mb():.0f} MB")
+    _reset_peak()
+    print(f"RSS with the inputs in memory: {_peak_rss_mb():.0f} MB")
+    print()
+    print(f"compute_report, {runs} runs      best      median")
+    for mode in ("nearest", "previous"):
+        times = _time(polls, hours, zones, mode, runs)
+        print(f"  {mode:<24} {min(times):7.3f} s  {statistics.median(times):7.3f} s")
+    print(f"  peak RSS during the runs (inputs included): {_peak_rss_mb():.0f} MB")
+    del polls, hours, zones
+
+    print()
+    print("growth (nearest; fresh process per scale)")
+    print("  scale      polls    stores    best    median   vs 1x   peak RSS")
+    base = None
+    for scale in SCALES:
+        out = subprocess.run(
+            [sys.executable, __file__, "--status", str(args.status), "--child-scale", str(scale)]
+            + (["--quick"] if args.quick else []),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        base = base or r["best"]
+        print(
+            f"  {r['scale']:>4}x {r['polls']:>11,} {r['stores']:>8,} {r['best']:7.3f} s"
+            f" {r['median']:7.3f} s {r['best'] / base:6.2f}x {r['rss_peak_mb']:7.0f} MB"
+            f" (inputs {r['rss_inputs_mb']:.0f} MB)"
+        )
+
+    if not args.quick:
+        print()
+        cli = _cli_seconds(args.status, 3)
+        print(
+            "storemon report --status <unpacked csv> --hours --timezones --output /dev/null:"
+            f" best {min(cli):.2f} s, median {statistics.median(cli):.2f} s (whole process)"
+        )
+
+
+if __name__ == "__main__":
+    main()
