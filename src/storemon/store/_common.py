@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 
 from storemon import schema
 from storemon.errors import ConfigError, StoreError
@@ -137,22 +138,52 @@ def last_per_key(table: pa.Table, keys: list[str]) -> pa.Table:
     """One row per ``keys``: the last in row order; the result is sorted by ``keys``.
 
     Strings sort by bytes (like ``COLLATE "C"``), which is also the order that makes
-    inserting into a (store_id, ...) B-tree cheap. Vectorized: one sort, one mask.
+    inserting into a (store_id, ...) B-tree cheap. Vectorized: string keys become
+    integer ranks (dictionary-encode, sort only the distinct values), then one
+    stable ``numpy.lexsort`` and one mask keep the last row of each key.
     """
     if table.num_rows < 2:
         return table
-    order = pc.sort_indices(
-        with_row_numbers(table),
-        sort_keys=[*((key, "ascending") for key in keys), ("_rn", "descending")],
-    )
-    ordered = table.take(order)
-    duplicate = np.ones(ordered.num_rows - 1, dtype=bool)
-    for key in keys:
-        column = ordered.column(key)
-        same = pc.equal(column.slice(1), column.slice(0, ordered.num_rows - 1))
-        duplicate &= same.to_numpy(zero_copy_only=False).astype(bool)
-    keep = np.concatenate([[True], ~duplicate])
-    return ordered.filter(pa.array(keep))
+    codes = [_sort_codes(table.column(key)) for key in keys]
+    order = _stable_order(codes)  # equal keys stay in row order
+    last = np.ones(len(order), dtype=bool)
+    same = np.ones(len(order) - 1, dtype=bool)
+    for code in codes:
+        ordered = code[order]
+        same &= ordered[1:] == ordered[:-1]
+    last[:-1] = ~same  # keep a row unless the next one has the same key
+    return table.take(order[last])
+
+
+def _stable_order(codes: list[NDArray[np.int64]]) -> NDArray[np.int64]:
+    """Indices sorting rows by ``codes`` (first is most significant), ties in row order.
+
+    When the codes fit in 63 bits together they are packed into one int64 key and
+    sorted once (about twice as fast as ``lexsort``).
+    """
+    packed = np.zeros(len(codes[0]), dtype=np.int64)
+    bits_used = 0
+    for code in reversed(codes):
+        low = int(code.min())
+        bits = max(int(code.max()) - low, 1).bit_length()
+        if bits_used + bits > 63:
+            return np.lexsort(codes[::-1])
+        packed |= (code - low) << bits_used
+        bits_used += bits
+    return np.argsort(packed, kind="stable")
+
+
+def _sort_codes(column: pa.ChunkedArray[Any]) -> NDArray[np.int64]:
+    """int64 codes that sort like ``column`` (strings by bytes, instants by time)."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        encoded: pa.DictionaryArray[Any, Any] = pc.dictionary_encode(column).combine_chunks()  # type: ignore[assignment]
+        ranks = np.empty(len(encoded.dictionary), dtype=np.int64)
+        ranks[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(ranks))
+        result: NDArray[np.int64] = ranks[encoded.indices.to_numpy(zero_copy_only=False)]
+        return result
+    if pa.types.is_timestamp(column.type):
+        column = column.cast(pa.int64())
+    return np.asarray(column.to_numpy(), dtype=np.int64)
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

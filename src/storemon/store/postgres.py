@@ -206,6 +206,7 @@ class PostgresStore:
         files = json.dumps(dict(sorted(batch.files.items())))
         with self._transaction("apply an ingest") as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_INGEST_LOCK])
+            conn.execute("SET LOCAL work_mem = '256MB'")
             row = conn.execute(
                 "INSERT INTO ingests (ingested_at, files) VALUES (now(), %s) RETURNING id",
                 [files],
@@ -231,15 +232,23 @@ class PostgresStore:
         )
         _copy_csv(conn, "_polls_staged (store_id, us, active)", table)
         conn.execute("ANALYZE _polls_staged")
-        at = _EPOCH_SQL.format("s.us")
+        # One join finds, for each batch poll, the stored status (NULL: a new poll); then
+        # only changed polls are updated and only new ones inserted (in key order).
         conn.execute(
-            f"UPDATE polls p SET active = s.active FROM _polls_staged s"
-            f" WHERE p.store_id = s.store_id AND p.timestamp_utc = {at} AND p.active <> s.active"
+            "CREATE TEMP TABLE _polls_diff ON COMMIT DROP AS"
+            " SELECT s.store_id, s.timestamp_utc, s.active, p.active AS stored FROM"
+            f" (SELECT store_id, {_EPOCH_SQL.format('us')} AS timestamp_utc, active"
+            " FROM _polls_staged) s LEFT JOIN polls p"
+            " ON p.store_id = s.store_id AND p.timestamp_utc = s.timestamp_utc"
         )
         conn.execute(
-            f"INSERT INTO polls (store_id, timestamp_utc, active)"
-            f" SELECT s.store_id, {at}, s.active FROM _polls_staged s WHERE NOT EXISTS"
-            f" (SELECT 1 FROM polls p WHERE p.store_id = s.store_id AND p.timestamp_utc = {at})"
+            "UPDATE polls p SET active = d.active FROM _polls_diff d"
+            " WHERE d.stored IS NOT NULL AND d.stored <> d.active"
+            " AND p.store_id = d.store_id AND p.timestamp_utc = d.timestamp_utc"
+        )
+        conn.execute(
+            "INSERT INTO polls (store_id, timestamp_utc, active)"
+            " SELECT store_id, timestamp_utc, active FROM _polls_diff WHERE stored IS NULL"
         )
         latest = pc.max(table.column("us")).as_py()
         conn.execute(
