@@ -60,7 +60,7 @@ def parse_url(url: str) -> StoreUrl:
 
 def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***``, for messages and status pages."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    return re.sub(r"(://[^:/@]+):[^/]*@", r"\1:***@", url)
 
 
 def to_utc(value: datetime) -> datetime:
