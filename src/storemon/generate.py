@@ -122,11 +122,13 @@ def polls_csv(polls: pa.Table) -> bytes:
     """Polls as a status CSV in the original format (``2023-01-22 12:09:39.388884 UTC``)."""
     ids = polls.column("store_id")
     needs_quotes = pc.match_substring_regex(ids, r'[",\r\n]')
-    quoted = _join(pa.scalar('"'), pc.replace_substring(ids, '"', '""'), pa.scalar('"'), "")
+    if pc.any(needs_quotes).as_py():
+        quoted = _join(pa.scalar('"'), pc.replace_substring(ids, '"', '""'), pa.scalar('"'), "")
+        ids = pc.if_else(needs_quotes, quoted, ids)
     status = pc.if_else(polls.column("active"), "active", "inactive")
     us = np.asarray(polls.column("timestamp_utc").cast(pa.int64()), np.int64)
     stamps = format_instants(us, suffix=" UTC\n")
-    lines = _join(pc.if_else(needs_quotes, quoted, ids), status, stamps, ",")
+    lines = _join(ids, status, stamps, ",")
     return b"store_id,status,timestamp_utc\n" + b"".join(_utf8(chunk) for chunk in _chunks(lines))
 
 
@@ -198,4 +200,4 @@ def _utf8(strings: pa.Array[Any]) -> bytes:
     assert offsets is not None
     assert data is not None
     bounds = np.frombuffer(cast("bytes", offsets), np.int32)
-    return data.to_pybytes()[bounds[strings.offset] : bounds[strings.offset + len(strings)]]
+    return bytes(memoryview(data)[bounds[strings.offset] : bounds[strings.offset + len(strings)]])
