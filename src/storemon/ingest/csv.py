@@ -244,12 +244,10 @@ class _Reader:
         self, columns: list[pa.ChunkedArray[Any]], line: NDArray[np.int64]
     ) -> NDArray[np.bool_]:
         """Rows that came from blank lines (pyarrow yields all-empty rows for them)."""
-        n = len(columns[0]) if columns else 0
-        empty = np.ones(n, bool)
-        for column in columns:
-            empty &= np.asarray(pc.equal(column, pa.scalar("")), dtype=np.bool_)
+        n = len(columns[0])
         blank = np.zeros(n, bool)
-        candidates = np.flatnonzero(empty)
+        # a blank line has an empty first field; its raw text decides
+        candidates = np.flatnonzero(np.asarray(pc.equal(columns[0], pa.scalar("")), np.bool_))
         if len(candidates):
             text = self._raw(line[candidates], np.zeros(len(candidates), np.int64))
             blank[candidates] = np.asarray(
