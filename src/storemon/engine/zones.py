@@ -105,11 +105,13 @@ def wall_to_utc_us(
     """UTC microseconds of wall times (``zones[zone_code]``, epoch ``day``, ``tod_us`` < 24 h)."""
     if len(day) == 0:
         return np.empty(0, dtype=np.int64)
-    used = np.unique(zone_code)
+    used = np.flatnonzero(np.bincount(zone_code, minlength=len(zones)))
+    position = np.zeros(len(zones), dtype=np.int64)
+    position[used] = np.arange(len(used))
     first_day = int(day.min())
     n_days = int(day.max()) - first_day + 1
-    offsets, transition = _day_table([zones[z] for z in used], first_day, n_days)
-    z_pos = np.searchsorted(used, zone_code)
+    offsets, transition = _day_table([zones[int(z)] for z in used], first_day, n_days)
+    z_pos = position[zone_code]
     d_pos = day - first_day
     utc = day * US_PER_DAY + tod_us - offsets[z_pos, d_pos]
     exact = transition[z_pos, d_pos]
