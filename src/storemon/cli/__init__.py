@@ -12,6 +12,7 @@ import sys
 import click
 import typer
 
+from storemon.cli import demo as _demo  # noqa: F401  (registers commands)
 from storemon.cli import generate as _generate  # noqa: F401  (registers commands)
 from storemon.cli import ingest as _ingest  # noqa: F401  (registers commands)
 from storemon.cli import report as _report  # noqa: F401  (registers commands)
