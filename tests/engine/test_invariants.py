@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from engine_cases import Case, cases, hours_table, polls_table, zones_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -158,3 +160,19 @@ def test_measuring_in_chunks_changes_nothing(
         assert np.array_equal(a.active_hus, b.active_hus)
         assert np.array_equal(a.business_hus, c.business_hus)
         assert np.array_equal(a.active_hus, c.active_hus)
+
+
+@_SETTINGS
+@given(cases(), st.integers(1, 3))
+def test_dictionary_typed_and_chunked_ids_give_the_same_report(case: Case, pieces: int) -> None:
+    """store_id as a dictionary column (chunks with their own dictionaries) changes nothing."""
+    polls, hours, zones = case.tables()
+    plain = compute_report(polls, hours, zones, as_of=case.as_of)
+    size = -(-polls.num_rows // pieces) or 1
+    chunks = [polls.slice(i, size) for i in range(0, polls.num_rows, size)] or [polls]
+    coded = pa.concat_tables(
+        [c.set_column(0, "store_id", pc.dictionary_encode(c.column("store_id"))) for c in chunks]
+    )
+    other = compute_report(coded, hours, zones, as_of=case.as_of)
+    assert other.table.equals(plain.table)
+    assert other.as_of == plain.as_of
