@@ -7,7 +7,7 @@ day are microseconds since local midnight (``int64``), where an end time of
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import pyarrow as pa
 
@@ -22,42 +22,39 @@ INTERPOLATIONS: Final[tuple[Interpolation, ...]] = ("nearest", "previous")
 
 DEFAULT_TIMEZONE: Final = "America/Chicago"
 
+
+def _schema(*fields: pa.Field[Any]) -> pa.Schema:
+    return pa.schema(list(fields))
+
+
 #: One status poll. ``active`` is True for ``active``, False for ``inactive``.
-POLLS: Final = pa.schema(
-    [
-        pa.field("store_id", pa.string(), nullable=False),
-        pa.field("timestamp_utc", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("active", pa.bool_(), nullable=False),
-    ]
+POLLS: Final = _schema(
+    pa.field("store_id", pa.string(), nullable=False),
+    pa.field("timestamp_utc", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("active", pa.bool_(), nullable=False),
 )
 
 #: One business-hours row, exactly as given (the engine applies SPEC's rules).
-HOURS: Final = pa.schema(
-    [
-        pa.field("store_id", pa.string(), nullable=False),
-        pa.field("day_of_week", pa.int8(), nullable=False),  # 0 = Monday ... 6 = Sunday
-        pa.field("start_local_us", pa.int64(), nullable=False),  # since local midnight
-        pa.field("end_local_us", pa.int64(), nullable=False),  # 24:00 = US_PER_DAY
-    ]
+HOURS: Final = _schema(
+    pa.field("store_id", pa.string(), nullable=False),
+    pa.field("day_of_week", pa.int8(), nullable=False),  # 0 = Monday ... 6 = Sunday
+    pa.field("start_local_us", pa.int64(), nullable=False),  # since local midnight
+    pa.field("end_local_us", pa.int64(), nullable=False),  # 24:00 = US_PER_DAY
 )
 
 #: One store's IANA zone name (validated against zoneinfo at ingest).
-TIMEZONES: Final = pa.schema(
-    [
-        pa.field("store_id", pa.string(), nullable=False),
-        pa.field("timezone_str", pa.string(), nullable=False),
-    ]
+TIMEZONES: Final = _schema(
+    pa.field("store_id", pa.string(), nullable=False),
+    pa.field("timezone_str", pa.string(), nullable=False),
 )
 
 #: One rejected input row: where it was and why.
-REJECTS: Final = pa.schema(
-    [
-        pa.field("source", pa.string(), nullable=False),
-        pa.field("file", pa.string(), nullable=False),
-        pa.field("line", pa.int64(), nullable=False),  # 1-based physical line; header is 1
-        pa.field("reason", pa.string(), nullable=False),
-        pa.field("raw", pa.string(), nullable=False),
-    ]
+REJECTS: Final = _schema(
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("file", pa.string(), nullable=False),
+    pa.field("line", pa.int64(), nullable=False),  # 1-based physical line; header is 1
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("raw", pa.string(), nullable=False),
 )
 
 #: The report, columns in SPEC order. Values are exact durations rounded half up

@@ -19,7 +19,9 @@ from storemon.store import open_store, redact_url
 def demo_command(
     db: Annotated[
         str | None,
-        typer.Option("--db", help="Database URL [default: STOREMON_DB, duckdb:///storemon.duckdb]."),
+        typer.Option(
+            "--db", help="Database URL [default: STOREMON_DB, duckdb:///storemon.duckdb]."
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Load the demo data even if the database has polls.")
