@@ -467,3 +467,23 @@ def test_awkward_store_ids_and_texts_round_trip(store: Store, tables: type[Table
     reject = store.rejects().to_pylist()[0]
     assert (reject["file"], reject["reason"]) == ("wéird,name.csv", 'bad "x"')
     assert reject["raw"] in {"a\x00b,\n", "a\ufffdb,\n"}  # PostgreSQL text cannot hold NUL
+
+
+def test_a_new_migration_is_applied_once_on_an_existing_database(
+    store_url: str, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storemon.store import migrations
+
+    first = open_store(store_url)
+    first.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+    first.close()
+    extra = migrations.Migration(2, "test: notes", ("CREATE TABLE notes (body TEXT)",))
+    monkeypatch.setattr(migrations, "DUCKDB", (*migrations.DUCKDB, extra))
+    monkeypatch.setattr(migrations, "POSTGRES", (*migrations.POSTGRES, extra))
+    for _ in range(2):  # a second apply would fail: the table exists
+        again = open_store(store_url)
+        try:
+            assert again.schema_version() == 2  # type: ignore[attr-defined]
+            assert again.counts()["polls"] == 1
+        finally:
+            again.close()

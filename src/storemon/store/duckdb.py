@@ -242,6 +242,7 @@ class DuckDBStore:
     def report_inputs(self, as_of: datetime | None) -> ReportInputs:
         """Polls in (as_of - 7 d, as_of] plus each store's last before, all hours and zones."""
         with self._reader("read the report inputs") as cur:
+            cur.execute("BEGIN TRANSACTION")  # one snapshot for all three tables
             used = to_utc(as_of) if as_of is not None else self._latest(cur)
             if used is None:
                 polls = schema.empty(schema.POLLS)
@@ -263,6 +264,7 @@ class DuckDBStore:
                 "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours"
             ).to_arrow_table()
             zones = cur.sql("SELECT store_id, timezone_str FROM timezones").to_arrow_table()
+            cur.execute("COMMIT")
         return ReportInputs(
             polls=polls,
             hours=conform(hours, schema.HOURS),

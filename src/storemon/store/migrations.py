@@ -66,12 +66,15 @@ POSTGRES: Final[tuple[Migration, ...]] = (
         (
             "CREATE TABLE meta (key text PRIMARY KEY, value bigint)",
             "INSERT INTO meta VALUES ('data_version', 0), ('latest_poll_us', NULL)",
-            "CREATE TABLE polls (store_id text COLLATE \"C\" NOT NULL, timestamp_utc timestamptz NOT NULL,"
-            " active boolean NOT NULL, PRIMARY KEY (store_id, timestamp_utc))",
-            "CREATE TABLE hours (store_id text COLLATE \"C\" NOT NULL, day_of_week smallint NOT NULL,"
+            'CREATE TABLE polls (store_id text COLLATE "C" NOT NULL,'
+            " timestamp_utc timestamptz NOT NULL, active boolean NOT NULL,"
+            " PRIMARY KEY (store_id, timestamp_utc))",
+            'CREATE TABLE hours (store_id text COLLATE "C" NOT NULL,'
+            " day_of_week smallint NOT NULL,"
             " start_local_us bigint NOT NULL, end_local_us bigint NOT NULL)",
             "CREATE INDEX hours_store_id ON hours (store_id)",
-            "CREATE TABLE timezones (store_id text COLLATE \"C\" PRIMARY KEY, timezone_str text NOT NULL)",
+            'CREATE TABLE timezones (store_id text COLLATE "C" PRIMARY KEY,'
+            " timezone_str text NOT NULL)",
             "CREATE TABLE ingests (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
             " ingested_at timestamptz NOT NULL, files text NOT NULL)",
             "CREATE TABLE rejects (ingest_id bigint NOT NULL REFERENCES ingests (id),"

@@ -297,7 +297,9 @@ class PostgresStore:
 
     def report_inputs(self, as_of: datetime | None) -> ReportInputs:
         """Polls in (as_of - 7 d, as_of] plus each store's last before, all hours and zones."""
-        with self._session("read the report inputs") as conn:
+        with self._session("read the report inputs") as conn, conn.transaction():
+            # One snapshot for all three tables.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             used = to_utc(as_of) if as_of is not None else self._latest(conn)
             if used is None:
                 polls = schema.empty(schema.POLLS)
