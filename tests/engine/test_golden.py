@@ -10,6 +10,7 @@ from engine_cases import H, M, hours_table, polls_table, zones_table
 from reference import HoursRow, Poll
 
 from storemon.engine import compute_report, report_csv
+from storemon.errors import InvalidRequest
 from storemon.schema import Interpolation
 
 DATA = Path(__file__).parent.parent / "data" / "engine"
@@ -101,3 +102,9 @@ def test_polls_only_after_as_of_give_an_empty_report() -> None:
 
 def _no_settings() -> tuple[object, object]:
     return hours_table([]), zones_table([])
+
+
+def test_unknown_interpolation_is_an_invalid_request() -> None:
+    at = datetime(2023, 1, 23, 12, tzinfo=UTC)
+    with pytest.raises(InvalidRequest, match="use 'nearest' or 'previous'"):
+        compute_report(polls_table([Poll("S", at, True)]), *_no_settings(), interpolation="linear")  # type: ignore[arg-type]

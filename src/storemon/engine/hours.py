@@ -83,7 +83,7 @@ def merge_intervals(
     if len(store) == 0:
         return BusinessIntervals(store, start_us, end_us)
     span = hi_us - lo_us + 1
-    assert (int(store.max()) + 1) * span < _INT63, "too many stores for one run: partition them"
+    assert (int(store.max()) + 1) * span < _INT63, "over ~4 million stores: partition the stores"
     start_key = store * span + (start_us - lo_us)
     order = np.argsort(start_key)
     start_key = start_key[order]

@@ -16,6 +16,7 @@ from storemon.engine.hours import business_intervals
 from storemon.engine.measure import poll_totals
 from storemon.engine.polls import prepare_polls, timestamps_us
 from storemon.engine.zones import to_datetime, to_us
+from storemon.errors import InvalidRequest
 from storemon.schema import REPORT, REPORT_COLUMNS, Interpolation
 
 US_PER_HOUR = 3_600_000_000
@@ -55,7 +56,9 @@ def compute_report(
     ``as_of=None`` means the latest poll; a naive ``as_of`` is UTC.
     """
     if interpolation not in ("nearest", "previous"):
-        raise ValueError(f"unknown interpolation {interpolation!r}: use 'nearest' or 'previous'")
+        raise InvalidRequest(
+            f"unknown interpolation {interpolation!r}: use 'nearest' or 'previous'"
+        )
     if as_of is not None:
         as_of_us = to_us(as_of)
     elif polls.num_rows:

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from storemon.engine.polls import PollArrays
+from storemon.errors import InvalidRequest
 from storemon.schema import Interpolation
 
 #: Open ends: before a store's first segment and after its last one.
@@ -44,7 +45,9 @@ def state_segments(polls: PollArrays, interpolation: Interpolation) -> StateSegm
     elif interpolation == "previous":
         boundary = 2 * t
     else:
-        raise ValueError(f"unknown interpolation {interpolation!r}: use 'nearest' or 'previous'")
+        raise InvalidRequest(
+            f"unknown interpolation {interpolation!r}: use 'nearest' or 'previous'"
+        )
     store = polls.store
     first = np.concatenate(([True], store[1:] != store[:-1]))[: len(store)]
     start = np.where(first, MIN_HUS, boundary)
