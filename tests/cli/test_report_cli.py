@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import storemon.cli.serve  # noqa: F401  (a second command: the app is a group, as installed)
 from storemon.cli import main
 
 DATA = Path(__file__).parent.parent / "data" / "engine"
