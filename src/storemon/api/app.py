@@ -17,7 +17,8 @@ from storemon.api.limits import BodyLimitMiddleware
 from storemon.api.metrics import Metrics
 from storemon.api.routes import ingest, legacy, ops, reports
 from storemon.config import Settings
-from storemon.jobs import ReportJobs
+from storemon.jobs import ProcessCompute, ReportJobs, compute_with_engine
+from storemon.jobs.runner import Compute
 from storemon.store import open_store
 from storemon.store.base import Store
 
@@ -35,12 +36,17 @@ then download the CSV. Every error has the same JSON shape:
 """
 
 
-def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, store: Store | None = None, *, compute_in_processes: bool = False
+) -> FastAPI:
     """The storemon API.
 
     With ``store`` given, the app uses it and leaves closing it to the caller;
     otherwise it opens ``settings.db`` at start-up and closes it at shutdown. At
     start-up, report jobs a previous process left queued or running are re-run.
+    With ``compute_in_processes`` (what `storemon serve` uses), the engine runs in
+    worker processes so that computing a report never slows the answers to polls;
+    otherwise in the job threads of this process.
     """
 
     @asynccontextmanager
@@ -48,8 +54,15 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         own_store = store is None
         active = store if store is not None else await run_in_threadpool(open_store, settings.db)
         metrics = Metrics()
+        compute: Compute = compute_with_engine
+        if compute_in_processes:
+            compute = ProcessCompute(settings.report_workers)
+            compute.warm_up()
         jobs = ReportJobs(
-            active, workers=settings.report_workers, on_finished=metrics.report_finished
+            active,
+            workers=settings.report_workers,
+            compute=compute,
+            on_finished=metrics.report_finished,
         )
         try:
             recovered = await run_in_threadpool(jobs.recover)

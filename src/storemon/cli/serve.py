@@ -110,7 +110,7 @@ def serve(
                 settings.inbox_interval_seconds,
             )
         config = uvicorn.Config(
-            create_app(settings, store),
+            create_app(settings, store, compute_in_processes=True),
             host=settings.host,
             port=settings.port,
             log_level=log_level.lower(),

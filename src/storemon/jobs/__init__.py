@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from storemon.jobs.runner import (
     ComputedReport,
+    ProcessCompute,
     ReportJobs,
+    ReportWorkerError,
     TriggerOutcome,
     compute_with_engine,
     new_report_id,
@@ -13,7 +15,9 @@ from storemon.jobs.runner import (
 
 __all__ = [
     "ComputedReport",
+    "ProcessCompute",
     "ReportJobs",
+    "ReportWorkerError",
     "TriggerOutcome",
     "compute_with_engine",
     "new_report_id",

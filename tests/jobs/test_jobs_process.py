@@ -1,0 +1,74 @@
+"""Reports computed in worker processes (what `storemon serve` uses)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from storemon.jobs import ProcessCompute, ReportWorkerError, compute_with_engine
+from storemon.store import IngestBatch, Store, open_store
+
+AS_OF = datetime(2023, 1, 23, 17, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def example_store(duckdb_url: str, tables: Any) -> Iterator[Store]:
+    store = open_store(duckdb_url)
+    store.apply_ingest(
+        IngestBatch(
+            polls=tables.polls(
+                [
+                    ("S", "2023-01-23 15:14", True),
+                    ("S", "2023-01-23 16:15", False),
+                    ("T", "2023-01-23 16:30", True),
+                ]
+            ),
+            hours=tables.hours([("S", 0, "09:00", "12:00")]),
+            timezones=tables.timezones([("S", "America/New_York")]),
+        )
+    )
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def process_compute() -> Iterator[ProcessCompute]:
+    compute = ProcessCompute(1)
+    yield compute
+    compute.close()
+
+
+def test_worker_process_gives_the_same_report_as_the_thread(
+    example_store: Store, process_compute: ProcessCompute
+) -> None:
+    for as_of in (AS_OF, None):
+        for interpolation in ("nearest", "previous"):
+            in_process = process_compute(example_store, as_of, interpolation)  # type: ignore[arg-type]
+            in_thread = compute_with_engine(example_store, as_of, interpolation)  # type: ignore[arg-type]
+            assert in_process == in_thread
+    assert in_process.row_count == 2
+    assert in_process.csv.startswith(b"store_id,uptime_last_hour,")
+
+
+def test_a_dead_worker_fails_the_report_and_the_next_one_works(
+    example_store: Store, process_compute: ProcessCompute
+) -> None:
+    process_compute.warm_up()
+    deadline = time.monotonic() + 30
+    while not multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    for child in multiprocessing.active_children():
+        assert child.pid is not None
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(10)
+    with pytest.raises(ReportWorkerError, match="worker process died"):
+        process_compute(example_store, AS_OF, "nearest")
+    assert process_compute(example_store, AS_OF, "nearest").row_count == 2
