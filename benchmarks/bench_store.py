@@ -9,8 +9,9 @@ For each backend, on a fresh database:
    `storemon ingest` of the polls (unpacked), hours and timezones; the same again
    (every poll a duplicate: must be no slower); `storemon report --db` when the
    report command can read a database;
-2. in one process: parsing, `apply_ingest` first and again, and `report_inputs`
-   (best and median of --repeat).
+2. in one process: parsing, `apply_ingest` first and again, an hourly batch (the
+   last hour of polls moved one hour later: all new), and `report_inputs` (best
+   and median of --repeat).
 
 Targets (2 cores): ingest DuckDB < 4 s, PostgreSQL < 20 s, re-ingest no slower,
 memory < 1 GB; report_inputs DuckDB well under 0.5 s, PostgreSQL < 2 s.
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +81,21 @@ def run_in_process(url: str, files: dict[str, str], repeat: int) -> dict[str, ob
             started = time.perf_counter()
             store.apply_ingest(batch)
             applies.append(time.perf_counter() - started)
+        # An hourly batch: the last hour of polls, one hour later (all new polls).
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        polls = parsed["status"].table
+        stamps = polls.column("timestamp_utc")
+        latest = pc.max(stamps).as_py()
+        recent = polls.filter(
+            pc.greater(stamps, pa.scalar(latest - timedelta(hours=1), stamps.type))
+        )
+        shifted = pc.add(recent.column("timestamp_utc"), pa.scalar(timedelta(hours=1)))
+        hourly = IngestBatch(polls=recent.set_column(1, "timestamp_utc", shifted))
+        started = time.perf_counter()
+        store.apply_ingest(hourly)
+        hourly_s = time.perf_counter() - started
         reads = []
         for _ in range(repeat):
             started = time.perf_counter()
@@ -91,6 +108,8 @@ def run_in_process(url: str, files: dict[str, str], repeat: int) -> dict[str, ob
         "parse_s": round(parse_s, 3),
         "apply_first_s": round(applies[0], 3),
         "apply_again_s": round(applies[1], 3),
+        "apply_hourly_s": round(hourly_s, 3),
+        "hourly_polls": recent.num_rows,
         "report_inputs_best_s": round(min(reads), 3),
         "report_inputs_median_s": round(statistics.median(reads), 3),
         "report_inputs_polls": inputs.polls.num_rows,

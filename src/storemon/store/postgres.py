@@ -254,7 +254,8 @@ class PostgresStore:
         conn.execute(
             "UPDATE meta SET value = greatest(value, %s) WHERE key = 'latest_poll_us'", [latest]
         )
-        conn.execute("ANALYZE polls")
+        if table.num_rows * 10 > _estimated_rows(conn, "polls"):  # else autovacuum's job
+            conn.execute("ANALYZE polls")
 
     @staticmethod
     def _replace_hours(conn: _Conn, hours: pa.Table) -> None:
