@@ -487,3 +487,58 @@ def test_a_new_migration_is_applied_once_on_an_existing_database(
             assert again.counts()["polls"] == 1
         finally:
             again.close()
+
+
+def _every_call(store: Store, tables: type[Tables]) -> list[tuple[str, object]]:
+    at = utc("2024-01-01 00:00")
+    return [
+        (
+            "apply_ingest",
+            lambda: store.apply_ingest(IngestBatch(polls=tables.polls([("a", at, True)]))),
+        ),
+        ("report_inputs", lambda: store.report_inputs(None)),
+        ("latest_poll_utc", store.latest_poll_utc),
+        ("counts", store.counts),
+        ("rejects", store.rejects),
+        ("data_version", store.data_version),
+        ("insert_job", lambda: store.insert_job(_job("x", "2024-01-01 00:00"))),
+        ("get_job", lambda: store.get_job("x")),
+        ("list_jobs", store.list_jobs),
+        (
+            "find_reusable_job",
+            lambda: store.find_reusable_job(
+                as_of_requested=None, interpolation="nearest", data_version=1
+            ),
+        ),
+        ("mark_running", lambda: store.mark_running("x", started_at=at)),
+        (
+            "mark_complete",
+            lambda: store.mark_complete("x", finished_at=at, as_of_used=None, row_count=0, csv=b""),
+        ),
+        ("mark_failed", lambda: store.mark_failed("x", finished_at=at, error="e")),
+        ("job_result", lambda: store.job_result("x")),
+        ("unfinished_jobs", store.unfinished_jobs),
+    ]
+
+
+def test_no_driver_error_leaks_from_any_method(
+    store: Store, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Break the connection under the store: every method raises StoreError, nothing else."""
+    if store.url.startswith("duckdb"):
+        store._conn.close()  # type: ignore[attr-defined]
+    else:
+        import psycopg
+
+        def refuse(*args: object, **kwargs: object) -> object:
+            raise psycopg.OperationalError("connection refused (simulated)")
+
+        pool = store._pool  # type: ignore[attr-defined]
+        for conn in pool._idle:
+            conn.close()
+        monkeypatch.setattr(pool, "_connect", refuse)
+    for name, call in _every_call(store, tables):
+        with pytest.raises(StoreError) as caught:
+            call()  # type: ignore[operator]
+        assert type(caught.value) is StoreError, name
+        assert caught.value.__cause__ is not None, name
