@@ -6,7 +6,8 @@ import typer
 
 app = typer.Typer(
     name="storemon",
-    help="Store uptime and downtime within business hours: ingest polls, compute reports, serve them.",
+    help="Store uptime and downtime within business hours: "
+    "ingest polls, compute reports, serve them.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
