@@ -1,4 +1,4 @@
-"""`storemon report` on CSV files: output, bad rows, usage errors (exit 2)."""
+"""`storemon report` on CSV files and on a database: output, bad rows, usage errors (exit 2)."""
 
 from __future__ import annotations
 
@@ -91,11 +91,47 @@ def test_bad_option_values_are_usage_errors(
     assert message in err
 
 
-def test_status_is_required(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run([], capsys)
+@pytest.mark.parametrize("interpolation", ["nearest", "previous"])
+def test_from_the_database_equals_from_the_files(
+    interpolation: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"duckdb:///{tmp_path}/report.duckdb"
+    with pytest.raises(SystemExit) as exit_:
+        main(["ingest", "--db", url, *SPEC])
+    assert exit_.value.code == 0
+    capsys.readouterr()
+    code, out, err = _run(["--db", url, *AS_OF, "--interpolation", interpolation], capsys)
+    assert code == 0
+    assert out == (DATA / f"spec_example_{interpolation}.csv").read_text()
+    assert err == f"report: 1 store as of 2023-01-23 17:00:00.000000 UTC ({interpolation})\n"
+
+
+def test_from_the_database_as_of_defaults_to_the_latest_poll(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"duckdb:///{tmp_path}/report.duckdb"
+    with pytest.raises(SystemExit):
+        main(["ingest", "--db", url, *SPEC])
+    capsys.readouterr()
+    code, out, _ = _run(["--db", url], capsys)
+    assert code == 0
+    assert out.splitlines()[1] == "S,29.50,1.74,2.49,30.50,0.51,0.51"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hours", str(HOURS)], "--hours and --timezones go with --status"),
+        (["--status", str(STATUS), "--db", "duckdb:///x.duckdb"], "not both"),
+    ],
+)
+def test_files_and_database_do_not_mix(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(args, capsys)
     assert code == 2
-    assert "--status" in err
-    assert "give the status polls CSV" in err
+    assert out == ""
+    assert message in err
 
 
 def test_missing_column_is_an_input_error(

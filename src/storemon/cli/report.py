@@ -1,7 +1,8 @@
-"""`storemon report`: the uptime/downtime report as CSV, computed from CSV files.
+"""`storemon report`: the uptime/downtime report as CSV, from CSV files or the database.
 
-Sources are read by :func:`_read_sources`; a database source can sit beside it
-(when ``--status`` is absent), the computation and the output stay the same.
+With ``--status`` the inputs are read straight from CSV files (no database);
+without it they are read in bulk from the database (``--db`` or ``STOREMON_DB``).
+The computation and the output are the same either way.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import pyarrow as pa
 import typer
 
 from storemon.cli.app import app
+from storemon.config import get_settings
 from storemon.engine import compute_report, report_csv
 from storemon.errors import InvalidRequest
 from storemon.ingest.csv import ParsedFile, read_source
 from storemon.ingest.timestamps import parse_instant
 from storemon.schema import INTERPOLATIONS, SCHEMAS, Source, empty
+from storemon.store import open_store
 
 #: How many bad rows per file are shown on stderr (all are counted).
 SHOWN_REJECTS: Final = 5
@@ -59,6 +62,16 @@ def _read_sources(status: Path, hours: Path | None, timezones: Path | None) -> _
     return _Sources(_read("status", status), _read("hours", hours), _read("timezones", timezones))
 
 
+def _load_sources(db: str | None, as_of: datetime | None) -> tuple[_Sources, datetime | None]:
+    """The report's inputs from the database, and the as_of it resolved (latest poll if None)."""
+    store = open_store(get_settings(db=db).db)
+    try:
+        inputs = store.report_inputs(as_of)
+    finally:
+        store.close()
+    return _Sources(inputs.polls, inputs.hours, inputs.timezones), inputs.as_of
+
+
 def _parse_as_of(text: str | None) -> datetime | None:
     if text is None:
         return None
@@ -82,6 +95,14 @@ def _write(data: bytes, output: str) -> None:
 
 @app.command()
 def report(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Database URL to read from when --status is not given "
+            "[default: STOREMON_DB, duckdb:///storemon.duckdb].",
+        ),
+    ] = None,
     status: Annotated[
         Path | None,
         typer.Option(
@@ -126,7 +147,8 @@ def report(
 ) -> None:
     """Compute the uptime/downtime report (SPEC.md) and write it as CSV.
 
-    Bad input rows are skipped and reported on stderr as file:line: reason.
+    With --status, from CSV files: bad input rows are skipped and reported on
+    stderr as file:line: reason. Without it, from the database (see `storemon ingest`).
     """
     if interpolation not in INTERPOLATIONS:
         raise typer.BadParameter(
@@ -134,11 +156,21 @@ def report(
             param_hint="'--interpolation'",
         )
     instant = _parse_as_of(as_of)
-    if status is None:
+    if status is not None:
+        if db is not None:
+            raise typer.BadParameter(
+                "give either CSV files (--status ...) or a database (--db), not both",
+                param_hint="'--db'",
+            )
+        sources = _read_sources(status, hours, timezones)
+    elif hours is not None or timezones is not None:
         raise typer.BadParameter(
-            "give the status polls CSV, e.g. --status store_status.csv", param_hint="'--status'"
+            "--hours and --timezones go with --status; to report from the database, "
+            "ingest them first (storemon ingest)",
+            param_hint="'--status'",
         )
-    sources = _read_sources(status, hours, timezones)
+    else:
+        sources, instant = _load_sources(db, instant)
     result = compute_report(
         sources.polls,
         sources.hours,
