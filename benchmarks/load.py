@@ -81,7 +81,6 @@ def free_port() -> int:
 def load_benchmark_db(data_dir: Path, workdir: Path) -> str:
     """A fresh DuckDB file with the benchmark set; returns its URL."""
     from storemon.ingest.service import ingest
-
     from storemon.store import open_store
 
     url = f"duckdb:///{workdir / 'load.duckdb'}"

@@ -1,0 +1,237 @@
+"""End to end: the real `storemon serve` in a subprocess, on a DuckDB file and on PostgreSQL.
+
+Ingest the small fixture files over HTTP, trigger, poll, download; stop the server,
+leave an unfinished job behind in the database (as a crash would), restart: the old
+report is served with the same bytes and the unfinished job is completed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from storemon.store import JobRecord, open_store
+
+pytestmark = pytest.mark.e2e
+
+DATA = Path(__file__).parent.parent / "data" / "api"
+TOKEN = "e2e-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AS_OF = "2023-01-23 17:00:00 UTC"
+EXPECTED_CSV = (
+    "store_id,uptime_last_hour,uptime_last_day,uptime_last_week,"
+    "downtime_last_hour,downtime_last_day,downtime_last_week\n"
+    "S,0.00,1.74,1.74,60.00,1.26,1.26\n"
+    "T,60.00,24.00,168.00,0.00,0.00,0.00\n"
+)
+START_TIMEOUT = 30.0
+POLL_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """`storemon serve` in a subprocess."""
+
+    def __init__(self, db_url: str, workdir: Path) -> None:
+        self.db_url = db_url
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "server.log"
+        self.url = ""
+
+    def start(self) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("STOREMON_")}
+        env["STOREMON_API_TOKEN"] = TOKEN
+        command = [
+            sys.executable,
+            "-c",
+            "from storemon.cli import main; main()",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--db",
+            self.db_url,
+            "--no-inbox",
+            "--no-access-log",
+        ]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"the server exited at start-up:\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        pytest.fail(f"the server did not answer within {START_TIMEOUT} s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"the server did not stop on SIGINT:\n{self.log.read_text()}")
+        self.process = None
+        assert code == 0, self.log.read_text()
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=AUTH, timeout=10.0)
+
+
+@pytest.fixture
+def server(store_url: str, tmp_path: Path) -> Iterator[Server]:
+    running = Server(store_url, tmp_path)
+    try:
+        yield running
+    finally:
+        if running.process is not None:
+            running.process.kill()
+            running.process.wait()
+
+
+def poll_report(client: httpx.Client, report_id: str) -> httpx.Response:
+    deadline = time.monotonic() + POLL_TIMEOUT
+    while time.monotonic() < deadline:
+        response = client.get("/get_report", params={"report_id": report_id})
+        if response.status_code != 202:
+            return response
+        assert response.json() == {"status": "Running", "report_id": report_id}
+        time.sleep(0.02)
+    raise AssertionError(f"report {report_id} still Running after {POLL_TIMEOUT} s")
+
+
+def test_ingest_trigger_download_restart_download(server: Server, store_url: str) -> None:
+    server.start()
+    with server.client() as client:
+        assert httpx.get(f"{server.url}/healthz").status_code == 200  # no token needed
+        assert httpx.get(f"{server.url}/metrics").status_code == 401
+
+        for source in ("timezones", "hours", "status"):
+            response = client.post(
+                f"/ingest/{source}",
+                content=(DATA / f"{source}.csv").read_bytes(),
+                headers={"Content-Type": "text/csv"},
+            )
+            assert response.status_code == 200, response.text
+            summary = response.json()[source]
+            assert summary["rejected"] == 0
+            assert summary["loaded"] == summary["rows"] > 0
+
+        trigger = client.post("/trigger_report", json={"as_of": AS_OF})
+        assert trigger.status_code == 200
+        report_id = trigger.json()["report_id"]
+        first = poll_report(client, report_id)
+        assert first.status_code == 200
+        assert first.text == EXPECTED_CSV
+        assert first.headers["x-report-status"] == "Complete"
+        assert "storemon_reports_finished_total" in client.get("/metrics").text
+    server.stop()
+
+    # What a crash leaves behind: a job still "running" in the database.
+    store = open_store(store_url)
+    interrupted = JobRecord(
+        id="interrupted-job-0001",
+        status="queued",
+        interpolation="previous",
+        as_of_requested=datetime(2023, 1, 23, 17, 0, tzinfo=UTC),
+        data_version=store.data_version(),
+        created_at=datetime.now(UTC),
+    )
+    store.insert_job(interrupted)
+    store.mark_running(interrupted.id, started_at=datetime.now(UTC))
+    store.close()
+
+    server.start()
+    with server.client() as client:
+        again = client.get("/get_report", params={"report_id": report_id})
+        assert again.status_code == 200
+        assert again.content == first.content
+        info = client.get(f"/reports/{report_id}").json()
+        assert info["status"] == "complete"
+        assert info["row_count"] == 2
+
+        recovered = poll_report(client, interrupted.id)
+        assert recovered.status_code == 200
+        assert recovered.text.splitlines()[1] == "S,15.00,2.25,2.25,45.00,0.75,0.75"
+
+        # identical trigger on unchanged data: the stored job, no new computation
+        reused = client.post("/trigger_report", json={"as_of": AS_OF}).json()
+        assert reused == {"report_id": report_id, "status": "Complete"}
+    server.stop()
+
+
+def test_port_in_use_exits_1_with_the_reason(duckdb_url: str, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from storemon.cli import main; main()",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                duckdb_url,
+                "--no-inbox",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if not k.startswith("STOREMON_")},
+        )
+    assert result.returncode == 1
+    assert "address already in use" in (result.stdout + result.stderr).lower()
+    assert f"could not start on 127.0.0.1:{port}" in result.stderr
+    assert "--port" in result.stderr
+
+
+def test_bad_log_level_is_a_usage_error(duckdb_url: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from storemon.cli import main; main()",
+            "serve",
+            "--log-level",
+            "loud",
+            "--db",
+            duckdb_url,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--log-level" in result.stderr
+    assert "debug, info, warning, error" in result.stderr
