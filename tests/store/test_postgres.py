@@ -42,3 +42,28 @@ def test_bulk_reads_in_several_chunks_give_every_row(
         )
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_two_processes_opening_a_new_database_at_once_migrate_it_once(pg_url: str) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def open_and_close() -> None:
+        try:
+            open_store(pg_url).close()
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_and_close) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = open_store(pg_url)
+    try:
+        assert store.schema_version() == 1  # type: ignore[attr-defined]
+    finally:
+        store.close()

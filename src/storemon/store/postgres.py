@@ -5,9 +5,9 @@ Connections come from a small lock-protected pool (autocommit sessions with
 row in Python:
 
 - ingest: the batch is de-duplicated and sorted in Arrow, written as CSV with
-  instants as epoch microseconds, ``COPY``-ed into a temporary table, then merged
-  with one ``UPDATE`` (changed polls only) and one anti-join ``INSERT`` (new
-  polls only), so re-ingesting a file writes nothing;
+  instants as epoch microseconds, ``COPY``-ed into a temporary table and
+  left-joined once with ``polls``; one ``UPDATE`` writes the changed polls and one
+  ``INSERT`` the new ones, so re-ingesting a file writes no poll;
 - report inputs: each column is aggregated server-side into one ``bytea`` of its
   binary send format (``string_agg(timestamptz_send(...))`` …), fetched in binary
   and turned into Arrow buffers with numpy, in a few chunks.
@@ -98,16 +98,11 @@ class _Pool:
             conn = self._idle.pop() if self._idle else None
         if conn is None or conn.closed:
             conn = self._connect()
-        healthy = False
         try:
             yield conn
-            healthy = True
         finally:
-            reusable = (
-                healthy
-                and not conn.closed
-                and conn.info.transaction_status == TransactionStatus.IDLE
-            )
+            # Reused only when idle and sound (a broken or mid-transaction one is closed).
+            reusable = not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
             with self._lock:
                 if reusable and not self._closed and len(self._idle) < self._size:
                     self._idle.append(conn)
@@ -131,14 +126,18 @@ class PostgresStore:
         self._display = redact_url(url)
         self._pool = _Pool(conninfo, _POOL_SIZE)
         self._closed = False
-        with self._errors("connect"), self._pool.connection() as conn:
-            encoding = conn.execute("SHOW server_encoding").fetchone()
-            if encoding is None or str(encoding[0]).upper() not in {"UTF8", "UTF-8"}:
-                raise StoreError(
-                    f"database {self._display} uses encoding {encoding}: storemon needs "
-                    "UTF8 (CREATE DATABASE ... ENCODING 'UTF8')"
-                )
-            self._migrate(conn)
+        try:
+            with self._errors("connect"), self._pool.connection() as conn:
+                encoding = conn.execute("SHOW server_encoding").fetchone()
+                if encoding is None or str(encoding[0]).upper() not in {"UTF8", "UTF-8"}:
+                    raise StoreError(
+                        f"database {self._display} uses encoding {encoding}: storemon "
+                        "needs UTF8 (CREATE DATABASE ... ENCODING 'UTF8')"
+                    )
+                self._migrate(conn)
+        except BaseException:
+            self._pool.close()
+            raise
 
     # -- plumbing --------------------------------------------------------------------
     @contextmanager
@@ -172,10 +171,12 @@ class PostgresStore:
 
     @staticmethod
     def _migrate(conn: _Conn) -> None:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
-            " name text NOT NULL, applied_at timestamptz NOT NULL)"
-        )
+        with conn.transaction():  # the lock keeps two processes from racing here
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
+                " name text NOT NULL, applied_at timestamptz NOT NULL)"
+            )
         for migration in migrations.POSTGRES:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
