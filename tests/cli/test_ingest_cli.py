@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -178,3 +182,41 @@ def test_watch_once_ingests_the_inbox(
     assert (inbox / "failed" / "menu.csv.reason.txt").exists()
     code, out, _ = run(["watch", "--db", duckdb_url, "--inbox", str(inbox), "--once"], capsys)
     assert (code, out.strip()) == (0, "inbox: no new files")
+
+
+def test_watch_runs_until_sigterm(duckdb_url: str, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from storemon.cli import main; main()",
+            "watch",
+            "--db",
+            duckdb_url,
+            "--inbox",
+            str(inbox),
+            "--interval",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not inbox.is_dir() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (inbox / "polls.csv.part").write_text(STATUS)
+        (inbox / "polls.csv.part").rename(inbox / "polls.csv")
+        while not (inbox / "processed" / "polls.csv").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (inbox / "processed" / "polls.csv").exists()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "watching" in err
+    assert "polls.csv ingested as status" in err
+    assert "stopped" in err
