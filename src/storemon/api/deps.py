@@ -56,8 +56,12 @@ class Services:
     metrics: Metrics
 
 
-def services(request: Request) -> Services:
-    """FastAPI dependency: the app's services (set up by its lifespan)."""
+async def services(request: Request) -> Services:
+    """FastAPI dependency: the app's services (set up by its lifespan).
+
+    ``async`` on purpose: FastAPI runs plain ``def`` dependencies in a worker
+    thread, a thread hop on every request for a dictionary look-up.
+    """
     found = getattr(request.app.state, "services", None)
     if not isinstance(found, Services):
         raise RuntimeError("the app is not started: use it inside its lifespan")
