@@ -9,6 +9,7 @@ from itertools import pairwise
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from engine_cases import Case, cases, hours_table, polls_table, zones_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -176,3 +177,50 @@ def test_dictionary_typed_and_chunked_ids_give_the_same_report(case: Case, piece
     other = compute_report(coded, hours, zones, as_of=case.as_of)
     assert other.table.equals(plain.table)
     assert other.as_of == plain.as_of
+
+
+@_SETTINGS
+@given(
+    cases(),
+    st.sampled_from(["nearest", "previous"]),
+    st.integers(1, 7),
+    st.sampled_from([1, 2, 3]),
+)
+def test_chunks_of_stores_and_threads_change_nothing(
+    case: Case, interpolation: Interpolation, chunk_rows: int, workers: int
+) -> None:
+    """compute_report split into chunks of a few polls (whole stores), on 1 to 3 threads."""
+    polls, hours, zones = case.tables()
+    whole = compute_report(
+        polls, hours, zones, as_of=case.as_of, interpolation=interpolation, workers=1
+    )
+    chunked = compute_report(
+        polls,
+        hours,
+        zones,
+        as_of=case.as_of,
+        interpolation=interpolation,
+        workers=workers,
+        chunk_rows=chunk_rows,
+    )
+    assert chunked.table.equals(whole.table)
+    assert chunked.as_of == whole.as_of
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 1000])
+def test_chunks_cut_only_between_stores(duplicate: bool, chunk_rows: int) -> None:
+    """Many polls of few stores, some duplicated (the later row wins): any chunk size."""
+    at = datetime(2023, 1, 23, 12, tzinfo=UTC)
+    rows = [
+        Poll(s, at - timedelta(minutes=37 * k), (k + len(s)) % 3 > 0)
+        for s in "ABC"
+        for k in range(9)
+    ]
+    if duplicate:
+        rows += [Poll("B", at - timedelta(minutes=37 * 4), True), Poll("B", at, False)]
+    polls = polls_table(rows)
+    one = compute_report(polls, hours_table([]), zones_table([]), chunk_rows=1 << 20, workers=1)
+    many = compute_report(polls, hours_table([]), zones_table([]), chunk_rows=chunk_rows)
+    assert many.table.equals(one.table)
+    assert one.table.num_rows == 3

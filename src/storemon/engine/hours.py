@@ -10,7 +10,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from storemon.engine.stores import lookup_store_ids
-from storemon.engine.zones import epoch_day, store_zones, wall_to_utc_us
+from storemon.engine.zones import ZoneDays, epoch_day, store_zones
 from storemon.schema import US_PER_DAY
 
 #: An end time at or after 23:59:00 means midnight at the end of the start's date.
@@ -102,6 +102,92 @@ def merge_intervals(
     )
 
 
+@dataclass(frozen=True)
+class HoursIndex:
+    """Hours and zones prepared once for a numbered set of stores and a range of instants.
+
+    :func:`chunk_intervals` then builds the business intervals of any range of stores
+    (stores are independent), so a run can be split by stores and its chunks run apart.
+    """
+
+    store: NDArray[np.int64]  # hours rows of known stores, sorted by store
+    day_of_week: NDArray[np.int64]
+    start_local_us: NDArray[np.int64]
+    end_local_us: NDArray[np.int64]
+    has_hours: NDArray[np.bool_]  # per store
+    zone_of_store: NDArray[np.int64]  # per store, into zone_days.zones
+    zone_days: ZoneDays
+    first_day: int  # local dates expanded
+    last_day: int
+    start_us: int
+    end_us: int
+
+
+def hours_index(
+    hours: pa.Table,
+    timezones: pa.Table,
+    store_ids: pa.Array[Any],
+    start_us: int,
+    end_us: int,
+) -> HoursIndex:
+    """Look up the stores of the hours and timezone rows; one zone table for the range."""
+    n_stores = len(store_ids)
+    hours_store = lookup_store_ids(store_ids, hours.column("store_id"))
+    known = hours_store >= 0
+    has_hours = np.zeros(n_stores, dtype=bool)
+    has_hours[hours_store[known]] = True
+
+    tz_store = lookup_store_ids(store_ids, timezones.column("store_id"))
+    tz_store = np.where((tz_store >= 0) & has_hours[np.maximum(tz_store, 0)], tz_store, -1)
+    zones, zone_of_store = store_zones(timezones.column("timezone_str"), tz_store, n_stores)
+
+    rows = np.flatnonzero(known)
+    rows = rows[np.argsort(hours_store[rows], kind="stable")]
+    # Local dates whose segments can reach the range: zones lie within UTC-12..UTC+14 and
+    # a segment ends at most two local dates after its start.
+    first_day = epoch_day(start_us) - 3
+    last_day = epoch_day(end_us) + 1
+    return HoursIndex(
+        hours_store[rows],
+        _column(hours, "day_of_week")[rows],
+        _column(hours, "start_local_us")[rows],
+        _column(hours, "end_local_us")[rows],
+        has_hours,
+        zone_of_store,
+        ZoneDays(zones, first_day, last_day + 2),
+        first_day,
+        last_day,
+        start_us,
+        end_us,
+    )
+
+
+def chunk_intervals(index: HoursIndex, first: int, stop: int) -> BusinessIntervals:
+    """The business intervals of stores ``first..stop-1``, numbered from 0 (store - first)."""
+    lo, hi = np.searchsorted(index.store, [first, stop])
+    row, start_day, start_tod, end_day, end_tod = segment_walls(
+        index.day_of_week[lo:hi],
+        index.start_local_us[lo:hi],
+        index.end_local_us[lo:hi],
+        index.first_day,
+        index.last_day,
+    )
+    store = index.store[lo:hi][row] - first
+    zone = index.zone_of_store[first:stop][store]
+    n = len(row)
+    utc = index.zone_days.to_utc_us(
+        np.concatenate((zone, zone)),
+        np.concatenate((start_day, end_day)),
+        np.concatenate((start_tod, end_tod)),
+    )
+    open_all_week = np.flatnonzero(~index.has_hours[first:stop])
+    start_us, end_us = index.start_us, index.end_us
+    all_store = np.concatenate((store, open_all_week))
+    all_start = np.concatenate((utc[:n], np.full(len(open_all_week), start_us, dtype=np.int64)))
+    all_end = np.concatenate((utc[n:], np.full(len(open_all_week), end_us, dtype=np.int64)))
+    return merge_intervals(all_store, all_start, all_end, start_us, end_us)
+
+
 def business_intervals(
     hours: pa.Table,
     timezones: pa.Table,
@@ -119,36 +205,5 @@ def business_intervals(
     if n_stores == 0:
         none = np.zeros(0, dtype=np.int64)
         return BusinessIntervals(none, none, none)
-    hours_store = lookup_store_ids(store_ids, hours.column("store_id"))
-    known = hours_store >= 0
-    has_hours = np.zeros(n_stores, dtype=bool)
-    has_hours[hours_store[known]] = True
-    open_all_week = np.flatnonzero(~has_hours)
-
-    tz_store = lookup_store_ids(store_ids, timezones.column("store_id"))
-    tz_store = np.where((tz_store >= 0) & has_hours[np.maximum(tz_store, 0)], tz_store, -1)
-    zones, zone_of_store = store_zones(timezones.column("timezone_str"), tz_store, n_stores)
-
-    rows = np.flatnonzero(known)
-    # Local dates whose segments can reach the range: zones lie within UTC-12..UTC+14 and
-    # a segment ends at most two local dates after its start.
-    row, start_day, start_tod, end_day, end_tod = segment_walls(
-        _column(hours, "day_of_week")[rows],
-        _column(hours, "start_local_us")[rows],
-        _column(hours, "end_local_us")[rows],
-        epoch_day(start_us) - 3,
-        epoch_day(end_us) + 1,
-    )
-    store = hours_store[rows][row]
-    zone = zone_of_store[store]
-    n = len(row)
-    utc = wall_to_utc_us(
-        zones,
-        np.concatenate((zone, zone)),
-        np.concatenate((start_day, end_day)),
-        np.concatenate((start_tod, end_tod)),
-    )
-    all_store = np.concatenate((store, open_all_week))
-    all_start = np.concatenate((utc[:n], np.full(len(open_all_week), start_us, dtype=np.int64)))
-    all_end = np.concatenate((utc[n:], np.full(len(open_all_week), end_us, dtype=np.int64)))
-    return merge_intervals(all_store, all_start, all_end, start_us, end_us)
+    index = hours_index(hours, timezones, store_ids, start_us, end_us)
+    return chunk_intervals(index, 0, n_stores)

@@ -119,7 +119,7 @@ def window_totals(
             segments.active[rows],
         )
         chunk_intervals = _slice_intervals(intervals, inter, first)
-        parts.append(_chunk_totals(chunk, chunk_intervals, stop - first, window_starts_us, end_us))
+        parts.append(chunk_totals(chunk, chunk_intervals, stop - first, window_starts_us, end_us))
     return _concat(parts, len(window_starts_us))
 
 
@@ -149,18 +149,19 @@ def poll_totals(
         segments = state_segments(chunk, interpolation)
         chunk_intervals = _slice_intervals(intervals, inter, first)
         parts.append(
-            _chunk_totals(segments, chunk_intervals, stop - first, window_starts_us, end_us)
+            chunk_totals(segments, chunk_intervals, stop - first, window_starts_us, end_us)
         )
     return _concat(parts, len(window_starts_us))
 
 
-def _chunk_totals(
+def chunk_totals(
     segments: StateSegments,
     intervals: BusinessIntervals,
     n_stores: int,
     window_starts_us: Sequence[int],
     end_us: int,
 ) -> list[WindowTotals]:
+    """:func:`window_totals` of one chunk: stores ``0..n_stores-1``, all measured at once."""
     origin = 2 * min(window_starts_us)
     top = 2 * end_us - origin
     span = top + 1

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from storemon.engine.stores import Column, encode_store_ids
+from storemon.engine.stores import Column, encode_store_codes
 
 _INT63 = 1 << 62
 
@@ -33,12 +33,19 @@ class PollArrays:
         return len(self.store_ids)
 
 
+#: Rows per block when building full-size arrays: the temporaries stay in the CPU caches.
+BLOCK_ROWS = 1 << 16
+
+
 def timestamps_us(column: Column) -> NDArray[np.int64]:
-    """A timestamp column as int64 microseconds since the epoch (UTC)."""
-    as_us = pc.cast(column, pa.timestamp("us", tz="UTC")).cast(pa.int64())
-    if isinstance(as_us, pa.ChunkedArray):
-        as_us = as_us.combine_chunks()
-    return np.asarray(as_us.to_numpy(zero_copy_only=False), dtype=np.int64)
+    """A timestamp column as int64 microseconds since the epoch (UTC); no copy when it can."""
+    if not pa.types.is_timestamp(column.type) or column.type.unit != "us" or column.null_count:
+        column = pc.cast(column, pa.timestamp("us", tz="UTC"))
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    parts = [np.asarray(c.view(pa.int64()).to_numpy(), dtype=np.int64) for c in chunks]
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
 
 def _bools(column: Column) -> NDArray[np.bool_]:
@@ -47,51 +54,155 @@ def _bools(column: Column) -> NDArray[np.bool_]:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def prepare_polls(polls: pa.Table, as_of_us: int) -> PollArrays:
-    """The polls at or before ``as_of_us``, encoded, sorted by (store, time), de-duplicated."""
+@dataclass(frozen=True)
+class PollChunk:
+    """The polls of stores ``first..stop-1``; :meth:`arrays` numbers them from 0."""
+
+    first: int
+    stop: int
+    _packed: NDArray[np.int64] | None  # sorted (store, time offset, state) keys, or
+    _arrays: PollArrays | None  # the arrays themselves
+    _bits: int = 0
+    _t_min: int = 0
+
+    def arrays(self) -> PollArrays:
+        """Sorted, de-duplicated columns of this chunk's stores (store index - first)."""
+        if self._arrays is not None:
+            return self._arrays
+        assert self._packed is not None
+        on = self._packed.astype(np.uint8)
+        on &= 1
+        key = self._packed >> 1
+        store = key >> self._bits
+        store -= self.first
+        key &= (1 << self._bits) - 1
+        key += self._t_min
+        n = self.stop - self.first
+        first = np.searchsorted(store, np.arange(n + 1)).astype(np.int64)
+        return PollArrays(_NO_IDS, store, key, on.view(bool), first)
+
+
+_NO_IDS: pa.Array[Any] = pa.array([], pa.string())
+
+
+@dataclass(frozen=True)
+class PolledStores:
+    """All stores with polls (byte order) and their polls in chunks of whole stores."""
+
+    store_ids: pa.Array[Any]
+    chunks: list[PollChunk]
+
+
+def _cuts(store_at: NDArray[np.int64], n_stores: int) -> NDArray[np.int64]:
+    """Store numbers where chunks start (from every k-th row's store), 0 and n_stores included."""
+    return np.unique(np.concatenate(([0], store_at, [n_stores]))).astype(np.int64)
+
+
+def _pack(
+    rank: NDArray[np.int64],
+    codes: NDArray[Any],
+    time_us: NDArray[np.int64],
+    active: NDArray[np.bool_],
+    bits: int,
+    t_min: int,
+) -> NDArray[np.int64]:
+    """``(rank[codes] << bits + 1) | (time - t_min) << 1 | active``, block by block."""
+    n = len(codes)
+    packed = np.empty(n, dtype=np.int64)
+    tmp = np.empty(min(n, BLOCK_ROWS), dtype=np.int64)
+    for a in range(0, n, BLOCK_ROWS):  # per block of rows: the temporaries stay small
+        b = min(a + BLOCK_ROWS, n)
+        out = packed[a:b]
+        t = tmp[: b - a]
+        np.take(rank, codes[a:b], out=out)
+        out <<= bits + 1
+        np.subtract(time_us[a:b], t_min, out=t)
+        t <<= 1
+        out |= t
+        out |= active[a:b]
+    return packed
+
+
+def _has_duplicates(packed: NDArray[np.int64]) -> bool:
+    """Whether two sorted keys share (store, instant), i.e. differ at most in the state bit."""
+    n = len(packed)
+    for a in range(0, n - 1, BLOCK_ROWS):  # per block of rows
+        b = min(a + BLOCK_ROWS + 1, n)
+        key = packed[a:b] >> 1
+        if bool((key[1:] == key[:-1]).any()):
+            return True
+    return False
+
+
+def poll_chunks(polls: pa.Table, as_of_us: int, chunk_rows: int) -> PolledStores:
+    """The polls at or before ``as_of_us``, encoded, sorted by (store, time), de-duplicated,
+    in chunks of whole stores of about ``chunk_rows`` polls (the later input row wins).
+
+    Only the encoding, one packed int64 key per poll and its sort are full-size; the
+    unpacking into arrays happens per chunk (:meth:`PollChunk.arrays`).
+    """
     time_us = timestamps_us(polls.column("timestamp_utc"))
     ids = polls.column("store_id")
     active = _bools(polls.column("active"))
-    keep = time_us <= as_of_us
-    if not keep.all():
-        ids = ids.take(np.flatnonzero(keep))
+    if len(time_us) and int(time_us.max()) > as_of_us:
+        keep = np.flatnonzero(time_us <= as_of_us)
+        ids = ids.take(keep)
         time_us = time_us[keep]
         active = active[keep]
-    store_ids, store = encode_store_ids(ids)
+    store_ids, rank, codes = encode_store_codes(ids)
     n_stores = len(store_ids)
-    if len(store) == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return PollArrays(store_ids, empty, empty, np.empty(0, dtype=bool), np.zeros(1, np.int64))
+    if len(codes) == 0:
+        return PolledStores(store_ids, [])
     t_min = int(time_us.min())
     span = int(time_us.max()) - t_min + 1
     bits = (span - 1).bit_length()  # time offsets fit in `bits` bits
     if (n_stores << (bits + 1)) < _INT63:
         # Fast path: one sort of (store, time, state) packed into an int64 carries all three;
-        # shifts and masks (not division) unpack it.
-        packed = store << (bits + 1)  # with `store`, the only full-size temporaries
-        time_bits = time_us - t_min
-        time_bits <<= 1
-        packed |= time_bits
-        del time_bits
-        packed |= active
-        if len(packed) > 1 and not bool((packed[1:] >= packed[:-1]).all()):
-            packed.sort()
-        on = packed.astype(np.uint8)  # the low byte
-        on &= 1
-        packed >>= 1
-        if not bool((packed[1:] == packed[:-1]).any()):
-            store = packed >> bits
-            packed &= (1 << bits) - 1
-            packed += t_min
-            first = np.searchsorted(store, np.arange(n_stores + 1)).astype(np.int64)
-            return PollArrays(store_ids, store, packed, on.view(bool), first)
-        # Duplicates of (store, instant): the later row wins, so row order is needed.
-        key = (store << bits) | (time_us - t_min)
-        order = np.argsort(key)
-        key = key[order]
-        same = key[1:] == key[:-1]
-        starts = np.flatnonzero(np.concatenate(([True], ~same)))
-        order = np.maximum.reduceat(order, starts)
+        # shifts and masks (not division) unpack it, chunk by chunk.
+        packed = _pack(rank, codes, time_us, active, bits, t_min)
+        packed.sort()
+        if not _has_duplicates(packed):
+            shift = bits + 1
+            cuts = _cuts(packed[::chunk_rows] >> shift, n_stores)
+            rows = np.searchsorted(packed, cuts << shift)
+            return PolledStores(
+                store_ids,
+                [
+                    PollChunk(int(f), int(t), packed[int(a) : int(b)], None, bits, t_min)
+                    for f, t, a, b in zip(cuts[:-1], cuts[1:], rows[:-1], rows[1:], strict=True)
+                ],
+            )
+        del packed
+    # Duplicates of (store, instant): the later row wins, so row order is needed.
+    store = rank[codes]
+    key = (store << bits) | (time_us - t_min)
+    order = np.argsort(key)
+    key = key[order]
+    same = key[1:] == key[:-1]
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    order = np.maximum.reduceat(order, starts)
     store = store[order]
-    first = np.searchsorted(store, np.arange(n_stores + 1)).astype(np.int64)
-    return PollArrays(store_ids, store, time_us[order], active[order], first)
+    time_us = time_us[order]
+    active = active[order]
+    cuts = _cuts(store[::chunk_rows], n_stores)
+    rows = np.searchsorted(store, cuts)
+    chunks = []
+    for f, t, a, b in zip(cuts[:-1], cuts[1:], rows[:-1], rows[1:], strict=True):  # per chunk
+        chunk_store = store[a:b] - f
+        first = np.searchsorted(chunk_store, np.arange(t - f + 1)).astype(np.int64)
+        arrays = PollArrays(_NO_IDS, chunk_store, time_us[a:b], active[a:b], first)
+        chunks.append(PollChunk(int(f), int(t), None, arrays))
+    return PolledStores(store_ids, chunks)
+
+
+def prepare_polls(polls: pa.Table, as_of_us: int) -> PollArrays:
+    """The polls at or before ``as_of_us``, encoded, sorted by (store, time), de-duplicated."""
+    polled = poll_chunks(polls, as_of_us, chunk_rows=max(polls.num_rows, 1))
+    if not polled.chunks:
+        empty = np.empty(0, dtype=np.int64)
+        return PollArrays(
+            polled.store_ids, empty, empty, np.empty(0, dtype=bool), np.zeros(1, np.int64)
+        )
+    (chunk,) = polled.chunks
+    arrays = chunk.arrays()
+    return PollArrays(polled.store_ids, arrays.store, arrays.time_us, arrays.active, arrays.first)

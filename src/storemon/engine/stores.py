@@ -21,10 +21,12 @@ def _as_array(column: Column) -> pa.Array[Any]:
     return array
 
 
-def encode_store_ids(column: Column) -> tuple[pa.Array[Any], NDArray[np.int64]]:
-    """The distinct ids sorted in byte order, and each row's index into them.
-
-    A dictionary-typed column is used as is (no re-hashing of the strings).
+def encode_store_codes(
+    column: Column,
+) -> tuple[pa.Array[Any], NDArray[np.int64], NDArray[Any]]:
+    """The distinct ids sorted in byte order, ``rank`` and per-row ``codes``: row i is
+    store ``rank[codes[i]]``. The codes stay in their compact integer type (no full-size
+    int64 copy); a dictionary-typed column is used as is (no re-hashing of the strings).
     """
     array = _as_array(column)
     given = pa.types.is_dictionary(array.type)
@@ -32,17 +34,26 @@ def encode_store_ids(column: Column) -> tuple[pa.Array[Any], NDArray[np.int64]]:
         array = pc.dictionary_encode(array)
     assert isinstance(array, pa.DictionaryArray)
     dictionary = array.dictionary.cast(pa.string())
-    indices = array.indices.to_numpy(zero_copy_only=False)
+    codes: NDArray[Any] = array.indices.to_numpy(zero_copy_only=False)
+    used_first: NDArray[np.int64] | None = None
     if given:  # a reused dictionary may hold ids no row refers to
         used = np.zeros(len(dictionary), dtype=bool)
-        used[indices] = True
+        used[codes] = True
         if not used.all():
             dictionary = dictionary.take(np.flatnonzero(used))
-            indices = (np.cumsum(used, dtype=np.int64) - 1)[indices]
+            used_first = np.cumsum(used, dtype=np.int64) - 1
     order = np.asarray(pc.sort_indices(dictionary).to_numpy(), dtype=np.int64)
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order), dtype=np.int64)
-    return dictionary.take(order), rank[indices]
+    if used_first is not None:
+        rank = rank[np.maximum(used_first, 0)]
+    return dictionary.take(order), rank, codes
+
+
+def encode_store_ids(column: Column) -> tuple[pa.Array[Any], NDArray[np.int64]]:
+    """The distinct ids sorted in byte order, and each row's index into them."""
+    store_ids, rank, codes = encode_store_codes(column)
+    return store_ids, rank[codes]
 
 
 def lookup_store_ids(store_ids: pa.Array[Any], column: Column) -> NDArray[np.int64]:

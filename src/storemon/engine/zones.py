@@ -96,6 +96,49 @@ def _day_table(
     return offsets[:, :-1], transition
 
 
+class ZoneDays:
+    """Wall time → UTC for a fixed list of zones and a fixed range of local dates.
+
+    Built once (zoneinfo once per (zone, date)); :meth:`to_utc_us` is then vectorized and
+    can be called for many batches of rows (e.g. one per chunk of stores, from several
+    threads). Exact resolutions on transition dates are cached across calls.
+    """
+
+    def __init__(self, zones: Sequence[ZoneInfo], first_day: int, last_day: int) -> None:
+        self.zones = list(zones)
+        self.first_day = first_day
+        self.n_days = max(last_day - first_day + 1, 1)
+        self.offsets, self.transition = _day_table(self.zones, first_day, self.n_days)
+        self._exact: dict[int, int] = {}  # key (zone, day, time) → UTC µs
+
+    def to_utc_us(
+        self, zone_code: NDArray[np.int64], day: NDArray[np.int64], tod_us: NDArray[np.int64]
+    ) -> NDArray[np.int64]:
+        """UTC microseconds of wall times (``zones[zone_code]``, epoch ``day``, ``tod_us`` < 24 h).
+
+        Every ``day`` must lie in the range given to the constructor.
+        """
+        if len(day) == 0:
+            return np.empty(0, dtype=np.int64)
+        d_pos = day - self.first_day
+        utc = day * US_PER_DAY + tod_us - self.offsets[zone_code, d_pos]
+        exact = self.transition[zone_code, d_pos]
+        if exact.any():  # the few (zone, date) pairs with a transition: each distinct time exactly
+            key = (zone_code[exact] * self.n_days + d_pos[exact]) * US_PER_DAY + tod_us[exact]
+            distinct, inverse = np.unique(key, return_inverse=True)
+            resolved = np.empty(len(distinct), dtype=np.int64)
+            cache = self._exact
+            for i, k in enumerate(distinct.tolist()):  # per distinct wall time, not per row
+                found = cache.get(k)
+                if found is None:
+                    zd, tod = divmod(k, US_PER_DAY)
+                    z, d = divmod(zd, self.n_days)
+                    found = cache[k] = _utc_us(self.zones[z], self.first_day + d, tod)
+                resolved[i] = found
+            utc[exact] = resolved[inverse.ravel()]
+        return utc
+
+
 def wall_to_utc_us(
     zones: Sequence[ZoneInfo],
     zone_code: NDArray[np.int64],
@@ -108,23 +151,8 @@ def wall_to_utc_us(
     used = np.flatnonzero(np.bincount(zone_code, minlength=len(zones)))
     position = np.zeros(len(zones), dtype=np.int64)
     position[used] = np.arange(len(used))
-    first_day = int(day.min())
-    n_days = int(day.max()) - first_day + 1
-    offsets, transition = _day_table([zones[int(z)] for z in used], first_day, n_days)
-    z_pos = position[zone_code]
-    d_pos = day - first_day
-    utc = day * US_PER_DAY + tod_us - offsets[z_pos, d_pos]
-    exact = transition[z_pos, d_pos]
-    if exact.any():  # the few (zone, date) pairs with a transition: each distinct time exactly
-        key = (z_pos[exact] * n_days + d_pos[exact]) * US_PER_DAY + tod_us[exact]
-        distinct, inverse = np.unique(key, return_inverse=True)
-        resolved = np.empty(len(distinct), dtype=np.int64)
-        for i, k in enumerate(distinct.tolist()):
-            zd, tod = divmod(k, US_PER_DAY)
-            z, d = divmod(zd, n_days)
-            resolved[i] = _utc_us(zones[int(used[z])], first_day + d, tod)
-        utc[exact] = resolved[inverse.ravel()]
-    return utc
+    table = ZoneDays([zones[int(z)] for z in used], int(day.min()), int(day.max()))
+    return table.to_utc_us(position[zone_code], day, tod_us)
 
 
 def epoch_day(instant_us: int) -> int:
@@ -145,6 +173,7 @@ def to_us(instant: datetime) -> int:
 
 
 __all__ = [
+    "ZoneDays",
     "epoch_day",
     "store_zones",
     "to_datetime",
