@@ -72,3 +72,20 @@ def test_a_dead_worker_fails_the_report_and_the_next_one_works(
     with pytest.raises(ReportWorkerError, match="worker process died"):
         process_compute(example_store, AS_OF, "nearest")
     assert process_compute(example_store, AS_OF, "nearest").row_count == 2
+
+
+def test_inputs_go_through_dev_shm_only_when_it_has_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    from storemon.jobs import runner
+
+    class Small:
+        f_bavail, f_frsize = 64, 1024 * 1024  # 64 MB free, like a container's default
+
+    monkeypatch.setattr(runner.os, "statvfs", lambda path: Small())
+    assert runner._handover_dir(10 * 1024 * 1024) == "/dev/shm"
+    assert runner._handover_dir(50 * 1024 * 1024) is None  # the temporary directory instead
+
+    def missing(path: str) -> None:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(runner.os, "statvfs", missing)
+    assert runner._handover_dir(1) is None

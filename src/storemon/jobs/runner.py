@@ -118,8 +118,19 @@ def compute_with_engine(
     )
 
 
-#: Where report inputs are handed to worker processes: memory-backed when available.
-_SHARED_DIR: Final = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+_SHM: Final = "/dev/shm"  # noqa: S108  (a private temporary directory is made inside)
+
+
+def _handover_dir(size_bytes: int) -> str | None:
+    """Where to hand inputs to a worker: memory-backed /dev/shm when it has room
+    (containers often give it only 64 MB), else the default temporary directory."""
+    try:
+        stats = os.statvfs(_SHM)
+    except OSError:
+        return None
+    return _SHM if stats.f_bavail * stats.f_frsize > 2 * size_bytes else None
+
+
 _TABLES: Final = ("polls", "hours", "timezones")
 _WORKER_NICENESS: Final = 10
 
@@ -190,7 +201,10 @@ class ProcessCompute:
     ) -> ComputedReport:
         inputs = store.report_inputs(as_of)
         effective_as_of = inputs.as_of if as_of is None else as_of
-        with tempfile.TemporaryDirectory(prefix="storemon-report-", dir=_SHARED_DIR) as folder:
+        size = sum(getattr(inputs, name).nbytes for name in _TABLES)
+        with tempfile.TemporaryDirectory(
+            prefix="storemon-report-", dir=_handover_dir(size)
+        ) as folder:
             for name in _TABLES:
                 _write_table(getattr(inputs, name), os.path.join(folder, name))
             pool = self._executor()
