@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from storemon.engine.stores import Column, encode_store_codes
+from storemon.engine.stores import CodedRows, Column, encode_store_codes
 
 _INT63 = 1 << 62
 
@@ -85,41 +85,35 @@ class PollChunk:
 _NO_IDS: pa.Array[Any] = pa.array([], pa.string())
 
 
-@dataclass(frozen=True)
-class PolledStores:
-    """All stores with polls (byte order) and their polls in chunks of whole stores."""
-
-    store_ids: pa.Array[Any]
-    chunks: list[PollChunk]
-
-
 def _cuts(store_at: NDArray[np.int64], n_stores: int) -> NDArray[np.int64]:
     """Store numbers where chunks start (from every k-th row's store), 0 and n_stores included."""
     return np.unique(np.concatenate(([0], store_at, [n_stores]))).astype(np.int64)
 
 
 def _pack(
-    rank: NDArray[np.int64],
-    codes: NDArray[Any],
+    segments: list[CodedRows],
     time_us: NDArray[np.int64],
     active: NDArray[np.bool_],
     bits: int,
     t_min: int,
 ) -> NDArray[np.int64]:
-    """``(rank[codes] << bits + 1) | (time - t_min) << 1 | active``, block by block."""
-    n = len(codes)
+    """``(store << bits + 1) | (time - t_min) << 1 | active``, block by block of rows."""
+    n = len(time_us)
     packed = np.empty(n, dtype=np.int64)
     tmp = np.empty(min(n, BLOCK_ROWS), dtype=np.int64)
-    for a in range(0, n, BLOCK_ROWS):  # per block of rows: the temporaries stay small
-        b = min(a + BLOCK_ROWS, n)
-        out = packed[a:b]
-        t = tmp[: b - a]
-        np.take(rank, codes[a:b], out=out)
-        out <<= bits + 1
-        np.subtract(time_us[a:b], t_min, out=t)
-        t <<= 1
-        out |= t
-        out |= active[a:b]
+    row = 0
+    for rank, codes in segments:  # per run of rows, then per block: temporaries stay small
+        for a in range(0, len(codes), BLOCK_ROWS):
+            b = min(a + BLOCK_ROWS, len(codes))
+            out = packed[row + a : row + b]
+            t = tmp[: b - a]
+            np.take(rank, codes[a:b], out=out, mode="clip")
+            out <<= bits + 1
+            np.subtract(time_us[row + a : row + b], t_min, out=t)
+            t <<= 1
+            out |= t
+            out |= active[row + a : row + b]
+        row += len(codes)
     return packed
 
 
@@ -134,13 +128,18 @@ def _has_duplicates(packed: NDArray[np.int64]) -> bool:
     return False
 
 
-def poll_chunks(polls: pa.Table, as_of_us: int, chunk_rows: int) -> PolledStores:
-    """The polls at or before ``as_of_us``, encoded, sorted by (store, time), de-duplicated,
-    in chunks of whole stores of about ``chunk_rows`` polls (the later input row wins).
+@dataclass(frozen=True)
+class EncodedPolls:
+    """The polls at or before as_of with their store codes, in input order (not sorted)."""
 
-    Only the encoding, one packed int64 key per poll and its sort are full-size; the
-    unpacking into arrays happens per chunk (:meth:`PollChunk.arrays`).
-    """
+    store_ids: pa.Array[Any]
+    segments: list[CodedRows]
+    time_us: NDArray[np.int64]
+    active: NDArray[np.bool_]
+
+
+def encode_polls(polls: pa.Table, as_of_us: int, workers: int = 1) -> EncodedPolls:
+    """Drop polls after ``as_of_us`` and number the stores (byte order of their ids)."""
     time_us = timestamps_us(polls.column("timestamp_utc"))
     ids = polls.column("store_id")
     active = _bools(polls.column("active"))
@@ -149,32 +148,40 @@ def poll_chunks(polls: pa.Table, as_of_us: int, chunk_rows: int) -> PolledStores
         ids = ids.take(keep)
         time_us = time_us[keep]
         active = active[keep]
-    store_ids, rank, codes = encode_store_codes(ids)
-    n_stores = len(store_ids)
-    if len(codes) == 0:
-        return PolledStores(store_ids, [])
+    store_ids, segments = encode_store_codes(ids, workers)
+    return EncodedPolls(store_ids, segments, time_us, active)
+
+
+def sort_polls(encoded: EncodedPolls, chunk_rows: int) -> list[PollChunk]:
+    """Sorted by (store, time), de-duplicated (the later input row wins), in chunks of
+    whole stores of about ``chunk_rows`` polls.
+
+    Only one packed int64 key per poll and its sort are full-size; unpacking into
+    arrays happens per chunk (:meth:`PollChunk.arrays`).
+    """
+    time_us, active = encoded.time_us, encoded.active
+    n_stores = len(encoded.store_ids)
+    if len(time_us) == 0:
+        return []
     t_min = int(time_us.min())
     span = int(time_us.max()) - t_min + 1
     bits = (span - 1).bit_length()  # time offsets fit in `bits` bits
     if (n_stores << (bits + 1)) < _INT63:
         # Fast path: one sort of (store, time, state) packed into an int64 carries all three;
         # shifts and masks (not division) unpack it, chunk by chunk.
-        packed = _pack(rank, codes, time_us, active, bits, t_min)
+        packed = _pack(encoded.segments, time_us, active, bits, t_min)
         packed.sort()
         if not _has_duplicates(packed):
             shift = bits + 1
             cuts = _cuts(packed[::chunk_rows] >> shift, n_stores)
             rows = np.searchsorted(packed, cuts << shift)
-            return PolledStores(
-                store_ids,
-                [
-                    PollChunk(int(f), int(t), packed[int(a) : int(b)], None, bits, t_min)
-                    for f, t, a, b in zip(cuts[:-1], cuts[1:], rows[:-1], rows[1:], strict=True)
-                ],
-            )
+            return [
+                PollChunk(int(f), int(t), packed[int(a) : int(b)], None, bits, t_min)
+                for f, t, a, b in zip(cuts[:-1], cuts[1:], rows[:-1], rows[1:], strict=True)
+            ]
         del packed
     # Duplicates of (store, instant): the later row wins, so row order is needed.
-    store = rank[codes]
+    store = np.concatenate([rank[codes] for rank, codes in encoded.segments])
     key = (store << bits) | (time_us - t_min)
     order = np.argsort(key)
     key = key[order]
@@ -192,17 +199,18 @@ def poll_chunks(polls: pa.Table, as_of_us: int, chunk_rows: int) -> PolledStores
         first = np.searchsorted(chunk_store, np.arange(t - f + 1)).astype(np.int64)
         arrays = PollArrays(_NO_IDS, chunk_store, time_us[a:b], active[a:b], first)
         chunks.append(PollChunk(int(f), int(t), None, arrays))
-    return PolledStores(store_ids, chunks)
+    return chunks
 
 
 def prepare_polls(polls: pa.Table, as_of_us: int) -> PollArrays:
     """The polls at or before ``as_of_us``, encoded, sorted by (store, time), de-duplicated."""
-    polled = poll_chunks(polls, as_of_us, chunk_rows=max(polls.num_rows, 1))
-    if not polled.chunks:
+    encoded = encode_polls(polls, as_of_us)
+    chunks = sort_polls(encoded, chunk_rows=max(polls.num_rows, 1))
+    if not chunks:
         empty = np.empty(0, dtype=np.int64)
         return PollArrays(
-            polled.store_ids, empty, empty, np.empty(0, dtype=bool), np.zeros(1, np.int64)
+            encoded.store_ids, empty, empty, np.empty(0, dtype=bool), np.zeros(1, np.int64)
         )
-    (chunk,) = polled.chunks
+    (chunk,) = chunks
     arrays = chunk.arrays()
-    return PollArrays(polled.store_ids, arrays.store, arrays.time_us, arrays.active, arrays.first)
+    return PollArrays(encoded.store_ids, arrays.store, arrays.time_us, arrays.active, arrays.first)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -16,13 +16,14 @@ from numpy.typing import NDArray
 
 from storemon.engine.hours import chunk_intervals, hours_index
 from storemon.engine.measure import WindowTotals, chunk_totals
-from storemon.engine.polls import PollChunk, poll_chunks, timestamps_us
+from storemon.engine.polls import PollChunk, encode_polls, sort_polls, timestamps_us
 from storemon.engine.states import state_segments
 from storemon.engine.zones import to_datetime, to_us
 from storemon.errors import InvalidRequest
 from storemon.schema import REPORT, REPORT_COLUMNS, Interpolation
 
 US_PER_HOUR = 3_600_000_000
+T = TypeVar("T")
 _join = cast("Callable[..., pa.Array[Any]]", pc.binary_join_element_wise)
 #: The windows, as (length, unit of the reported number), both in microseconds.
 WINDOWS = (
@@ -78,39 +79,45 @@ def compute_report(
         as_of_us = int(timestamps_us(polls.column("timestamp_utc")).max())
     else:
         return Report(REPORT.empty_table(), None)
-    polled = poll_chunks(polls, as_of_us, chunk_rows)
-    if not polled.chunks:
+    encoded = encode_polls(polls, as_of_us, workers)
+    store_ids = encoded.store_ids
+    if len(store_ids) == 0:
         return Report(REPORT.empty_table(), None)
     starts = [as_of_us - length for _, length, _ in WINDOWS]
-    index = hours_index(hours, timezones, polled.store_ids, min(starts), as_of_us)
+    with ThreadPoolExecutor(max_workers=workers) if workers > 1 else _Inline() as pool:
+        # hours and zones are looked up while the polls are sorted
+        looked_up = pool.submit(hours_index, hours, timezones, store_ids, min(starts), as_of_us)
+        chunks = sort_polls(encoded, chunk_rows)
+        del encoded
+        index = looked_up.result()
 
-    def measure(chunk: PollChunk) -> list[WindowTotals]:
-        segments = state_segments(chunk.arrays(), interpolation)
-        intervals = chunk_intervals(index, chunk.first, chunk.stop)
-        return chunk_totals(segments, intervals, chunk.stop - chunk.first, starts, as_of_us)
+        def measure(chunk: PollChunk) -> list[WindowTotals]:
+            segments = state_segments(chunk.arrays(), interpolation)
+            intervals = chunk_intervals(index, chunk.first, chunk.stop)
+            return chunk_totals(segments, intervals, chunk.stop - chunk.first, starts, as_of_us)
 
-    totals = _measure_chunks(measure, polled.chunks, workers)
+        totals = _join_totals(list(pool.map(measure, chunks)))
     up = {}
     down = {}
     for (name, _, unit_us), total in zip(WINDOWS, totals, strict=True):
         up[f"uptime_{name}"] = hundredths(total.active_hus, unit_us) / 100
         down[f"downtime_{name}"] = hundredths(total.inactive_hus, unit_us) / 100
-    columns = {"store_id": polled.store_ids, **up, **down}
+    columns = {"store_id": store_ids, **up, **down}
     table = pa.table([columns[name] for name in REPORT_COLUMNS], schema=REPORT)
     return Report(table, to_datetime(as_of_us))
 
 
-def _measure_chunks(
-    measure: Callable[[PollChunk], list[WindowTotals]],
-    chunks: list[PollChunk],
-    workers: int,
-) -> list[WindowTotals]:
-    """Measure every chunk (in order, on ``workers`` threads) and join the per-store totals."""
-    if workers > 1 and len(chunks) > 1:
-        with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
-            parts = list(pool.map(measure, chunks))
-    else:
-        parts = [measure(chunk) for chunk in chunks]  # per chunk of stores
+class _Inline(Executor):
+    """An executor that runs each call at once in the calling thread (``workers=1``)."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def _join_totals(parts: list[list[WindowTotals]]) -> list[WindowTotals]:
+    """The per-chunk totals (chunks in store order) as one array per window."""
     if len(parts) == 1:
         return parts[0]
     return [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeAlias, cast
 
 import numpy as np
@@ -21,39 +23,87 @@ def _as_array(column: Column) -> pa.Array[Any]:
     return array
 
 
-def encode_store_codes(
-    column: Column,
-) -> tuple[pa.Array[Any], NDArray[np.int64], NDArray[Any]]:
-    """The distinct ids sorted in byte order, ``rank`` and per-row ``codes``: row i is
-    store ``rank[codes[i]]``. The codes stay in their compact integer type (no full-size
-    int64 copy); a dictionary-typed column is used as is (no re-hashing of the strings).
+#: Fewest rows per slice worth encoding on its own thread.
+MIN_SLICE_ROWS = 65_536
+
+#: Rows of store codes: row i of the segment is store ``rank[codes[i]]``.
+CodedRows: TypeAlias = "tuple[NDArray[np.int64], NDArray[Any]]"
+
+
+def _slices(column: Column, workers: int) -> list[tuple[pa.Array[Any], list[NDArray[Any]]]]:
+    """Consecutive runs of rows as (dictionary, codes of each chunk), in row order.
+
+    A dictionary-typed column is used as is (no re-hashing of the strings; ids no row
+    refers to are dropped); a string column is dictionary-encoded in ``workers`` slices at
+    once (pyarrow releases the GIL).
     """
-    array = _as_array(column)
-    given = pa.types.is_dictionary(array.type)
-    if not given:
-        array = pc.dictionary_encode(array)
-    assert isinstance(array, pa.DictionaryArray)
-    dictionary = array.dictionary.cast(pa.string())
-    codes: NDArray[Any] = array.indices.to_numpy(zero_copy_only=False)
-    used_first: NDArray[np.int64] | None = None
-    if given:  # a reused dictionary may hold ids no row refers to
+    if pa.types.is_dictionary(column.type):
+        array = _as_array(column)  # chunks with different dictionaries are unified here
+        assert isinstance(array, pa.DictionaryArray)
+        dictionary = array.dictionary.cast(pa.string())
+        codes = array.indices.to_numpy(zero_copy_only=False)
         used = np.zeros(len(dictionary), dtype=bool)
         used[codes] = True
         if not used.all():
-            dictionary = dictionary.take(np.flatnonzero(used))
-            used_first = np.cumsum(used, dtype=np.int64) - 1
-    order = np.asarray(pc.sort_indices(dictionary).to_numpy(), dtype=np.int64)
+            dictionary = dictionary.filter(pa.array(used))
+            codes = (np.cumsum(used, dtype=np.int64) - 1)[codes]
+        return [(dictionary, [codes])]
+    n = len(column)
+    workers = max(1, min(workers, n // MIN_SLICE_ROWS))  # small inputs: one slice
+    bounds = [k * n // workers for k in range(workers + 1)]
+    slices = [column.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            encoded = list(pool.map(pc.dictionary_encode, slices))
+    else:
+        encoded = [pc.dictionary_encode(slices[0])]
+    result = []
+    for one in encoded:  # per slice: its chunks share one dictionary
+        chunks = one.chunks if isinstance(one, pa.ChunkedArray) else [one]
+        if not chunks:
+            continue
+        coded = [cast("pa.DictionaryArray[Any, Any]", chunk) for chunk in chunks]
+        codes_list = [chunk.indices.to_numpy(zero_copy_only=False) for chunk in coded]
+        result.append((coded[0].dictionary.cast(pa.string()), codes_list))
+    return result
+
+
+def encode_store_codes(column: Column, workers: int = 1) -> tuple[pa.Array[Any], list[CodedRows]]:
+    """The distinct ids sorted in byte order, and the rows as (rank, codes) segments.
+
+    Row i of a segment is store ``rank[codes[i]]``; the segments follow the row order.
+    The codes stay in their compact integer type (no full-size int64 copy).
+    """
+    slices = _slices(column, workers)
+    if not slices:
+        return pa.array([], pa.string()), []
+    if len(slices) == 1:
+        store_ids = slices[0][0]
+        positions = [np.arange(len(store_ids), dtype=np.int64)]
+    else:  # unify the slices' dictionaries (small: one entry per store and slice)
+        both = pc.dictionary_encode(pa.concat_arrays([d for d, _ in slices]))
+        assert isinstance(both, pa.DictionaryArray)
+        store_ids = both.dictionary
+        indices = np.asarray(both.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        bounds = np.cumsum([0] + [len(d) for d, _ in slices])
+        positions = [indices[a:b] for a, b in itertools.pairwise(bounds)]
+    order = np.asarray(pc.sort_indices(store_ids).to_numpy(), dtype=np.int64)
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order), dtype=np.int64)
-    if used_first is not None:
-        rank = rank[np.maximum(used_first, 0)]
-    return dictionary.take(order), rank, codes
+    segments = [
+        (rank[position], codes)
+        for position, (_, codes_list) in zip(positions, slices, strict=True)
+        for codes in codes_list
+    ]
+    return store_ids.take(order), segments
 
 
 def encode_store_ids(column: Column) -> tuple[pa.Array[Any], NDArray[np.int64]]:
     """The distinct ids sorted in byte order, and each row's index into them."""
-    store_ids, rank, codes = encode_store_codes(column)
-    return store_ids, rank[codes]
+    store_ids, segments = encode_store_codes(column)
+    if not segments:
+        return store_ids, np.empty(0, dtype=np.int64)
+    return store_ids, np.concatenate([rank[codes] for rank, codes in segments])
 
 
 def lookup_store_ids(store_ids: pa.Array[Any], column: Column) -> NDArray[np.int64]:
