@@ -1,8 +1,9 @@
 """Business ∩ state ∩ window, measured exactly in half-microseconds, per store.
 
-Per store, ``B(t)`` is the business time before ``t``; it is evaluated for all stores at
-once by ``searchsorted`` on a combined (store, time) key. A state segment's active
-business time is then ``B(end) - B(start)``; sums run per store over sorted segments.
+Per store, ``A(t)`` is the active time before ``t`` (a running sum over the sorted state
+segments); it is evaluated for all stores at once by ``searchsorted`` on a combined
+(store, time) key, at the ends of the business intervals clipped to each window. A
+store's active business time is the sum over its intervals of ``A(end) - A(start)``.
 """
 
 from __future__ import annotations
@@ -33,27 +34,6 @@ class WindowTotals:
     @property
     def inactive_hus(self) -> NDArray[np.int64]:
         return self.business_hus - self.active_hus
-
-
-class _BusinessClock:
-    """``B`` on combined keys ``store * span + (t - origin)`` (t clipped to the range)."""
-
-    def __init__(self, intervals: BusinessIntervals, origin_hus: int, span: int) -> None:
-        # A zero-length sentinel below every key makes "the last interval starting at or
-        # before the key" always exist.
-        starts = np.concatenate(
-            ([-1], intervals.store * span + (2 * intervals.start_us - origin_hus))
-        )
-        lengths = np.concatenate(([0], 2 * (intervals.end_us - intervals.start_us)))
-        before = np.cumsum(lengths) - lengths
-        self.starts = starts
-        self.shift = before - starts  # B(key) = key + shift inside the interval
-        self.after = before + lengths  # B past the interval's end
-
-    def __call__(self, key: NDArray[np.int64]) -> NDArray[np.int64]:
-        k = np.searchsorted(self.starts, key, side="right") - 1
-        business: NDArray[np.int64] = np.minimum(key + self.shift[k], self.after[k])
-        return business
 
 
 def _chunks(
@@ -154,6 +134,13 @@ def poll_totals(
     return _concat(parts, len(window_starts_us))
 
 
+def _per_store(values: NDArray[np.int64], bounds: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Sums of ``values[bounds[s]:bounds[s + 1]]`` per store s, exact (int64)."""
+    running = np.concatenate(([0], np.cumsum(values)))
+    total: NDArray[np.int64] = running[bounds[1:]] - running[bounds[:-1]]
+    return total
+
+
 def chunk_totals(
     segments: StateSegments,
     intervals: BusinessIntervals,
@@ -161,32 +148,48 @@ def chunk_totals(
     window_starts_us: Sequence[int],
     end_us: int,
 ) -> list[WindowTotals]:
-    """:func:`window_totals` of one chunk: stores ``0..n_stores-1``, all measured at once."""
+    """:func:`window_totals` of one chunk: stores ``0..n_stores-1``, all measured at once.
+
+    ``A(t)``, the active time before ``t`` (a running sum over the sorted segments), is
+    evaluated only at the business intervals' ends, clipped to each window: a store's
+    active business time is the sum over its intervals of ``A(end) - A(start)``.
+    """
     origin = 2 * min(window_starts_us)
     top = 2 * end_us - origin
     span = top + 1
     assert n_stores * span < _INT63, "too many stores in one chunk: lower chunk_rows"
-    clock = _BusinessClock(intervals, origin, span)
     store = segments.store
-    # start_hus may be MIN_HUS: clip before shifting
+    base = store * span
+    # start_hus may be MIN_HUS: clip before shifting. Combined keys store * span + time.
     lo = np.clip(segments.start_hus, origin, origin + top)
     lo -= origin
-    lo += store * span
-    b_lo = clock(lo)
-    stores = np.arange(n_stores, dtype=np.int64)
-    b_end = clock(stores * span + top)
+    lo += base
     last = np.append(store[1:] != store[:-1], True)
-    b_hi = np.append(b_lo[1:], 0)
-    b_hi[last] = b_end[store[last]]
-    b_hi -= b_lo
-    active = np.where(segments.active, b_hi, 0)
-    running = np.cumsum(active)
-    last_row = np.flatnonzero(last)
+    hi = np.append(lo[1:], 0)
+    hi[last] = base[last] + top
+    hi -= lo  # the length of each segment within the range
+    hi *= segments.active
+    before = np.cumsum(hi)
+    before -= hi  # active time before each segment's start
+    active_now = segments.active.astype(np.int64)
+
+    def active_before(key: NDArray[np.int64]) -> NDArray[np.int64]:
+        j = np.searchsorted(lo, key, side="right") - 1
+        at: NDArray[np.int64] = before[j] + active_now[j] * (key - lo[j])
+        return at
+
+    bounds = np.searchsorted(intervals.store, np.arange(n_stores + 1))
+    interval_base = intervals.store * span
+    start = 2 * intervals.start_us - origin
+    end = 2 * intervals.end_us - origin
     out = []
     for start_us in window_starts_us:
-        x = stores * span + (2 * start_us - origin)
-        j = np.searchsorted(lo, x, side="right") - 1
-        b_x = clock(x)
-        from_x = running[last_row] - running[j] + active[j] - segments.active[j] * (b_x - b_lo[j])
-        out.append(WindowTotals(b_end - b_x, from_x))
+        x = 2 * start_us - origin
+        a = np.clip(start, x, top)
+        a += interval_base
+        b = np.clip(end, x, top)
+        b += interval_base
+        business = _per_store(b - a, bounds)
+        active = _per_store(active_before(b) - active_before(a), bounds)
+        out.append(WindowTotals(business, active))
     return out
