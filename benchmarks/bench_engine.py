@@ -1,12 +1,15 @@
 """Engine benchmark: compute_report on the shared benchmark set, its growth, and the CLI.
 
     .venv/bin/python benchmarks/bench_engine.py [--quick] [--status PATH.csv.gz]
+        [--scales 1,3,10] [--workers N] [--growth-only]
 
 Measures, once the inputs are in memory: best and median of compute_report (both
 interpolations), peak RSS, the growth curve at 1x, 3x, 10x (stores replicated with
-suffixed ids, each scale in a fresh process so its peak RSS is its own), and the
-whole-process time of ``storemon report`` on the unpacked CSV (in a temp dir).
-``--quick`` samples a tenth of the stores and runs fewer repetitions.
+suffixed ids, each scale in a fresh process so its peak RSS is its own: time per
+scale, ratio to 1x, time per million polls, CPU time, peak RSS, on ``--workers``
+threads and on one), and the whole-process time of ``storemon report`` on the
+unpacked CSV (in a temp dir). ``--quick`` samples a tenth of the stores and runs
+fewer repetitions.
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from storemon.engine import compute_report
+from storemon.engine.report import DEFAULT_WORKERS
 from storemon.ingest.csv import read_source
 
 DATA = Path("/work/shared/data")
+_join = cast("Callable[..., pa.ChunkedArray[Any]]", pc.binary_join_element_wise)
 SCALES = (1, 3, 10)
 
 
@@ -61,7 +68,9 @@ def _load(status: Path, sample: int) -> tuple[pa.Table, pa.Table, pa.Table, floa
     seconds = time.perf_counter() - start
     if sample > 1:  # a fixed subset of stores: those whose id hashes to 0 mod sample
         ids = pc.unique(polls.column("store_id"))
-        keep = ids.filter(pa.array([zlib.crc32(i.encode()) % sample == 0 for i in ids.to_pylist()]))
+        keep = ids.filter(
+            pa.array([zlib.crc32(str(i).encode()) % sample == 0 for i in ids.to_pylist()])
+        )
         polls, hours, zones = (
             t.filter(pc.is_in(t.column("store_id"), value_set=keep)) for t in (polls, hours, zones)
         )
@@ -72,29 +81,38 @@ def _replicate(table: pa.Table, times: int) -> pa.Table:
     """``times`` copies of ``table``; copy k > 0 has ``~k`` appended to every store id."""
     copies = [table]
     for k in range(1, times):
-        ids = pc.binary_join_element_wise(table.column("store_id"), f"~{k}", "")
+        ids = _join(table.column("store_id"), f"~{k}", "")
         copies.append(table.set_column(0, table.schema.field(0), ids))
     return pa.concat_tables(copies).combine_chunks()
 
 
-def _time(polls: pa.Table, hours: pa.Table, zones: pa.Table, mode: str, runs: int) -> list[float]:
+def _time(
+    polls: pa.Table,
+    hours: pa.Table,
+    zones: pa.Table,
+    mode: str,
+    runs: int,
+    workers: int = DEFAULT_WORKERS,
+) -> list[float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        compute_report(polls, hours, zones, interpolation=mode)  # type: ignore[arg-type]
+        compute_report(polls, hours, zones, interpolation=mode, workers=workers)  # type: ignore[arg-type]
         times.append(time.perf_counter() - start)
     return times
 
 
-def _child(status: Path, scale: int, sample: int, runs: int) -> None:
+def _child(status: Path, scale: int, sample: int, runs: int, workers: int) -> None:
     """One scale in this process: print a JSON line with timings and peak RSS."""
     polls, hours, zones, _ = _load(status, sample)
     polls, hours, zones = (_replicate(t, scale) for t in (polls, hours, zones))
     _reset_peak()
     rss_inputs = _peak_rss_mb()
     cpu_start = time.process_time()
-    times = _time(polls, hours, zones, "nearest", runs)
+    times = _time(polls, hours, zones, "nearest", runs, workers)
     cpu = (time.process_time() - cpu_start) / runs
+    rss_peak = _peak_rss_mb()
+    one = _time(polls, hours, zones, "nearest", runs, 1) if workers > 1 else times
     result = {
         "scale": scale,
         "polls": polls.num_rows,
@@ -102,10 +120,48 @@ def _child(status: Path, scale: int, sample: int, runs: int) -> None:
         "best": min(times),
         "cpu": cpu,
         "median": statistics.median(times),
+        "best_1": min(one),
         "rss_inputs_mb": rss_inputs,
-        "rss_peak_mb": _peak_rss_mb(),
+        "rss_peak_mb": rss_peak,
     }
     print(json.dumps(result))
+
+
+def _growth(status: Path, scales: list[int], quick: bool, workers: int) -> None:
+    """The growth curve, each scale measured in a fresh process."""
+    print(f"growth (nearest, {workers} worker threads; fresh process per scale, best of runs)")
+    print(
+        "  scale       polls    stores     best   median   vs 1x  s/M polls  cpu/run"
+        "  1 thread  vs 1x   peak RSS (inputs)"
+    )
+    base: dict[str, float] = {}
+    for scale in scales:
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--status",
+                str(status),
+                "--child-scale",
+                str(scale),
+                "--workers",
+                str(workers),
+            ]
+            + (["--quick"] if quick else []),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        if not base:  # the ratios are per unit of scale, relative to the first scale
+            base = {"best": r["best"] / scale, "best_1": r["best_1"] / scale}
+        print(
+            f"  {r['scale']:>4}x {r['polls']:>11,} {r['stores']:>8,} {r['best']:7.3f} s"
+            f" {r['median']:7.3f} s {r['best'] / base['best']:6.2f}x"
+            f" {r['best'] / (r['polls'] / 1e6):8.3f} s {r['cpu']:7.3f} s"
+            f" {r['best_1']:7.3f} s {r['best_1'] / base['best_1']:6.2f}x"
+            f" {r['rss_peak_mb']:7.0f} MB ({r['rss_inputs_mb']:.0f} MB)"
+        )
 
 
 def _cli_seconds(status: Path, runs: int) -> list[float]:
@@ -141,11 +197,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--status", type=Path, default=DATA / "store_status.csv.gz")
     parser.add_argument("--quick", action="store_true", help="a tenth of the stores, fewer runs")
+    parser.add_argument(
+        "--scales", default=",".join(map(str, SCALES)), help="growth curve scales, e.g. 1,3,10"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=DEFAULT_WORKERS, help="compute_report worker threads"
+    )
+    parser.add_argument("--growth-only", action="store_true", help="only the growth curve")
     parser.add_argument("--child-scale", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sample, runs = (10, 3) if args.quick else (1, 7)
     if args.child_scale:
-        _child(args.status, args.child_scale, sample, max(3, runs // 2))
+        _child(args.status, args.child_scale, sample, max(3, runs // 2), args.workers)
+        return
+    scales = [int(x) for x in args.scales.split(",")]
+    if args.growth_only:
+        _growth(args.status, scales, args.quick, args.workers)
         return
 
     polls, hours, zones, load_s = _load(args.status, sample)
@@ -155,40 +222,23 @@ def main() -> None:
     _reset_peak()
     print(f"RSS with the inputs in memory: {_peak_rss_mb():.0f} MB")
     print()
-    print(f"compute_report, {runs} runs      best      median")
+    print(f"compute_report, {runs} runs, {args.workers} worker threads      best      median")
     for mode in ("nearest", "previous"):
-        times = _time(polls, hours, zones, mode, runs)
-        print(f"  {mode:<24} {min(times):7.3f} s  {statistics.median(times):7.3f} s")
+        times = _time(polls, hours, zones, mode, runs, args.workers)
+        print(f"  {mode:<39} {min(times):7.3f} s  {statistics.median(times):7.3f} s")
+    times = _time(polls, hours, zones, "nearest", runs, 1)
+    print(f"  {'nearest, 1 thread':<39} {min(times):7.3f} s  {statistics.median(times):7.3f} s")
     print(f"  peak RSS during the runs (inputs included): {_peak_rss_mb():.0f} MB")
     # The engine takes a dictionary-typed store_id as is: what a reader that dictionary-
     # encodes while parsing (or a store that keeps store codes) would hand it.
     coded = polls.set_column(0, "store_id", pc.dictionary_encode(polls.column("store_id")))
-    times = _time(coded, hours, zones, "nearest", runs)
-    print(
-        f"  {'nearest, dictionary ids':<24} {min(times):7.3f} s  {statistics.median(times):7.3f} s"
-    )
-    del polls, hours, zones
+    times = _time(coded, hours, zones, "nearest", runs, args.workers)
+    label = "nearest, dictionary ids"
+    print(f"  {label:<39} {min(times):7.3f} s  {statistics.median(times):7.3f} s")
+    del polls, hours, zones, coded
 
     print()
-    print("growth (nearest; fresh process per scale)")
-    print("  scale      polls    stores    best    median   vs 1x  cpu/run   peak RSS")
-    base = None
-    for scale in SCALES:
-        out = subprocess.run(
-            [sys.executable, __file__, "--status", str(args.status), "--child-scale", str(scale)]
-            + (["--quick"] if args.quick else []),
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        base = base or r["best"]
-        print(
-            f"  {r['scale']:>4}x {r['polls']:>11,} {r['stores']:>8,} {r['best']:7.3f} s"
-            f" {r['median']:7.3f} s {r['best'] / base:6.2f}x {r['cpu']:6.3f} s"
-            f" {r['rss_peak_mb']:7.0f} MB"
-            f" (inputs {r['rss_inputs_mb']:.0f} MB)"
-        )
+    _growth(args.status, scales, args.quick, args.workers)
 
     if not args.quick:
         print()
