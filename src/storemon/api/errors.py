@@ -97,24 +97,22 @@ def _loc(parts: Sequence[object]) -> str:
 
 
 def _validation_message(error: Mapping[str, object]) -> str:
-    loc = error.get("loc", ())
-    where = _loc(loc) if isinstance(loc, (list, tuple)) else str(loc)
-    message = str(error.get("msg", "invalid value"))
     if error.get("type") == "missing":
-        return f"{where}: a value is required"
+        return "a value is required"
     if error.get("type") == "extra_forbidden":
-        return f"{where}: unknown field (check its spelling)"
-    return f"{where}: {message}"
+        return "unknown field (check its spelling)"
+    return str(error.get("msg", "invalid value"))
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [dict(error) for error in exc.errors()]
     details = [
         ErrorDetail(loc=_loc(error.get("loc", ())), message=_validation_message(error))
-        for error in errors
+        for error in exc.errors()
     ]
-    message = "invalid request: " + "; ".join(detail.message for detail in details)
+    message = "invalid request: " + "; ".join(
+        f"{detail.loc}: {detail.message}" for detail in details
+    )
     return error_response(422, message, "validation_error", details)
 
 
