@@ -142,7 +142,7 @@ def hours_index(
     zones, zone_of_store = store_zones(timezones.column("timezone_str"), tz_store, n_stores)
 
     rows = np.flatnonzero(known)
-    rows = rows[np.argsort(hours_store[rows], kind="stable")]
+    rows = rows[np.argsort(hours_store[rows])]  # row order within a store is irrelevant
     # Local dates whose segments can reach the range: zones lie within UTC-12..UTC+14 and
     # a segment ends at most two local dates after its start.
     first_day = epoch_day(start_us) - 3

@@ -136,20 +136,37 @@ class EncodedPolls:
     segments: list[CodedRows]
     time_us: NDArray[np.int64]
     active: NDArray[np.bool_]
+    t_min: int  # the earliest and latest poll (0 when there are none)
+    t_max: int
 
 
-def encode_polls(polls: pa.Table, as_of_us: int, workers: int = 1) -> EncodedPolls:
-    """Drop polls after ``as_of_us`` and number the stores (byte order of their ids)."""
+def _min_max(values: NDArray[np.int64]) -> tuple[int, int]:
+    """Both extremes in one pass over memory (block by block)."""
+    if len(values) == 0:
+        return 0, 0
+    lows, highs = [], []
+    for a in range(0, len(values), BLOCK_ROWS):  # per block of rows
+        block = values[a : a + BLOCK_ROWS]
+        lows.append(int(block.min()))
+        highs.append(int(block.max()))
+    return min(lows), max(highs)
+
+
+def encode_polls(polls: pa.Table, as_of_us: int | None, workers: int = 1) -> EncodedPolls:
+    """Drop polls after ``as_of_us`` (None: keep all) and number the stores (byte order of
+    their ids); ``workers`` threads encode the ids."""
     time_us = timestamps_us(polls.column("timestamp_utc"))
     ids = polls.column("store_id")
     active = _bools(polls.column("active"))
-    if len(time_us) and int(time_us.max()) > as_of_us:
+    t_min, t_max = _min_max(time_us)
+    if as_of_us is not None and len(time_us) and t_max > as_of_us:
         keep = np.flatnonzero(time_us <= as_of_us)
         ids = ids.take(keep)
         time_us = time_us[keep]
         active = active[keep]
+        t_min, t_max = _min_max(time_us)
     store_ids, segments = encode_store_codes(ids, workers)
-    return EncodedPolls(store_ids, segments, time_us, active)
+    return EncodedPolls(store_ids, segments, time_us, active, t_min, t_max)
 
 
 def sort_polls(encoded: EncodedPolls, chunk_rows: int) -> list[PollChunk]:
@@ -163,8 +180,8 @@ def sort_polls(encoded: EncodedPolls, chunk_rows: int) -> list[PollChunk]:
     n_stores = len(encoded.store_ids)
     if len(time_us) == 0:
         return []
-    t_min = int(time_us.min())
-    span = int(time_us.max()) - t_min + 1
+    t_min = encoded.t_min
+    span = encoded.t_max - t_min + 1
     bits = (span - 1).bit_length()  # time offsets fit in `bits` bits
     if (n_stores << (bits + 1)) < _INT63:
         # Fast path: one sort of (store, time, state) packed into an int64 carries all three;

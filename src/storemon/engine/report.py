@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from storemon.engine.hours import chunk_intervals, hours_index
 from storemon.engine.measure import WindowTotals, chunk_totals
-from storemon.engine.polls import PollChunk, encode_polls, sort_polls, timestamps_us
+from storemon.engine.polls import PollChunk, encode_polls, sort_polls
 from storemon.engine.states import state_segments
 from storemon.engine.zones import to_datetime, to_us
 from storemon.errors import InvalidRequest
@@ -34,7 +34,7 @@ WINDOWS = (
 
 
 #: Polls per chunk of stores: each chunk's arrays (a few MB) stay in the CPU caches.
-CHUNK_ROWS = 1 << 18
+CHUNK_ROWS = 1 << 17
 #: Threads measuring chunks (numpy and pyarrow release the GIL).
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 
@@ -73,16 +73,11 @@ def compute_report(
         raise InvalidRequest(
             f"unknown interpolation {interpolation!r}: use 'nearest' or 'previous'"
         )
-    if as_of is not None:
-        as_of_us = to_us(as_of)
-    elif polls.num_rows:
-        as_of_us = int(timestamps_us(polls.column("timestamp_utc")).max())
-    else:
-        return Report(REPORT.empty_table(), None)
-    encoded = encode_polls(polls, as_of_us, workers)
+    encoded = encode_polls(polls, None if as_of is None else to_us(as_of), workers)
     store_ids = encoded.store_ids
     if len(store_ids) == 0:
         return Report(REPORT.empty_table(), None)
+    as_of_us = encoded.t_max if as_of is None else to_us(as_of)
     starts = [as_of_us - length for _, length, _ in WINDOWS]
     with ThreadPoolExecutor(max_workers=workers) if workers > 1 else _Inline() as pool:
         # hours and zones are looked up while the polls are sorted
