@@ -283,3 +283,23 @@ def test_concurrency_is_bounded_by_workers(
     for job_id in ids:
         wait_for(jobs, job_id, "complete")
     assert jobs.in_progress() == {"queued": 0, "running": 0}
+
+
+def test_a_result_that_cannot_be_stored_fails_the_job(
+    store: Store,
+    compute: FakeCompute,
+    make_jobs: Callable[..., ReportJobs],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(store, "mark_complete", refuse)
+    jobs = make_jobs(compute)
+    job = jobs.trigger(as_of=None, interpolation="nearest").job
+    failed = wait_for(jobs, job.id, "failed")
+    assert failed.error == "could not store the report: disk full"
+    stored = store.get_job(job.id)
+    assert stored is not None
+    assert stored.status == "failed"
+    assert jobs.in_progress() == {"queued": 0, "running": 0}

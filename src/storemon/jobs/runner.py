@@ -375,11 +375,9 @@ class ReportJobs:
         started = time.perf_counter()
         try:
             final = self._execute(job)
-        except Exception:  # the database failed while recording the outcome
+        except Exception as error:  # the database failed while recording the outcome
             log.exception("report %s: could not record its outcome", job.id)
-            with self._lock:
-                self._active.pop(job.id, None)
-            return
+            final = self._record_lost(job, f"could not store the report: {error}")
         log.info("report %s %s in %.3f s", job.id, final.status, time.perf_counter() - started)
         self._remember_finished(final)
         with self._lock:
@@ -419,6 +417,14 @@ class ReportJobs:
             as_of_used=computed.as_of_used,
             row_count=computed.row_count,
         )
+
+    def _record_lost(self, job: JobRecord, error: str) -> JobRecord:
+        """Mark the job failed; if even that cannot be stored, this process still
+        answers Failed (the database says running until the next start re-runs it)."""
+        finished_at = self._clock()
+        with contextlib.suppress(Exception):
+            self.store.mark_failed(job.id, finished_at=finished_at, error=error)
+        return replace(job, status="failed", finished_at=finished_at, error=error)
 
     def _fail(self, running: JobRecord, error: str) -> JobRecord:
         finished_at = self._clock()
