@@ -1,13 +1,14 @@
 """Engine benchmark: compute_report on the shared benchmark set, its growth, and the CLI.
 
     .venv/bin/python benchmarks/bench_engine.py [--quick] [--status PATH.csv.gz]
-        [--scales 1,3,10] [--workers N] [--growth-only]
+        [--scales 1,3,10] [--workers N] [--growth-only] [--shuffle]
 
 Measures, once the inputs are in memory: best and median of compute_report (both
 interpolations), peak RSS, the growth curve at 1x, 3x, 10x (stores replicated with
 suffixed ids, each scale in a fresh process so its peak RSS is its own: time per
 scale, ratio to 1x, time per million polls, CPU time, peak RSS, on ``--workers``
-threads and on one), and the whole-process time of ``storemon report`` on the
+threads and on one; ``--shuffle`` interleaves the copies' rows), and the whole-process
+time of ``storemon report`` on the
 unpacked CSV (in a temp dir). ``--quick`` samples a tenth of the stores and runs
 fewer repetitions.
 """
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -102,10 +104,14 @@ def _time(
     return times
 
 
-def _child(status: Path, scale: int, sample: int, runs: int, workers: int) -> None:
+def _child(status: Path, scale: int, sample: int, runs: int, workers: int, shuffle: bool) -> None:
     """One scale in this process: print a JSON line with timings and peak RSS."""
     polls, hours, zones, _ = _load(status, sample)
     polls, hours, zones = (_replicate(t, scale) for t in (polls, hours, zones))
+    if shuffle:  # interleave the copies, as polls of all stores arriving over time would
+        order = np.random.default_rng(0).permutation(polls.num_rows)
+        polls = polls.take(order).combine_chunks()
+        del order
     _reset_peak()
     rss_inputs = _peak_rss_mb()
     cpu_start = time.process_time()
@@ -127,9 +133,12 @@ def _child(status: Path, scale: int, sample: int, runs: int, workers: int) -> No
     print(json.dumps(result))
 
 
-def _growth(status: Path, scales: list[int], quick: bool, workers: int) -> None:
+def _growth(status: Path, scales: list[int], quick: bool, workers: int, shuffle: bool) -> None:
     """The growth curve, each scale measured in a fresh process."""
-    print(f"growth (nearest, {workers} worker threads; fresh process per scale, best of runs)")
+    rows = "rows shuffled" if shuffle else "copies one after the other"
+    print(
+        f"growth (nearest, {workers} worker threads, {rows}; fresh process per scale, best of runs)"
+    )
     print(
         "  scale       polls    stores     best   median   vs 1x  s/M polls  cpu/run"
         "  1 thread  vs 1x   peak RSS (inputs)"
@@ -147,7 +156,8 @@ def _growth(status: Path, scales: list[int], quick: bool, workers: int) -> None:
                 "--workers",
                 str(workers),
             ]
-            + (["--quick"] if quick else []),
+            + (["--quick"] if quick else [])
+            + (["--shuffle"] if shuffle else []),
             check=True,
             capture_output=True,
             text=True,
@@ -204,15 +214,18 @@ def main() -> None:
         "--workers", type=int, default=DEFAULT_WORKERS, help="compute_report worker threads"
     )
     parser.add_argument("--growth-only", action="store_true", help="only the growth curve")
+    parser.add_argument(
+        "--shuffle", action="store_true", help="growth: shuffle the replicated polls' rows"
+    )
     parser.add_argument("--child-scale", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sample, runs = (10, 3) if args.quick else (1, 7)
     if args.child_scale:
-        _child(args.status, args.child_scale, sample, max(3, runs // 2), args.workers)
+        _child(args.status, args.child_scale, sample, runs, args.workers, args.shuffle)
         return
     scales = [int(x) for x in args.scales.split(",")]
     if args.growth_only:
-        _growth(args.status, scales, args.quick, args.workers)
+        _growth(args.status, scales, args.quick, args.workers, args.shuffle)
         return
 
     polls, hours, zones, load_s = _load(args.status, sample)
@@ -238,7 +251,7 @@ def main() -> None:
     del polls, hours, zones, coded
 
     print()
-    _growth(args.status, scales, args.quick, args.workers)
+    _growth(args.status, scales, args.quick, args.workers, args.shuffle)
 
     if not args.quick:
         print()
