@@ -43,11 +43,13 @@ pytest: install  ## the test suite only
 
 test: lint typecheck pytest  ## install, then ruff, mypy and pytest
 
-bench: install  ## engine, CLI and database benchmarks on the shared benchmark data set
-	$(BIN)/python benchmarks/bench.py --status $(BENCH_DATA)
+bench: install  ## CSV reader, engine, CLI and database benchmarks on the benchmark data set
+	$(BIN)/python benchmarks/bench_ingest_csv.py --status $(BENCH_DATA)
+	$(BIN)/python benchmarks/bench_engine.py --status $(BENCH_DATA)
+	$(BIN)/python benchmarks/bench_store.py --status $(BENCH_DATA)
 
-bench-load: install  ## HTTP load benchmark against a local server
-	$(BIN)/python benchmarks/load.py
+bench-load: install  ## HTTP load benchmark: a local server on the benchmark data set
+	$(BIN)/python benchmarks/load.py --data-dir $(dir $(BENCH_DATA))
 
 lock:  ## re-pin requirements.lock from a fresh environment
 	rm -rf /tmp/storemon-lock && $(PYTHON) -m venv /tmp/storemon-lock
