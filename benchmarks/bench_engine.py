@@ -1,7 +1,7 @@
 """Engine benchmark: compute_report on the shared benchmark set, its growth, and the CLI.
 
     .venv/bin/python benchmarks/bench_engine.py [--quick] [--status PATH.csv.gz]
-        [--scales 1,3,10] [--workers N] [--growth-only] [--shuffle]
+        [--scales 1,3,10] [--workers N] [--growth-only] [--shuffle] [--dictionary-ids]
 
 Measures, once the inputs are in memory: best and median of compute_report (both
 interpolations), peak RSS, the growth curve at 1x, 3x, 10x (stores replicated with
@@ -104,7 +104,9 @@ def _time(
     return times
 
 
-def _child(status: Path, scale: int, sample: int, runs: int, workers: int, shuffle: bool) -> None:
+def _child(
+    status: Path, scale: int, sample: int, runs: int, workers: int, shuffle: bool, coded: bool
+) -> None:
     """One scale in this process: print a JSON line with timings and peak RSS."""
     polls, hours, zones, _ = _load(status, sample)
     polls, hours, zones = (_replicate(t, scale) for t in (polls, hours, zones))
@@ -112,6 +114,8 @@ def _child(status: Path, scale: int, sample: int, runs: int, workers: int, shuff
         order = np.random.default_rng(0).permutation(polls.num_rows)
         polls = polls.take(order).combine_chunks()
         del order
+    if coded:  # store codes given, as a reader that encodes while parsing would hand them
+        polls = polls.set_column(0, "store_id", pc.dictionary_encode(polls.column("store_id")))
     _reset_peak()
     rss_inputs = _peak_rss_mb()
     cpu_start = time.process_time()
@@ -133,9 +137,12 @@ def _child(status: Path, scale: int, sample: int, runs: int, workers: int, shuff
     print(json.dumps(result))
 
 
-def _growth(status: Path, scales: list[int], quick: bool, workers: int, shuffle: bool) -> None:
+def _growth(
+    status: Path, scales: list[int], quick: bool, workers: int, shuffle: bool, coded: bool
+) -> None:
     """The growth curve, each scale measured in a fresh process."""
     rows = "rows shuffled" if shuffle else "copies one after the other"
+    rows += ", dictionary-typed store_id" if coded else ""
     print(
         f"growth (nearest, {workers} worker threads, {rows}; fresh process per scale, best of runs)"
     )
@@ -157,7 +164,8 @@ def _growth(status: Path, scales: list[int], quick: bool, workers: int, shuffle:
                 str(workers),
             ]
             + (["--quick"] if quick else [])
-            + (["--shuffle"] if shuffle else []),
+            + (["--shuffle"] if shuffle else [])
+            + (["--dictionary-ids"] if coded else []),
             check=True,
             capture_output=True,
             text=True,
@@ -217,15 +225,26 @@ def main() -> None:
     parser.add_argument(
         "--shuffle", action="store_true", help="growth: shuffle the replicated polls' rows"
     )
+    parser.add_argument(
+        "--dictionary-ids", action="store_true", help="growth: store_id dictionary-typed"
+    )
     parser.add_argument("--child-scale", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sample, runs = (10, 3) if args.quick else (1, 7)
     if args.child_scale:
-        _child(args.status, args.child_scale, sample, runs, args.workers, args.shuffle)
+        _child(
+            args.status,
+            args.child_scale,
+            sample,
+            runs,
+            args.workers,
+            args.shuffle,
+            args.dictionary_ids,
+        )
         return
     scales = [int(x) for x in args.scales.split(",")]
     if args.growth_only:
-        _growth(args.status, scales, args.quick, args.workers, args.shuffle)
+        _growth(args.status, scales, args.quick, args.workers, args.shuffle, args.dictionary_ids)
         return
 
     polls, hours, zones, load_s = _load(args.status, sample)
@@ -251,7 +270,7 @@ def main() -> None:
     del polls, hours, zones, coded
 
     print()
-    _growth(args.status, scales, args.quick, args.workers, args.shuffle)
+    _growth(args.status, scales, args.quick, args.workers, args.shuffle, args.dictionary_ids)
 
     if not args.quick:
         print()
