@@ -6,17 +6,18 @@ import logging
 import signal
 import threading
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
-from storemon.api import create_app
 from storemon.cli.app import app
 from storemon.config import get_settings
 from storemon.errors import ConfigError
-from storemon.ingest.inbox import InboxWatcher
-from storemon.store import open_store
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from storemon.ingest.inbox import InboxWatcher
 
 log = logging.getLogger("storemon.serve")
 
@@ -98,6 +99,13 @@ def serve(
         host=host, port=port, db=db, report_workers=workers, inbox_enabled=inbox
     )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:  %(name)s %(message)s")
+    # Imported here, not at module level: the other commands need not load the HTTP stack.
+    import uvicorn
+
+    from storemon.api import create_app
+    from storemon.ingest.inbox import InboxWatcher
+    from storemon.store import open_store
+
     store = open_store(settings.db)
     watcher: InboxWatcher | None = None
     try:
