@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -67,3 +67,111 @@ def test_two_processes_opening_a_new_database_at_once_migrate_it_once(pg_url: st
         assert store.schema_version() == 1  # type: ignore[attr-defined]
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_a_burst_of_threads_never_opens_more_connections_than_the_pool_bound(
+    pg_url: str,
+) -> None:
+    import threading
+
+    opened = open_store(pg_url)
+    assert isinstance(opened, pg_module.PostgresStore)
+    pool = opened._pool
+    lock = threading.Lock()
+    busy = 0
+    most = 0
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        nonlocal busy, most
+        try:
+            with pool.connection() as conn:
+                with lock:
+                    busy += 1
+                    most = max(most, busy)
+                conn.execute("SELECT pg_sleep(0.05)")
+                with lock:
+                    busy -= 1
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=reader) for _ in range(3 * pg_module._POOL_SIZE)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert 1 <= most <= pg_module._POOL_SIZE
+        assert pool.open_connections() <= pg_module._POOL_SIZE
+    finally:
+        opened.close()
+    assert pool.open_connections() == 0
+
+
+@pytest.mark.postgres
+def test_a_failing_session_gives_its_connection_back(pg_url: str) -> None:
+    opened = open_store(pg_url)
+    assert isinstance(opened, pg_module.PostgresStore)
+    try:
+        for _ in range(3 * pg_module._POOL_SIZE):  # would exhaust the bound if one leaked
+            with pytest.raises(StoreError), opened._session("fail on purpose") as conn:
+                conn.execute("SELECT no_such_column FROM meta")
+            with pytest.raises(StoreError), opened._transaction("fail on purpose") as conn:
+                conn.execute("SELECT 1/0")
+            with pytest.raises(RuntimeError), opened._session("raise on purpose"):
+                raise RuntimeError("boom")
+        assert opened.data_version() == 0
+        assert opened._pool.open_connections() <= pg_module._POOL_SIZE
+    finally:
+        opened.close()
+
+
+@pytest.mark.postgres
+def test_when_every_connection_is_busy_a_caller_waits_then_gets_a_clear_error(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contextlib import ExitStack
+
+    monkeypatch.setattr(pg_module, "_POOL_WAIT_SECONDS", 0.2)
+    opened = open_store(pg_url)
+    assert isinstance(opened, pg_module.PostgresStore)
+    try:
+        with ExitStack() as held:
+            for _ in range(pg_module._POOL_SIZE):
+                held.enter_context(opened._pool.connection())
+            with pytest.raises(StoreError, match=r"connections .*busy"):
+                opened.data_version()
+        assert opened.data_version() == 0  # released: usable again
+    finally:
+        opened.close()
+
+
+@pytest.mark.postgres
+def test_a_connection_whose_setup_fails_is_closed(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    made: list[Any] = []
+    real_connect = psycopg.connect
+
+    def connect_then_break(*args: Any, **kwargs: Any) -> Any:
+        conn = real_connect(*args, **kwargs)
+        made.append(conn)
+        original = conn.execute
+
+        def execute(query: Any, *rest: Any, **kw: Any) -> Any:
+            if query == "SET work_mem = '64MB'":
+                raise psycopg.OperationalError("setup failed on purpose")
+            return original(query, *rest, **kw)
+
+        conn.execute = execute
+        return conn
+
+    monkeypatch.setattr(psycopg, "connect", connect_then_break)
+    with pytest.raises(StoreError, match="setup failed on purpose"):
+        open_store(pg_url)
+    assert made
+    assert all(conn.closed for conn in made)

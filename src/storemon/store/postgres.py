@@ -60,7 +60,8 @@ _Conn = psycopg.Connection[Any]
 _PG_EPOCH_US: Final = 946_684_800_000_000
 _MIGRATION_LOCK: Final = 7_263_001
 _INGEST_LOCK: Final = 7_263_002
-_POOL_SIZE: Final = 4
+_POOL_SIZE: Final = 4  # at most this many connections open at once per store
+_POOL_WAIT_SECONDS: Final = 60.0  # how long a caller waits for a busy pool
 _COPY_CHUNK: Final = 1 << 20
 _ROWS_PER_CHUNK: Final = 4_000_000  # report_inputs: keeps each bytea far below 1 GB
 _EPOCH_SQL: Final = "(timestamptz 'epoch' + {} * interval '1 microsecond')"
@@ -71,49 +72,90 @@ _REJECTS_OUT = schema.REJECTS.append(
 
 
 class _Pool:
-    """A few reusable connections behind a lock (psycopg_pool is not a dependency)."""
+    """At most ``size`` connections behind a lock (psycopg_pool is not a dependency).
+
+    A semaphore bounds the connections open at once: a burst of threads waits for
+    a free one (up to :data:`_POOL_WAIT_SECONDS`, then :class:`StoreError`) instead
+    of opening one each. Every exit path gives the slot back.
+    """
 
     def __init__(self, conninfo: str, size: int) -> None:
         self._conninfo = conninfo
         self._size = size
         self._idle: list[_Conn] = []
+        self._slots = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
+        self._open = 0
         self._closed = False
+
+    def open_connections(self) -> int:
+        """Connections open now (in use or idle)."""
+        with self._lock:
+            return self._open
 
     def _connect(self) -> _Conn:
         conn: _Conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
-        # UTC session; no JIT (its compile time exceeds its gain on these queries); sorts
-        # and hashes of a report's inputs fit in memory.
-        conn.execute("SET TimeZone = 'UTC'")
-        conn.execute("SET jit = off")
-        conn.execute("SET work_mem = '64MB'")
+        try:
+            # UTC session; no JIT (its compile time exceeds its gain on these queries);
+            # sorts and hashes of a report's inputs fit in memory.
+            conn.execute("SET TimeZone = 'UTC'")
+            conn.execute("SET jit = off")
+            conn.execute("SET work_mem = '64MB'")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     @contextmanager
     def connection(self) -> Iterator[_Conn]:
         """An idle pooled connection, or a new one; returned to the pool if still healthy."""
-        with self._lock:
-            if self._closed:
-                raise StoreError("the store is closed")
-            conn = self._idle.pop() if self._idle else None
-        if conn is None or conn.closed:
-            conn = self._connect()
+        if not self._slots.acquire(timeout=_POOL_WAIT_SECONDS):
+            raise StoreError(
+                f"all {self._size} PostgreSQL connections of this process stayed busy for "
+                f"{_POOL_WAIT_SECONDS:g} s (a long ingest or report holds them; retry later)"
+            )
         try:
-            yield conn
-        finally:
-            # Reused only when idle and sound (a broken or mid-transaction one is closed).
-            reusable = not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
             with self._lock:
-                if reusable and not self._closed and len(self._idle) < self._size:
-                    self._idle.append(conn)
-                    conn = None
-            if conn is not None:
+                if self._closed:
+                    raise StoreError("the store is closed")
+                conn = self._idle.pop() if self._idle else None
+                if conn is None:
+                    self._open += 1
+            if conn is not None and (conn.closed or conn.broken):
                 conn.close()
+                conn = None
+            if conn is None:
+                try:
+                    conn = self._connect()
+                except BaseException:
+                    with self._lock:
+                        self._open -= 1
+                    raise
+            try:
+                yield conn
+            finally:
+                # Reused only when idle and sound (a broken or mid-transaction one is closed).
+                reusable = (
+                    not conn.closed
+                    and not conn.broken
+                    and conn.info.transaction_status == TransactionStatus.IDLE
+                )
+                with self._lock:
+                    if reusable and not self._closed:
+                        self._idle.append(conn)
+                        conn = None
+                    else:
+                        self._open -= 1
+                if conn is not None:
+                    conn.close()
+        finally:
+            self._slots.release()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
+            self._open -= len(idle)
         for conn in idle:
             conn.close()
 
