@@ -89,3 +89,52 @@ def test_inputs_go_through_dev_shm_only_when_it_has_room(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(runner.os, "statvfs", missing)
     assert runner._handover_dir(1) is None
+
+
+_ORPHAN_SCRIPT = """
+import multiprocessing, sys, time
+from storemon.jobs import ProcessCompute
+compute = ProcessCompute(1)
+compute.warm_up()
+deadline = time.monotonic() + 30
+while not multiprocessing.active_children() and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(" ".join(str(child.pid) for child in multiprocessing.active_children()), flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead; only its parent (init here) has not reaped it yet
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_exit_when_the_server_is_killed() -> None:
+    """kill -9 of the server must not leave its worker processes running forever."""
+    import subprocess
+    import sys
+
+    with subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True
+    ) as server:
+        try:
+            assert server.stdout is not None
+            pids = [int(pid) for pid in server.stdout.readline().split()]
+            assert pids, "the worker did not start"
+        finally:
+            server.kill()
+            server.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in pids if _alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"worker processes {left} outlived the killed server"

@@ -157,12 +157,30 @@ def _compute_files(
     return _compute_tables(polls, hours, timezones, as_of, interpolation)
 
 
-def _worker_init() -> None:
+_PARENT_CHECK_SECONDS: Final = 0.5
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    """Worker side: end this process once the server is gone.
+
+    A worker waits for work on a pipe it holds both ends of, so it never sees
+    the server die; without this, a server killed with SIGKILL leaves its
+    workers (and their memory) running forever.
+    """
+    while os.getppid() == parent_pid:
+        time.sleep(_PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
+def _worker_init(parent_pid: int) -> None:
     # Ctrl-C reaches the whole process group: let the server decide, not the worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Computing is background work: when the CPUs are busy, answering requests comes first.
     with contextlib.suppress(OSError):
         os.nice(_WORKER_NICENESS)
+    threading.Thread(
+        target=_exit_when_orphaned, args=(parent_pid,), name="storemon-orphan-check", daemon=True
+    ).start()
 
 
 def _warm() -> None:
@@ -192,6 +210,7 @@ class ProcessCompute:
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_worker_init,
+                    initargs=(os.getpid(),),
                 )
             return self._pool
 
