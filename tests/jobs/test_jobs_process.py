@@ -138,3 +138,54 @@ def test_workers_exit_when_the_server_is_killed() -> None:
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, f"worker processes {left} outlived the killed server"
+
+
+def test_warm_up_removes_inputs_left_by_a_killed_server(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, example_store: Store
+) -> None:
+    """A server killed mid-report leaves its handed-over inputs (tens of MB, often in
+    memory-backed /dev/shm); the next start removes them, and only those of dead servers."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from storemon.jobs import runner
+
+    monkeypatch.setattr(runner, "_SHM", str(tmp_path / "shm"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "shm").mkdir()
+    (tmp_path / "tmp").mkdir()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(dead.stdout)
+    stale = [
+        tmp_path / "shm" / f"storemon-report-{dead_pid}-abc",
+        tmp_path / "tmp" / f"storemon-report-{dead_pid}-def",
+    ]
+    kept = [
+        tmp_path / "shm" / f"storemon-report-{os.getpid()}-live",  # a running server's
+        tmp_path / "shm" / "unrelated",
+    ]
+    for folder in stale + kept:
+        folder.mkdir()
+        (folder / "polls").write_bytes(b"x" * 10)
+    compute = ProcessCompute(1)
+    try:
+        compute.warm_up()
+        assert [folder.exists() for folder in stale] == [False, False]
+        assert [folder.exists() for folder in kept] == [True, True]
+        # its own hand-over folders carry its pid, so a later start can tell
+        seen: list[str] = []
+        real_write = runner._write_table
+        monkeypatch.setattr(
+            runner, "_write_table", lambda table, path: (seen.append(path), real_write(table, path))
+        )
+        assert compute(example_store, AS_OF, "nearest").row_count == 2
+        assert seen
+        assert all(f"storemon-report-{os.getpid()}-" in path for path in seen)
+    finally:
+        compute.close()

@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import secrets
+import shutil
 import signal
 import tempfile
 import threading
@@ -133,6 +134,39 @@ def _handover_dir(size_bytes: int) -> str | None:
     return _SHM if stats.f_bavail * stats.f_frsize > 2 * size_bytes else None
 
 
+_HANDOVER_PREFIX: Final = "storemon-report-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _remove_stale_handovers() -> None:
+    """Remove hand-over folders of servers that died mid-report (``kill -9``, OOM):
+    their names carry the server's pid; those of live processes are left alone."""
+    for parent in {_SHM, tempfile.gettempdir()}:
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        for name in names:
+            pid_text = name[len(_HANDOVER_PREFIX) :].partition("-")[0]
+            stale = (
+                name.startswith(_HANDOVER_PREFIX)
+                and pid_text.isdigit()
+                and not _pid_alive(int(pid_text))
+            )
+            if stale:
+                log.warning("removing %s, left by a server that died", name)
+                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
 _TABLES: Final = ("polls", "hours", "timezones")
 _WORKER_NICENESS: Final = 10
 
@@ -215,7 +249,9 @@ class ProcessCompute:
             return self._pool
 
     def warm_up(self) -> None:
-        """Start a worker now rather than on the first report (takes about a second)."""
+        """Start a worker now rather than on the first report (takes about a second),
+        and remove report inputs that a killed server left behind."""
+        _remove_stale_handovers()
         self._executor().submit(_warm)
 
     def __call__(
@@ -225,7 +261,7 @@ class ProcessCompute:
         effective_as_of = inputs.as_of if as_of is None else as_of
         size = sum(getattr(inputs, name).nbytes for name in _TABLES)
         with tempfile.TemporaryDirectory(
-            prefix="storemon-report-", dir=_handover_dir(size)
+            prefix=f"{_HANDOVER_PREFIX}{os.getpid()}-", dir=_handover_dir(size)
         ) as folder:
             for name in _TABLES:
                 _write_table(getattr(inputs, name), os.path.join(folder, name))
