@@ -53,6 +53,30 @@ def test_source_is_recognised_by_header(tmp_path: Path, header: bytes, source: s
     assert detect_source(packed) == source
 
 
+def test_gzip_is_told_by_content_like_storemon_ingest_does(store: Store, inbox: Path) -> None:
+    # `storemon ingest` unpacks by the gzip magic, not the name: the inbox agrees.
+    _write(inbox / "packed.csv", gzip.compress(STATUS), mtime=1_000)
+    _write(inbox / "plain.csv.gz", ZONES, mtime=2_000)
+    assert detect_source(inbox / "packed.csv") == "status"
+    assert detect_source(inbox / "plain.csv.gz") == "timezones"
+    results = scan_inbox(store, inbox)
+    assert [(r.name, r.source, r.ok) for r in results] == [
+        ("packed.csv", "status", True),
+        ("plain.csv.gz", "timezones", True),
+    ]
+    assert store.counts()["polls"] == 1
+    assert store.counts()["timezones"] == 1
+
+
+def test_a_broken_gzip_file_is_refused_with_a_reason(store: Store, inbox: Path) -> None:
+    _write(inbox / "cut.csv.gz", gzip.compress(STATUS * 2000)[:200])
+    (result,) = scan_inbox(store, inbox)
+    assert result.moved_to == inbox / "failed" / "cut.csv.gz"
+    reason = (inbox / "failed" / "cut.csv.gz.reason.txt").read_text()
+    assert "cut.csv.gz" in reason
+    assert store.data_version() == 0
+
+
 def test_an_unknown_header_is_refused(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="cannot tell which data"):
         detect_source(_write(tmp_path / "menu.csv", b"item,price\nsoup,3\n"))

@@ -40,6 +40,7 @@ log = logging.getLogger("storemon.inbox")
 PROCESSED: Final = "processed"
 FAILED: Final = "failed"
 _HEADER_BYTES: Final = 64 * 1024
+_GZIP_MAGIC: Final = b"\x1f\x8b"
 _HOURS_COLUMNS: Final = frozenset(
     {"start_time_local", "end_time_local", "dayofweek", "day", "day_of_week"}
 )
@@ -80,11 +81,10 @@ def detect_source(path: str | os.PathLike[str]) -> Source:
     """Which source a CSV file holds, from its header; IngestError if it cannot tell."""
     file = Path(path)
     try:
-        if file.name.lower().endswith(".gz"):
+        with file.open("rb") as stream:
+            head = stream.read(_HEADER_BYTES)
+        if head[:2] == _GZIP_MAGIC:  # by content, as the CSV reader does, not by name
             with gzip.open(file, "rb") as stream:
-                head = stream.read(_HEADER_BYTES)
-        else:
-            with file.open("rb") as stream:
                 head = stream.read(_HEADER_BYTES)
     except (OSError, EOFError, zlib.error) as error:
         raise IngestError(f"{file.name}: cannot read the file ({error})") from error
