@@ -139,3 +139,19 @@ def test_unexpected_errors_are_500_in_the_error_shape(
         "code": "internal_error",
         "details": [],
     }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/get_report?report_id=%00abc",
+        "/get_report?report_id=a%0Ab",
+        "/reports/%00abc",
+        "/reports/%00abc.csv",
+        "/reports/%C3%A9t%C3%A9",
+    ],
+)
+def test_ids_no_report_can_have_are_404_on_every_backend(client: TestClient, url: str) -> None:
+    """Not 503: PostgreSQL refuses NUL in text, which is the client's mistake, not the db's."""
+    body = assert_error_shape(client.get(url), 404)
+    assert body["code"] == "report_not_found"

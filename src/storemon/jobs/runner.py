@@ -373,6 +373,8 @@ class ReportJobs:
         job = self.cached(job_id)
         if job is not None:
             return job
+        if not job_id.isprintable():  # no issued id has control characters (PostgreSQL refuses NUL)
+            raise ReportNotFound(job_id)
         job = self.store.get_job(job_id)
         if job is None:
             raise ReportNotFound(job_id)
