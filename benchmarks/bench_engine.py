@@ -1,7 +1,7 @@
 """Engine benchmark: compute_report on the shared benchmark set, its growth, and the CLI.
 
     .venv/bin/python benchmarks/bench_engine.py [--quick] [--status PATH.csv.gz]
-        [--scales 1,3,10] [--workers N] [--growth-only] [--shuffle] [--dictionary-ids]
+        [--scales 1,3,10] [--workers N] [--growth-only] [--shuffle] [--dictionary-ids] [--cold]
 
 Measures, once the inputs are in memory: best and median of compute_report (both
 interpolations), peak RSS, the growth curve at 1x, 3x, 10x (stores replicated with
@@ -34,6 +34,7 @@ from typing import Any, cast
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 
 from storemon.engine import compute_report
 from storemon.engine.report import DEFAULT_WORKERS
@@ -42,6 +43,10 @@ from storemon.ingest.csv import read_source
 DATA = Path("/work/shared/data")
 _join = cast("Callable[..., pa.ChunkedArray[Any]]", pc.binary_join_element_wise)
 SCALES = (1, 3, 10)
+#: CPU seconds of each timed run (all threads).
+_CPU: list[float] = []
+#: --cold: bytes written before each timed run, more than any CPU cache holds.
+COLD_BYTES = 1 << 30
 
 
 def _peak_rss_mb() -> float:
@@ -95,17 +100,30 @@ def _time(
     mode: str,
     runs: int,
     workers: int = DEFAULT_WORKERS,
+    sweep: NDArray[np.float64] | None = None,
 ) -> list[float]:
+    """Seconds per run; with ``sweep``, the caches are evicted (``sweep`` written) first."""
     times = []
     for _ in range(runs):
+        if sweep is not None:  # evict the inputs from every CPU cache before the run
+            sweep += 1.0
+        cpu_start = time.process_time()
         start = time.perf_counter()
         compute_report(polls, hours, zones, interpolation=mode, workers=workers)  # type: ignore[arg-type]
         times.append(time.perf_counter() - start)
+        _CPU.append(time.process_time() - cpu_start)
     return times
 
 
 def _child(
-    status: Path, scale: int, sample: int, runs: int, workers: int, shuffle: bool, coded: bool
+    status: Path,
+    scale: int,
+    sample: int,
+    runs: int,
+    workers: int,
+    shuffle: bool,
+    coded: bool,
+    cold: bool,
 ) -> None:
     """One scale in this process: print a JSON line with timings and peak RSS."""
     polls, hours, zones, _ = _load(status, sample)
@@ -116,13 +134,16 @@ def _child(
         del order
     if coded:  # store codes given, as a reader that encodes while parsing would hand them
         polls = polls.set_column(0, "store_id", pc.dictionary_encode(polls.column("store_id")))
+    # the sweep is allocated before the peak is reset; it is left out of the figures
+    sweep = np.ones(COLD_BYTES // 8) if cold else None
+    sweep_mb = COLD_BYTES / 2**20 if cold else 0.0
     _reset_peak()
-    rss_inputs = _peak_rss_mb()
-    cpu_start = time.process_time()
-    times = _time(polls, hours, zones, "nearest", runs, workers)
-    cpu = (time.process_time() - cpu_start) / runs
-    rss_peak = _peak_rss_mb()
-    one = _time(polls, hours, zones, "nearest", runs, 1) if workers > 1 else times
+    rss_inputs = _peak_rss_mb() - sweep_mb
+    _CPU.clear()
+    times = _time(polls, hours, zones, "nearest", runs, workers, sweep)
+    cpu = statistics.median(_CPU)
+    rss_peak = _peak_rss_mb() - sweep_mb
+    one = _time(polls, hours, zones, "nearest", runs, 1, sweep) if workers > 1 else times
     result = {
         "scale": scale,
         "polls": polls.num_rows,
@@ -138,11 +159,18 @@ def _child(
 
 
 def _growth(
-    status: Path, scales: list[int], quick: bool, workers: int, shuffle: bool, coded: bool
+    status: Path,
+    scales: list[int],
+    quick: bool,
+    workers: int,
+    shuffle: bool,
+    coded: bool,
+    cold: bool,
 ) -> None:
     """The growth curve, each scale measured in a fresh process."""
     rows = "rows shuffled" if shuffle else "copies one after the other"
     rows += ", dictionary-typed store_id" if coded else ""
+    rows += ", caches evicted before each run" if cold else ""
     print(
         f"growth (nearest, {workers} worker threads, {rows}; fresh process per scale, best of runs)"
     )
@@ -165,7 +193,8 @@ def _growth(
             ]
             + (["--quick"] if quick else [])
             + (["--shuffle"] if shuffle else [])
-            + (["--dictionary-ids"] if coded else []),
+            + (["--dictionary-ids"] if coded else [])
+            + (["--cold"] if cold else []),
             check=True,
             capture_output=True,
             text=True,
@@ -228,6 +257,9 @@ def main() -> None:
     parser.add_argument(
         "--dictionary-ids", action="store_true", help="growth: store_id dictionary-typed"
     )
+    parser.add_argument(
+        "--cold", action="store_true", help="growth: evict the CPU caches before each run"
+    )
     parser.add_argument("--child-scale", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sample, runs = (10, 3) if args.quick else (1, 7)
@@ -240,11 +272,20 @@ def main() -> None:
             args.workers,
             args.shuffle,
             args.dictionary_ids,
+            args.cold,
         )
         return
     scales = [int(x) for x in args.scales.split(",")]
     if args.growth_only:
-        _growth(args.status, scales, args.quick, args.workers, args.shuffle, args.dictionary_ids)
+        _growth(
+            args.status,
+            scales,
+            args.quick,
+            args.workers,
+            args.shuffle,
+            args.dictionary_ids,
+            args.cold,
+        )
         return
 
     polls, hours, zones, load_s = _load(args.status, sample)
@@ -270,7 +311,9 @@ def main() -> None:
     del polls, hours, zones, coded
 
     print()
-    _growth(args.status, scales, args.quick, args.workers, args.shuffle, args.dictionary_ids)
+    _growth(
+        args.status, scales, args.quick, args.workers, args.shuffle, args.dictionary_ids, args.cold
+    )
 
     if not args.quick:
         print()
