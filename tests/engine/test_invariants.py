@@ -18,7 +18,7 @@ from reference import HoursRow, Poll
 from storemon.engine import compute_report
 from storemon.engine.hours import business_intervals
 from storemon.engine.measure import WindowTotals, poll_totals, window_totals
-from storemon.engine.polls import prepare_polls
+from storemon.engine.polls import encode_polls, prepare_polls, sort_polls
 from storemon.engine.report import WINDOWS
 from storemon.engine.states import state_segments
 from storemon.engine.zones import to_us
@@ -224,3 +224,15 @@ def test_chunks_cut_only_between_stores(duplicate: bool, chunk_rows: int) -> Non
     many = compute_report(polls, hours_table([]), zones_table([]), chunk_rows=chunk_rows)
     assert many.table.equals(one.table)
     assert one.table.num_rows == 3
+    as_of_us = to_us(at)
+    whole = prepare_polls(polls, as_of_us)
+    chunks = sort_polls(encode_polls(polls, as_of_us), chunk_rows)
+    assert [c.first for c in chunks[1:]] == [c.stop for c in chunks[:-1]]
+    parts = [c.arrays() for c in chunks]
+    assert all(a.n_stores == c.stop - c.first for a, c in zip(parts, chunks, strict=True))
+    assert np.array_equal(
+        np.concatenate([a.store + c.first for a, c in zip(parts, chunks, strict=True)]),
+        whole.store,
+    )
+    assert np.array_equal(np.concatenate([a.time_us for a in parts]), whole.time_us)
+    assert np.array_equal(np.concatenate([a.active for a in parts]), whole.active)

@@ -56,38 +56,53 @@ def _bools(column: Column) -> NDArray[np.bool_]:
 
 @dataclass(frozen=True)
 class PollChunk:
-    """The polls of stores ``first..stop-1``; :meth:`arrays` numbers them from 0."""
+    """The polls of stores ``first..stop-1``; :meth:`arrays` numbers them from 0.
+
+    Holds either the chunk's sorted packed keys (unpacked on demand, so the unpacking
+    runs per chunk, on whichever thread measures it) or the arrays themselves.
+    """
 
     first: int
     stop: int
-    _packed: NDArray[np.int64] | None  # sorted (store, time offset, state) keys, or
-    _arrays: PollArrays | None  # the arrays themselves
-    _bits: int = 0
-    _t_min: int = 0
+    store_ids: pa.Array[Any]  # the chunk's ids (a slice of all of them)
+    packed: NDArray[np.int64] | None  # sorted keys: store << bits + 1 | offset << 1 | state
+    ready: PollArrays | None = None  # or the arrays themselves
+    bits: int = 0
+    t_min: int = 0
 
     def arrays(self) -> PollArrays:
         """Sorted, de-duplicated columns of this chunk's stores (store index - first)."""
-        if self._arrays is not None:
-            return self._arrays
-        assert self._packed is not None
-        on = self._packed.astype(np.uint8)
+        if self.ready is not None:
+            return self.ready
+        assert self.packed is not None
+        on = self.packed.astype(np.uint8)
         on &= 1
-        key = self._packed >> 1
-        store = key >> self._bits
+        key = self.packed >> 1
+        store = key >> self.bits
         store -= self.first
-        key &= (1 << self._bits) - 1
-        key += self._t_min
+        key &= (1 << self.bits) - 1
+        key += self.t_min
         n = self.stop - self.first
         first = np.searchsorted(store, np.arange(n + 1)).astype(np.int64)
-        return PollArrays(_NO_IDS, store, key, on.view(bool), first)
-
-
-_NO_IDS: pa.Array[Any] = pa.array([], pa.string())
+        return PollArrays(self.store_ids, store, key, on.view(bool), first)
 
 
 def _cuts(store_at: NDArray[np.int64], n_stores: int) -> NDArray[np.int64]:
     """Store numbers where chunks start (from every k-th row's store), 0 and n_stores included."""
     return np.unique(np.concatenate(([0], store_at, [n_stores]))).astype(np.int64)
+
+
+def _bounds(cuts: NDArray[np.int64], rows: NDArray[np.int64]) -> list[tuple[int, int, int, int]]:
+    """(first store, stop store, first row, stop row) of each chunk."""
+    return list(
+        zip(
+            cuts[:-1].tolist(),
+            cuts[1:].tolist(),
+            rows[:-1].tolist(),
+            rows[1:].tolist(),
+            strict=True,
+        )
+    )
 
 
 def _pack(
@@ -176,8 +191,8 @@ def sort_polls(encoded: EncodedPolls, chunk_rows: int) -> list[PollChunk]:
     Only one packed int64 key per poll and its sort are full-size; unpacking into
     arrays happens per chunk (:meth:`PollChunk.arrays`).
     """
-    time_us, active = encoded.time_us, encoded.active
-    n_stores = len(encoded.store_ids)
+    time_us, active, ids = encoded.time_us, encoded.active, encoded.store_ids
+    n_stores = len(ids)
     if len(time_us) == 0:
         return []
     t_min = encoded.t_min
@@ -193,8 +208,8 @@ def sort_polls(encoded: EncodedPolls, chunk_rows: int) -> list[PollChunk]:
             cuts = _cuts(packed[::chunk_rows] >> shift, n_stores)
             rows = np.searchsorted(packed, cuts << shift)
             return [
-                PollChunk(int(f), int(t), packed[int(a) : int(b)], None, bits, t_min)
-                for f, t, a, b in zip(cuts[:-1], cuts[1:], rows[:-1], rows[1:], strict=True)
+                PollChunk(f, t, ids[f:t], packed[a:b], None, bits, t_min)
+                for f, t, a, b in _bounds(cuts, rows)
             ]
         del packed
     # Duplicates of (store, instant): the later row wins, so row order is needed.
@@ -211,11 +226,11 @@ def sort_polls(encoded: EncodedPolls, chunk_rows: int) -> list[PollChunk]:
     cuts = _cuts(store[::chunk_rows], n_stores)
     rows = np.searchsorted(store, cuts)
     chunks = []
-    for f, t, a, b in zip(cuts[:-1], cuts[1:], rows[:-1], rows[1:], strict=True):  # per chunk
+    for f, t, a, b in _bounds(cuts, rows):  # per chunk of stores
         chunk_store = store[a:b] - f
         first = np.searchsorted(chunk_store, np.arange(t - f + 1)).astype(np.int64)
-        arrays = PollArrays(_NO_IDS, chunk_store, time_us[a:b], active[a:b], first)
-        chunks.append(PollChunk(int(f), int(t), None, arrays))
+        arrays = PollArrays(ids[f:t], chunk_store, time_us[a:b], active[a:b], first)
+        chunks.append(PollChunk(f, t, ids[f:t], None, arrays))
     return chunks
 
 
@@ -229,5 +244,4 @@ def prepare_polls(polls: pa.Table, as_of_us: int) -> PollArrays:
             encoded.store_ids, empty, empty, np.empty(0, dtype=bool), np.zeros(1, np.int64)
         )
     (chunk,) = chunks
-    arrays = chunk.arrays()
-    return PollArrays(encoded.store_ids, arrays.store, arrays.time_us, arrays.active, arrays.first)
+    return chunk.arrays()
