@@ -100,19 +100,35 @@ class Server:
         self.process = None
         assert code == 0, self.log.read_text()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no shutdown code runs."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=15)
+        self.process = None
+
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=AUTH, timeout=10.0)
 
 
-@pytest.fixture
-def server(store_url: str, tmp_path: Path) -> Iterator[Server]:
-    running = Server(store_url, tmp_path)
+def _serve(db_url: str, workdir: Path) -> Iterator[Server]:
+    running = Server(db_url, workdir)
     try:
         yield running
     finally:
         if running.process is not None:
             running.process.kill()
             running.process.wait()
+
+
+@pytest.fixture
+def server(store_url: str, tmp_path: Path) -> Iterator[Server]:
+    yield from _serve(store_url, tmp_path)
+
+
+@pytest.fixture
+def duckdb_server(duckdb_url: str, tmp_path: Path) -> Iterator[Server]:
+    yield from _serve(duckdb_url, tmp_path)
 
 
 def poll_report(client: httpx.Client, report_id: str) -> httpx.Response:
@@ -183,6 +199,64 @@ def test_ingest_trigger_download_restart_download(server: Server, store_url: str
         # identical trigger on unchanged data: the stored job, no new computation
         reused = client.post("/trigger_report", json={"as_of": AS_OF}).json()
         assert reused == {"report_id": report_id, "status": "Complete"}
+    server.stop()
+
+
+def _children(pid: int) -> list[int]:
+    """Pids of the processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(") ", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _gone(pids: list[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
+            except OSError:
+                continue
+            if state != "Z":
+                alive.append(pid)
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_kill_9_mid_report_then_restart_completes_it(duckdb_server: Server) -> None:
+    """A real crash right after a trigger: after a restart the report is served,
+    never Running forever, and the killed server's worker processes are gone.
+    (DuckDB only: the recovery on both backends is covered by the test above.)"""
+    server = duckdb_server
+    server.start()
+    with server.client() as client:
+        for source in ("timezones", "hours", "status"):
+            content = (DATA / f"{source}.csv").read_bytes()
+            assert client.post(f"/ingest/{source}", content=content).status_code == 200
+        assert server.process is not None
+        pid = server.process.pid
+        report_id = client.post("/trigger_report", json={"as_of": AS_OF}).json()["report_id"]
+        workers = _children(pid)
+        server.kill()
+    assert workers, "the server had no worker processes"
+    assert _gone(workers, timeout=10), f"workers {workers} outlived the killed server"
+
+    server.start()
+    with server.client() as client:
+        done = poll_report(client, report_id)
+        assert done.status_code == 200, done.text
+        assert done.text == EXPECTED_CSV
     server.stop()
 
 
