@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -175,3 +176,51 @@ def test_a_connection_whose_setup_fails_is_closed(
         open_store(pg_url)
     assert made
     assert all(conn.closed for conn in made)
+
+
+def test_pool_slots_are_served_first_come_first_served() -> None:
+    import threading
+
+    slots = pg_module._FairSlots(1)
+    assert slots.acquire(0)
+    got: list[str] = []
+    waiter = threading.Thread(target=lambda: got.append("waiter" if slots.acquire(5) else "none"))
+    waiter.start()
+    deadline = time.monotonic() + 5
+    while slots.waiting() == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert slots.waiting() == 1
+    slots.release()
+    # The releasing thread cannot take the slot back ahead of the one waiting.
+    assert not slots.acquire(0)
+    waiter.join(5)
+    assert got == ["waiter"]
+    assert not slots.acquire(0.01)  # the waiter holds it; a timed-out wait leaves no trace
+    assert slots.waiting() == 0
+    slots.release()
+    assert slots.acquire(0)
+
+
+@pytest.mark.postgres
+def test_a_writer_is_not_starved_by_readers_that_keep_the_pool_busy(pg_url: str) -> None:
+    import threading
+
+    opened = open_store(pg_url)
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            opened.data_version()
+
+    readers = [threading.Thread(target=reader) for _ in range(2 * pg_module._POOL_SIZE)]
+    try:
+        for thread in readers:
+            thread.start()
+        started = time.monotonic()
+        opened.apply_ingest(IngestBatch(files={"status": "x.csv"}))
+        assert time.monotonic() - started < 5
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join()
+        opened.close()

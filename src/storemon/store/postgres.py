@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -71,19 +72,64 @@ _REJECTS_OUT = schema.REJECTS.append(
 )
 
 
+class _FairSlots:
+    """A counting semaphore that serves waiters first come, first served.
+
+    ``threading.Semaphore`` lets a thread that releases and re-acquires in a loop
+    overtake those already waiting, which starved an ingest behind busy readers.
+    Here a released slot is handed straight to the oldest waiter.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._lock = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+
+    def waiting(self) -> int:
+        """Threads waiting for a slot now."""
+        with self._lock:
+            return len(self._waiters)
+
+    def acquire(self, timeout: float) -> bool:
+        """Take a slot, waiting at most ``timeout`` seconds; False if none came."""
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True
+        with self._lock:
+            if turn in self._waiters:
+                self._waiters.remove(turn)
+                return False
+        return True  # handed a slot just as the wait timed out
+
+    def release(self) -> None:
+        """Give a slot back: to the oldest waiter, else to the free count."""
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._free += 1
+
+
 class _Pool:
     """At most ``size`` connections behind a lock (psycopg_pool is not a dependency).
 
-    A semaphore bounds the connections open at once: a burst of threads waits for
-    a free one (up to :data:`_POOL_WAIT_SECONDS`, then :class:`StoreError`) instead
-    of opening one each. Every exit path gives the slot back.
+    Fair slots bound the connections open at once: a burst of threads waits, first
+    come first served, for a free one (up to :data:`_POOL_WAIT_SECONDS`, then
+    :class:`StoreError`) instead of opening one each. Every exit path gives the
+    slot back.
     """
 
     def __init__(self, conninfo: str, size: int) -> None:
         self._conninfo = conninfo
         self._size = size
         self._idle: list[_Conn] = []
-        self._slots = threading.BoundedSemaphore(size)
+        self._slots = _FairSlots(size)
         self._lock = threading.Lock()
         self._open = 0
         self._closed = False
@@ -109,7 +155,7 @@ class _Pool:
     @contextmanager
     def connection(self) -> Iterator[_Conn]:
         """An idle pooled connection, or a new one; returned to the pool if still healthy."""
-        if not self._slots.acquire(timeout=_POOL_WAIT_SECONDS):
+        if not self._slots.acquire(_POOL_WAIT_SECONDS):
             raise StoreError(
                 f"all {self._size} PostgreSQL connections of this process stayed busy for "
                 f"{_POOL_WAIT_SECONDS:g} s (a long ingest or report holds them; retry later)"
