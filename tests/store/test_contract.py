@@ -542,3 +542,21 @@ def test_no_driver_error_leaks_from_any_method(
             call()  # type: ignore[operator]
         assert type(caught.value) is StoreError, name
         assert caught.value.__cause__ is not None, name
+
+
+def test_instants_far_from_1970_are_stored_to_the_microsecond(
+    store: Store, tables: type[Tables]
+) -> None:
+    # The reader accepts years 0001..9999; beyond about 2255 a float conversion of
+    # epoch microseconds loses precision (9999-12-31 23:59:59.999999 became 10000-01-01).
+    edges = [
+        datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(2400, 6, 1, 12, 0, 0, 123457, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    store.apply_ingest(
+        IngestBatch(polls=tables.polls([(f"s{i}", at, True) for i, at in enumerate(edges)]))
+    )
+    got = store.report_inputs(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
+    assert _rows(got.polls) == [(f"s{i}", at, True) for i, at in enumerate(edges)]
+    assert store.latest_poll_utc() == edges[-1]

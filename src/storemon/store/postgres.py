@@ -65,7 +65,12 @@ _POOL_SIZE: Final = 4  # at most this many connections open at once per store
 _POOL_WAIT_SECONDS: Final = 60.0  # how long a caller waits for a busy pool
 _COPY_CHUNK: Final = 1 << 20
 _ROWS_PER_CHUNK: Final = 4_000_000  # report_inputs: keeps each bytea far below 1 GB
-_EPOCH_SQL: Final = "(timestamptz 'epoch' + {} * interval '1 microsecond')"
+# Whole seconds and the rest apart: interval * bigint goes through float8, which is
+# exact only within about 285 years of 1970 when counted in microseconds.
+_EPOCH_SQL: Final = (
+    "(timestamptz 'epoch' + ({0} / 1000000) * interval '1 second'"
+    " + ({0} % 1000000) * interval '1 microsecond')"
+)
 
 _REJECTS_OUT = schema.REJECTS.append(
     pa.field("ingested_at", pa.timestamp("us", tz="UTC"), nullable=False)
