@@ -560,3 +560,13 @@ def test_instants_far_from_1970_are_stored_to_the_microsecond(
     got = store.report_inputs(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
     assert _rows(got.polls) == [(f"s{i}", at, True) for i, at in enumerate(edges)]
     assert store.latest_poll_utc() == edges[-1]
+
+
+def test_an_as_of_in_the_first_week_of_year_one_reads_without_overflow(
+    store: Store, tables: type[Tables]
+) -> None:
+    first = datetime(1, 1, 1, 6, tzinfo=UTC)
+    store.apply_ingest(IngestBatch(polls=tables.polls([("a", first, False)])))
+    got = store.report_inputs(datetime(1, 1, 3, tzinfo=UTC))
+    assert _rows(got.polls) == [("a", first, False)]
+    assert got.as_of == datetime(1, 1, 3, tzinfo=UTC)

@@ -18,6 +18,7 @@ from storemon.store.base import IngestBatch, JobRecord
 
 #: The report reads polls in (as_of - LOOKBACK, as_of] plus each store's last before.
 LOOKBACK: Final = timedelta(days=7)
+_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
 
 #: Job columns in the order :func:`job_from_row` expects.
 JOB_COLUMNS: Final = (
@@ -61,6 +62,11 @@ def parse_url(url: str) -> StoreUrl:
 def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***``, for messages and status pages."""
     return re.sub(r"(://[^:/@]+):[^/]*@", r"\1:***@", url)
+
+
+def lookback_cutoff(as_of: datetime) -> datetime:
+    """``as_of - LOOKBACK``, or the earliest datetime when that is before year 1."""
+    return as_of - LOOKBACK if as_of - _EARLIEST > LOOKBACK else _EARLIEST
 
 
 def to_utc(value: datetime) -> datetime:

@@ -27,10 +27,10 @@ from storemon.schema import Interpolation, Source
 from storemon.store import migrations
 from storemon.store._common import (
     JOB_COLUMNS,
-    LOOKBACK,
     conform,
     from_epoch_us,
     job_from_row,
+    lookback_cutoff,
     prepared,
     to_epoch_us,
     to_naive_utc,
@@ -249,7 +249,7 @@ class DuckDBStore:
             else:
                 params = {
                     "as_of": to_naive_utc(used),
-                    "cutoff": to_naive_utc(used - LOOKBACK),
+                    "cutoff": to_naive_utc(lookback_cutoff(used)),
                 }
                 polls = cur.sql(
                     "SELECT store_id, timestamp_utc, active FROM polls"

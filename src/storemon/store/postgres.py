@@ -40,10 +40,10 @@ from storemon.schema import Interpolation, Source
 from storemon.store import migrations
 from storemon.store._common import (
     JOB_COLUMNS,
-    LOOKBACK,
     from_epoch_us,
     job_from_row,
     last_per_key,
+    lookback_cutoff,
     optional_utc,
     prepared,
     redact_url,
@@ -426,7 +426,7 @@ class PostgresStore:
                     " UNION ALL"
                     " (SELECT DISTINCT ON (store_id) store_id, timestamp_utc, active FROM polls"
                     " WHERE timestamp_utc <= %(cutoff)s ORDER BY store_id, timestamp_utc DESC)",
-                    {"as_of": used, "cutoff": used - LOOKBACK},
+                    {"as_of": used, "cutoff": lookback_cutoff(used)},
                     schema.POLLS,
                     _estimated_rows(conn, "polls"),
                 )
