@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import time
@@ -205,3 +206,55 @@ def test_watcher_picks_up_files_every_interval(store: Store, inbox: Path) -> Non
         watcher.stop()
     with pytest.raises(ValueError, match="positive"):
         InboxWatcher(store, inbox, interval_seconds=0)
+
+
+def test_files_taken_by_another_scanner_are_skipped_not_fatal(
+    store: Store, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two scanners (say `storemon watch` and `storemon serve` on one PostgreSQL
+    # database) can share an inbox: a file may vanish between listing and moving.
+    from storemon.ingest import inbox as inbox_module
+
+    _write(inbox / "a.csv", STATUS, mtime=1_000)
+    _write(inbox / "b.csv", b"item,price\n", mtime=2_000)
+    _write(inbox / "c.csv", ZONES, mtime=3_000)
+    real_ingest = inbox_module.ingest
+    real_detect = inbox_module.detect_source
+
+    def ingest_then_lose(store: Store, files: dict[str, Path], **kw: object) -> object:
+        summary = real_ingest(store, files, **kw)  # type: ignore[arg-type]
+        for path in files.values():
+            if path.name == "a.csv":
+                path.unlink()  # the other scanner moved it away meanwhile
+        return summary
+
+    def detect_after_loss(path: Path) -> object:
+        if path.name == "b.csv":
+            path.unlink()
+        return real_detect(path)
+
+    monkeypatch.setattr(inbox_module, "ingest", ingest_then_lose)
+    monkeypatch.setattr(inbox_module, "detect_source", detect_after_loss)
+    results = scan_inbox(store, inbox)
+    assert [(r.name, r.ok) for r in results] == [("a.csv", True), ("c.csv", True)]
+    assert results[0].moved_to is None
+    assert not (inbox / "failed").exists()
+    assert store.counts()["timezones"] == 1
+
+
+def test_a_file_gone_before_its_stat_is_skipped(
+    inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(inbox / "a.csv", STATUS, mtime=1_000)
+    _write(inbox / "b.csv", STATUS, mtime=2_000)
+    real_stat = Path.stat
+    calls: list[str] = []
+
+    def stat(path: Path, **kw: bool) -> os.stat_result:
+        calls.append(path.name)
+        if path.name == "a.csv" and calls.count("a.csv") > 1:  # gone after it was listed
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
+        return real_stat(path, **kw)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    assert [p.name for p in inbox_files(inbox)] == ["b.csv"]

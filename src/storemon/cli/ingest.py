@@ -154,7 +154,7 @@ def watch_command(
             settings.inbox_dir.mkdir(parents=True, exist_ok=True)
             results = scan_inbox(store, settings.inbox_dir)
             _print_results(results)
-            if any(result.moved_to is None for result in results):
+            if any(result.moved_to is None and not result.ok for result in results):
                 raise typer.Exit(1)  # the database failed: files stay for the next scan
             return
         logging.basicConfig(level="INFO", format="%(levelname)s:  %(name)s %(message)s")

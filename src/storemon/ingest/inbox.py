@@ -13,7 +13,8 @@ Writing protocol, so that a file still being written is never ingested: write
 ending ``.part``, dotfiles and subdirectories are ignored.
 
 When the database fails (:class:`StoreError`), the file stays in the inbox
-and the scan stops; the next scan tries again.
+and the scan stops; the next scan tries again. A file that vanishes during a
+scan (another scanner on the same inbox took it) is skipped, not an error.
 """
 
 from __future__ import annotations
@@ -74,7 +75,13 @@ def inbox_files(inbox_dir: str | os.PathLike[str]) -> list[Path]:
         and not entry.name.startswith(".")
         and entry.name.lower().endswith((".csv", ".csv.gz"))
     ]
-    return sorted(found, key=lambda path: (path.stat().st_mtime_ns, path.name))
+    keyed = []
+    for path in found:
+        try:
+            keyed.append((path.stat().st_mtime_ns, path.name, path))
+        except FileNotFoundError:  # taken by another scanner meanwhile
+            continue
+    return [path for _, _, path in sorted(keyed, key=lambda item: item[:2])]
 
 
 def detect_source(path: str | os.PathLike[str]) -> Source:
@@ -129,12 +136,19 @@ def scan_inbox(
             results.append(InboxResult(path.name, None, source, None, str(error)))
             break
         except StoremonError as error:
-            moved = _move(path, inbox / FAILED)
-            moved.with_name(moved.name + ".reason.txt").write_text(f"{error}\n", encoding="utf-8")
-            log.warning("inbox: %s refused, moved to %s: %s", path.name, moved, error)
-            results.append(InboxResult(path.name, moved, source, None, str(error)))
+            if not path.exists():
+                log.info("inbox: %s was taken by another scanner; skipped", path.name)
+                continue
+            failed = _move(path, inbox / FAILED)
+            failed.with_name(failed.name + ".reason.txt").write_text(f"{error}\n", encoding="utf-8")
+            log.warning("inbox: %s refused, moved to %s: %s", path.name, failed, error)
+            results.append(InboxResult(path.name, failed, source, None, str(error)))
             continue
-        moved = _move(path, inbox / PROCESSED)
+        try:
+            moved: Path | None = _move(path, inbox / PROCESSED)
+        except FileNotFoundError:  # another scanner ingested and moved it too
+            log.info("inbox: %s ingested, but another scanner moved it away", path.name)
+            moved = None
         part = summary.sources[source]
         log.info(
             "inbox: %s ingested as %s: %d rows, %d loaded, %d rejected; moved to %s",
