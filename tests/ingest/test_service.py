@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storemon.errors import InputError, MissingColumnError
+from storemon.errors import IngestError, InputError, MissingColumnError
 from storemon.ingest.service import ingest
 from storemon.store import Store
 
@@ -92,3 +92,59 @@ def test_nothing_or_an_unknown_source_is_an_input_error(store: Store) -> None:
         ingest(store, {})
     with pytest.raises(InputError, match="unknown source"):
         ingest(store, {"menus": b"x"})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"",  # empty
+        b"\xff\xfestore_id",  # UTF-16
+        b"PK\x03\x04zip",  # an archive
+        b"store_id,status\x00,timestamp_utc\n",  # NUL bytes
+        b"\x1f\x8bnot really gzip",  # broken gzip
+        b"\nstore_id,timezone_str\n",  # header not on line 1
+    ],
+)
+def test_every_refusal_of_one_file_among_several_leaves_the_database_unchanged(
+    store: Store, bad: bytes
+) -> None:
+    ingest(store, {"status": STATUS, "hours": HOURS, "timezones": ZONES})
+    before = (store.counts(), store.data_version(), store.report_inputs(None))
+    new_polls = STATUS.replace(b"2023-01-23", b"2023-01-24")
+    with pytest.raises(IngestError, match=r"z\.csv"):
+        ingest(
+            store,
+            {"status": new_polls, "hours": HOURS, "timezones": bad},
+            names={"timezones": "z.csv"},
+        )
+    after = (store.counts(), store.data_version(), store.report_inputs(None))
+    assert after[:2] == before[:2]
+    assert after[2].polls.equals(before[2].polls)
+
+
+def test_a_store_whose_rows_in_a_later_file_are_all_rejected_keeps_its_old_rows(
+    store: Store,
+) -> None:
+    ingest(
+        store,
+        {
+            "hours": b"store_id,day,start_time_local,end_time_local\n"
+            b"a,0,09:00,12:00\nb,1,10:00,11:00\nb,2,10:00,11:00\n",
+            "timezones": b"store_id,timezone_str\na,Asia/Tokyo\nb,Europe/Paris\n",
+        },
+    )
+    summary = ingest(
+        store,
+        {
+            "hours": b"store_id,day,start_time_local,end_time_local\n"
+            b"a,3,24:00,12:00\nb,4, 08:00 ,09:00\n",  # a: its only row is rejected
+            "timezones": b"store_id,timezone_str\na,Asia/Tokio\nb,UTC\nb,Europe/Rome\n",
+        },
+    )
+    assert summary.sources["hours"].rejected == 1
+    assert summary.sources["timezones"].rejected == 1
+    got = store.report_inputs(None)
+    hours = sorted((r["store_id"], r["day_of_week"]) for r in got.hours.to_pylist())
+    assert hours == [("a", 0), ("b", 4)]  # a kept its rows, b's were replaced
+    zones = {r["store_id"]: r["timezone_str"] for r in got.timezones.to_pylist()}
+    assert zones == {"a": "Asia/Tokyo", "b": "Europe/Rome"}  # last valid row wins
