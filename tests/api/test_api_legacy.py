@@ -195,3 +195,14 @@ def test_conflicting_query_and_body_values_are_refused(client: TestClient) -> No
         "/trigger_report", params={"interpolation": "nearest"}, json={"interpolation": "previous"}
     )
     assert "given twice" in assert_error_shape(response, 400)["error"]
+
+
+def test_an_unencoded_plus_in_a_query_as_of_gets_a_hint(client: TestClient) -> None:
+    """`?as_of=...T17:00:00+05:30` unencoded: the + arrives as a space."""
+    response = client.post("/trigger_report?as_of=2023-01-23T17:00:00+05:30")
+    body = assert_error_shape(response, 400)
+    assert "%2B" in body["error"]
+    encoded = client.post("/trigger_report?as_of=2023-01-23T17:00:00%2B05:30")
+    assert encoded.status_code == 200
+    bad_date = assert_error_shape(client.post("/trigger_report?as_of=2023-13-01 17:00"), 400)
+    assert "%2B" not in bad_date["error"]

@@ -7,6 +7,7 @@ Everything that touches the database or the engine runs in a worker thread
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, TypeVar
@@ -44,6 +45,8 @@ Model = TypeVar("Model", bound=BaseModel)
 
 MAX_REPORT_ID_LENGTH: Final = 128
 RETRY_AFTER_SECONDS: Final = "1"
+#: An offset whose '+' an unencoded query string turned into a space.
+_PLUS_AS_SPACE: Final = re.compile(r"\d\d:\d\d(:\d\d(\.\d+)?)? \d\d:?\d\d$")
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,13 @@ def report_parameters(
         try:
             parsed = parse_instant(as_of_text)
         except InvalidRequest as error:
-            raise InvalidRequest(f"as_of: {error}") from None
+            hint = ""
+            if as_of_text is as_of and _PLUS_AS_SPACE.search(as_of_text):
+                hint = (
+                    "; in a query string a '+' reads as a space: write the offset as "
+                    "%2B05:30, or send as_of in the JSON body"
+                )
+            raise InvalidRequest(f"as_of: {error}{hint}") from None
     final: Interpolation = (
         "nearest"
         if chosen == "nearest"
