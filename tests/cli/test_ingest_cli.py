@@ -236,3 +236,26 @@ def test_ingest_shows_the_first_rejects_and_counts_the_rest(
     assert err.count(f"{bad}:") == 6  # five rejects and the summary line
     assert f"{bad}:6: unknown status 'maybe'" in err
     assert f"{bad}: ... and 2 more (storemon rejects --source status)" in err
+
+
+def test_a_refused_file_creates_no_database_file(
+    tmp_path: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "zones.csv"
+    bad.write_text("store_id,zone\na,UTC\n")
+    target = tmp_path / "new.duckdb"
+    code, _, err = run(
+        [
+            "ingest",
+            "--db",
+            f"duckdb:///{target}",
+            "--status",
+            str(files["status"]),
+            "--timezones",
+            str(bad),
+        ],
+        capsys,
+    )
+    assert code == 1
+    assert "timezone_str" in err
+    assert not target.exists()  # files are read before the database is opened

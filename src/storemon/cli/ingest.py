@@ -16,7 +16,7 @@ import typer
 from storemon.cli.app import app
 from storemon.config import get_settings
 from storemon.ingest.inbox import InboxResult, InboxWatcher, scan_inbox
-from storemon.ingest.service import IngestSummary, ingest
+from storemon.ingest.service import IngestSummary, read_files, store_files
 from storemon.schema import SOURCES, Source
 from storemon.store import Store, open_store, redact_url
 
@@ -61,9 +61,10 @@ def ingest_command(
         raise click.UsageError(
             "give at least one file: --status FILE, --hours FILE and/or --timezones FILE"
         )
+    read = read_files(files)  # a refused file fails here, before the database is opened
     store = _open(db)
     try:
-        summary = ingest(store, files)
+        summary = store_files(store, read)
         version = store.data_version()
     finally:
         store.close()

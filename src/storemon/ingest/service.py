@@ -24,7 +24,15 @@ from storemon.ingest.csv import ParsedFile, read_source
 from storemon.schema import REJECTS, SOURCES, Source
 from storemon.store.base import IngestBatch, Store
 
-__all__ = ["FIRST_REJECTS", "IngestSummary", "SourceSummary", "ingest"]
+__all__ = [
+    "FIRST_REJECTS",
+    "IngestSummary",
+    "ReadFiles",
+    "SourceSummary",
+    "ingest",
+    "read_files",
+    "store_files",
+]
 
 #: How many rejects of each file a summary shows (all are stored).
 FIRST_REJECTS = 5
@@ -77,6 +85,26 @@ def ingest(
     Raises :class:`~storemon.errors.IngestError` (nothing stored) when a file is
     refused as a whole.
     """
+    return store_files(store, read_files(files, names=names))
+
+
+@dataclass(frozen=True)
+class ReadFiles:
+    """Every given file read and validated, not stored yet (see :func:`read_files`)."""
+
+    parsed: dict[Source, ParsedFile]
+    started: float  # time.perf_counter() when reading began
+
+
+def read_files(
+    files: Mapping[Source, str | os.PathLike[str] | bytes],
+    *,
+    names: Mapping[Source, str] | None = None,
+) -> ReadFiles:
+    """The first half of :func:`ingest`: read every file, touching no database.
+
+    Lets a caller refuse a bad file before it even opens the database.
+    """
     started = time.perf_counter()
     unknown = sorted(set(files) - set(SOURCES))
     if unknown:
@@ -88,6 +116,12 @@ def ingest(
     for source in SOURCES:  # every file is read before anything is written
         if source in files:
             parsed[source] = read_source(source, files[source], name=given.get(source))
+    return ReadFiles(parsed, started)
+
+
+def store_files(store: Store, read: ReadFiles) -> IngestSummary:
+    """The second half of :func:`ingest`: one :meth:`Store.apply_ingest`, then the summary."""
+    parsed = read.parsed
     rejects = [part.rejects for part in parsed.values() if part.rejects.num_rows]
     batch = IngestBatch(
         polls=_table(parsed, "status"),
@@ -99,7 +133,7 @@ def ingest(
     store.apply_ingest(batch)
     return IngestSummary(
         sources={source: _summary(part) for source, part in parsed.items()},
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - read.started,
     )
 
 
