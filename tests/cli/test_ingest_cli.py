@@ -13,6 +13,7 @@ import pytest
 
 from storemon.cli import main
 from storemon.store import open_store
+from storemon.store.migrations import SCHEMA_VERSION
 
 STATUS = (
     "store_id,status,timestamp_utc\n"
@@ -161,7 +162,7 @@ def test_db_shows_counts_and_versions(
     assert info["polls"] == 2
     assert info["stores"] == 2
     assert info["data_version"] == 1
-    assert info["schema_version"] == 1
+    assert info["schema_version"] == SCHEMA_VERSION
     assert info["latest_poll_utc"] == "2023-01-23T10:05:00+00:00"
     code, out, _ = run(["db", "--db", duckdb_url], capsys)
     assert "latest_poll_utc  2023-01-23T10:05:00+00:00" in out

@@ -244,6 +244,51 @@ def test_jobs_left_unfinished_by_a_crash_are_run_again(
     assert compute.calls == [(AS_OF, "previous")]
 
 
+def test_a_job_cut_off_twice_while_running_is_failed_not_run_again(
+    store: Store, compute: FakeCompute, make_jobs: Callable[..., ReportJobs]
+) -> None:
+    crashed = JobRecord(
+        id=new_report_id(),
+        status="queued",
+        interpolation="nearest",
+        as_of_requested=AS_OF,
+        data_version=store.data_version(),
+        created_at=datetime(2023, 1, 23, 17, 1, tzinfo=UTC),
+    )
+    store.insert_job(crashed)
+    for minute in (2, 3):  # two runs, each cut off by a crash (never completed)
+        store.mark_running(crashed.id, started_at=datetime(2023, 1, 23, 17, minute, tzinfo=UTC))
+    assert store.get_job(crashed.id).attempts == 2  # type: ignore[union-attr]
+    jobs = make_jobs(compute)
+    assert [job.id for job in jobs.recover()] == [crashed.id]
+    failed = store.get_job(crashed.id)
+    assert failed is not None
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert "stopped while computing this report 2 times" in failed.error
+    assert store.unfinished_jobs() == []
+    assert compute.calls == []
+
+
+def test_a_job_cut_off_once_is_run_again_and_counts_its_attempts(
+    store: Store, compute: FakeCompute, make_jobs: Callable[..., ReportJobs]
+) -> None:
+    crashed = JobRecord(
+        id=new_report_id(),
+        status="queued",
+        interpolation="nearest",
+        as_of_requested=AS_OF,
+        data_version=store.data_version(),
+        created_at=datetime(2023, 1, 23, 17, 1, tzinfo=UTC),
+    )
+    store.insert_job(crashed)
+    store.mark_running(crashed.id, started_at=datetime(2023, 1, 23, 17, 2, tzinfo=UTC))
+    jobs = make_jobs(compute)
+    jobs.recover()
+    done = wait_for(jobs, crashed.id, "complete")
+    assert store.get_job(done.id).attempts == 2  # type: ignore[union-attr]
+
+
 def test_close_waits_for_running_and_leaves_queued_for_the_next_start(
     store: Store, compute: FakeCompute, make_jobs: Callable[..., ReportJobs]
 ) -> None:

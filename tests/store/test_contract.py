@@ -12,6 +12,7 @@ import pytest
 from storemon import schema
 from storemon.errors import ConfigError, ReportNotFound, StoreError
 from storemon.store import IngestBatch, JobRecord, Store, open_store
+from storemon.store.migrations import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from conftest import Tables
@@ -300,6 +301,7 @@ def test_job_lifecycle(store: Store) -> None:
     assert running is not None
     assert running.status == "running"
     assert running.started_at == utc("2024-01-01 00:00:01")
+    assert running.attempts == 1
     assert store.job_result("j1") is None
 
     csv = b"store_id,uptime_last_hour\n\xe2\x82\xac,1.00\n"
@@ -323,6 +325,7 @@ def test_job_lifecycle(store: Store) -> None:
         as_of_used=as_of,
         row_count=1,
         error=None,
+        attempts=1,
     )
     assert done.created_at.tzinfo is not None
     assert store.job_result("j1") == csv
@@ -403,7 +406,7 @@ def test_reopening_keeps_data_and_migrations_run_once(store_url: str, tables: ty
         try:
             assert again.counts()["polls"] == 1
             assert again.data_version() == version
-            assert again.schema_version() == 1  # type: ignore[attr-defined]
+            assert again.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]
         finally:
             again.close()
 
@@ -477,13 +480,15 @@ def test_a_new_migration_is_applied_once_on_an_existing_database(
     first = open_store(store_url)
     first.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
     first.close()
-    extra = migrations.Migration(2, "test: notes", ("CREATE TABLE notes (body TEXT)",))
+    extra = migrations.Migration(
+        SCHEMA_VERSION + 1, "test: notes", ("CREATE TABLE notes (body TEXT)",)
+    )
     monkeypatch.setattr(migrations, "DUCKDB", (*migrations.DUCKDB, extra))
     monkeypatch.setattr(migrations, "POSTGRES", (*migrations.POSTGRES, extra))
     for _ in range(2):  # a second apply would fail: the table exists
         again = open_store(store_url)
         try:
-            assert again.schema_version() == 2  # type: ignore[attr-defined]
+            assert again.schema_version() == SCHEMA_VERSION + 1  # type: ignore[attr-defined]
             assert again.counts()["polls"] == 1
         finally:
             again.close()

@@ -11,6 +11,7 @@ import pytest
 from storemon.errors import StoreError
 from storemon.store import IngestBatch, open_store
 from storemon.store import postgres as pg_module
+from storemon.store.migrations import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from conftest import Tables
@@ -65,7 +66,7 @@ def test_two_processes_opening_a_new_database_at_once_migrate_it_once(pg_url: st
     assert errors == []
     store = open_store(pg_url)
     try:
-        assert store.schema_version() == 1  # type: ignore[attr-defined]
+        assert store.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]
     finally:
         store.close()
 

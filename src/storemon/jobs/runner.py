@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 #: Bytes of finished CSVs kept in memory (the benchmark report is about 0.7 MB).
 DEFAULT_CACHE_BYTES: Final = 64 * 1024 * 1024
 _FINISHED_RECORDS_KEPT: Final = 4096
+#: A job cut off this many times while running (the server died under it) is not run
+#: again at start-up but failed: it may be what kills the server, and must not loop.
+MAX_ATTEMPTS: Final = 2
 
 
 class ReportWorkerError(StoremonError):
@@ -349,10 +352,20 @@ class ReportJobs:
         """Queue again every job a previous process left queued or running.
 
         Call once at start-up, before serving. A job that fails again is marked
-        failed with its error, so no job stays Running forever.
+        failed with its error, so no job stays Running forever; a job that was cut
+        off while running :data:`MAX_ATTEMPTS` times is failed with that reason
+        instead of being run again (it may be what brought the server down).
         """
         jobs = self.store.unfinished_jobs()
         for job in jobs:
+            if job.status == "running" and job.attempts >= MAX_ATTEMPTS:
+                error = (
+                    f"the server stopped while computing this report {job.attempts} times; "
+                    "it is not retried again: trigger a new report"
+                )
+                log.error("report %s failed: %s", job.id, error)
+                self.store.mark_failed(job.id, finished_at=self._clock(), error=error)
+                continue
             log.warning("re-running report %s left %s by a previous process", job.id, job.status)
             self._submit(replace(job, status="queued", started_at=None))
         return jobs

@@ -23,7 +23,7 @@ _EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
 #: Job columns in the order :func:`job_from_row` expects.
 JOB_COLUMNS: Final = (
     "id, status, interpolation, as_of_requested, data_version, created_at, "
-    "started_at, finished_at, as_of_used, row_count, error"
+    "started_at, finished_at, as_of_used, row_count, error, attempts"
 )
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -111,6 +111,7 @@ def job_from_row(row: tuple[object, ...]) -> JobRecord:
         as_of_used,
         row_count,
         error,
+        attempts,
     ) = row
     return JobRecord(
         id=str(job_id),
@@ -124,6 +125,7 @@ def job_from_row(row: tuple[object, ...]) -> JobRecord:
         as_of_used=_instant(as_of_used),
         row_count=None if row_count is None else int(row_count),  # type: ignore[call-overload]
         error=None if error is None else str(error),
+        attempts=int(attempts),  # type: ignore[call-overload]
     )
 
 

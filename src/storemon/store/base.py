@@ -59,6 +59,7 @@ class JobRecord:
     as_of_used: datetime | None = None
     row_count: int | None = None
     error: str | None = None
+    attempts: int = 0  # how many times the job was set running (a crash can cut a run off)
 
 
 class Store(Protocol):
@@ -118,7 +119,9 @@ class Store(Protocol):
         """A queued, running or complete job with these parameters on this data version."""
         ...
 
-    def mark_running(self, job_id: str, *, started_at: datetime) -> None: ...
+    def mark_running(self, job_id: str, *, started_at: datetime) -> None:
+        """Set a job running and count the attempt."""
+        ...
 
     def mark_complete(
         self,

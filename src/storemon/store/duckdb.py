@@ -320,7 +320,7 @@ class DuckDBStore:
         """Store a new job (its id must be new)."""
         with self._transaction(f"insert job {job.id}") as conn:
             conn.execute(
-                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     job.id,
                     job.status,
@@ -333,6 +333,7 @@ class DuckDBStore:
                     _naive(job.as_of_used),
                     job.row_count,
                     job.error,
+                    job.attempts,
                 ],
             )
 
@@ -370,7 +371,8 @@ class DuckDBStore:
         with self._transaction(f"mark job {job_id} running") as conn:
             _require_job(conn, job_id)
             conn.execute(
-                "UPDATE jobs SET status = 'running', started_at = ? WHERE id = ?",
+                "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1"
+                " WHERE id = ?",
                 [to_naive_utc(started_at), job_id],
             )
 

@@ -57,6 +57,11 @@ DUCKDB: Final[tuple[Migration, ...]] = (
             "CREATE TABLE job_results (job_id VARCHAR PRIMARY KEY, csv BLOB NOT NULL)",
         ),
     ),
+    Migration(
+        2,
+        "count the attempts of each job",
+        ("ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",),
+    ),
 )
 
 POSTGRES: Final[tuple[Migration, ...]] = (
@@ -90,6 +95,11 @@ POSTGRES: Final[tuple[Migration, ...]] = (
             "CREATE TABLE job_results (job_id text PRIMARY KEY REFERENCES jobs (id),"
             " csv bytea NOT NULL)",
         ),
+    ),
+    Migration(
+        2,
+        "count the attempts of each job",
+        ("ALTER TABLE jobs ADD COLUMN attempts integer NOT NULL DEFAULT 0",),
     ),
 )
 

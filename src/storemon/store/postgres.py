@@ -502,7 +502,7 @@ class PostgresStore:
         with self._transaction(f"insert job {job.id}") as conn:
             conn.execute(
                 f"INSERT INTO jobs ({JOB_COLUMNS})"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     job.id,
                     job.status,
@@ -515,6 +515,7 @@ class PostgresStore:
                     optional_utc(job.as_of_used),
                     job.row_count,
                     job.error,
+                    job.attempts,
                 ],
             )
 
@@ -551,7 +552,8 @@ class PostgresStore:
         """Set a job running."""
         with self._transaction(f"mark job {job_id} running") as conn:
             cur = conn.execute(
-                "UPDATE jobs SET status = 'running', started_at = %s WHERE id = %s",
+                "UPDATE jobs SET status = 'running', started_at = %s, attempts = attempts + 1"
+                " WHERE id = %s",
                 [to_utc(started_at), job_id],
             )
             if cur.rowcount == 0:
