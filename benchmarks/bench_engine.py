@@ -40,7 +40,7 @@ from storemon.engine import compute_report
 from storemon.engine.report import DEFAULT_WORKERS
 from storemon.ingest.csv import read_source
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the repo
 _join = cast("Callable[..., pa.ChunkedArray[Any]]", pc.binary_join_element_wise)
 SCALES = (1, 3, 10)
 #: CPU seconds of each timed run (all threads).

@@ -1,7 +1,7 @@
 """HTTP load benchmark: trigger latency, /get_report latency under 50 pollers, time to Complete.
 
 Starts `storemon serve` (loopback only) on a database holding the benchmark set —
-a fresh DuckDB file loaded from /work/shared/data (or --data-dir), or the database
+a fresh DuckDB file loaded from ../shared/data (or --data-dir), or the database
 given with --db (loaded first if it has no polls) — and measures:
 
 1. trigger: latency of POST /trigger_report for a new report (distinct as_of each
@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-DEFAULT_DATA = Path("/work/shared/data")
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data
 TARGETS = {"trigger_ms": 50.0, "get_report_p99_ms": 20.0, "complete_s": 2.0}
 
 
