@@ -6,17 +6,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cli_helpers import run
 
-from storemon.cli import main
 from storemon.store import open_store
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = exit_.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 def test_demo_loads_an_empty_database_once(

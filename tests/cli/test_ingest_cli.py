@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import run
 
-from storemon.cli import main
 from storemon.store import open_store
 from storemon.store.migrations import SCHEMA_VERSION
 
@@ -22,15 +22,6 @@ STATUS = (
     "c,active,2023-01-23 10:05:00 UTC\n"
 )
 HOURS = "store_id,dayOfWeek,start_time_local,end_time_local\na,0,09:00:00,12:00:00\n"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI in-process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = exit_.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import gzip
 from pathlib import Path
 
 import pytest
+from cli_helpers import run
 
 from storemon.cli import main
 
@@ -18,11 +19,7 @@ AS_OF = ["--as-of", "2023-01-23 17:00:00 UTC"]
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main(["report", *args])
-    out, err = capsys.readouterr()
-    code = exit_.value.code
-    return (code if isinstance(code, int) else 1), out, err
+    return run(["report", *args], capsys)
 
 
 @pytest.mark.parametrize("interpolation", ["nearest", "previous"])

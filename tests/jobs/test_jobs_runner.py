@@ -220,19 +220,25 @@ def test_finished_report_is_served_by_a_new_process(store_url: str, compute: Fak
     assert len(compute.calls) == 1
 
 
-@pytest.mark.parametrize("left", ["queued", "running"])
-def test_jobs_left_unfinished_by_a_crash_are_run_again(
-    store: Store, compute: FakeCompute, make_jobs: Callable[..., ReportJobs], left: str
-) -> None:
-    crashed = JobRecord(
+def _insert_queued_job(store: Store, interpolation: Interpolation) -> JobRecord:
+    """A job as a previous process left it in the database: queued, never finished."""
+    job = JobRecord(
         id=new_report_id(),
         status="queued",
-        interpolation="previous",
+        interpolation=interpolation,
         as_of_requested=AS_OF,
         data_version=store.data_version(),
         created_at=datetime(2023, 1, 23, 17, 1, tzinfo=UTC),
     )
-    store.insert_job(crashed)
+    store.insert_job(job)
+    return job
+
+
+@pytest.mark.parametrize("left", ["queued", "running"])
+def test_jobs_left_unfinished_by_a_crash_are_run_again(
+    store: Store, compute: FakeCompute, make_jobs: Callable[..., ReportJobs], left: str
+) -> None:
+    crashed = _insert_queued_job(store, "previous")
     if left == "running":
         store.mark_running(crashed.id, started_at=datetime(2023, 1, 23, 17, 2, tzinfo=UTC))
     jobs = make_jobs(compute)
@@ -247,15 +253,7 @@ def test_jobs_left_unfinished_by_a_crash_are_run_again(
 def test_a_job_cut_off_twice_while_running_is_failed_not_run_again(
     store: Store, compute: FakeCompute, make_jobs: Callable[..., ReportJobs]
 ) -> None:
-    crashed = JobRecord(
-        id=new_report_id(),
-        status="queued",
-        interpolation="nearest",
-        as_of_requested=AS_OF,
-        data_version=store.data_version(),
-        created_at=datetime(2023, 1, 23, 17, 1, tzinfo=UTC),
-    )
-    store.insert_job(crashed)
+    crashed = _insert_queued_job(store, "nearest")
     for minute in (2, 3):  # two runs, each cut off by a crash (never completed)
         store.mark_running(crashed.id, started_at=datetime(2023, 1, 23, 17, minute, tzinfo=UTC))
     assert store.get_job(crashed.id).attempts == 2  # type: ignore[union-attr]
@@ -273,15 +271,7 @@ def test_a_job_cut_off_twice_while_running_is_failed_not_run_again(
 def test_a_job_cut_off_once_is_run_again_and_counts_its_attempts(
     store: Store, compute: FakeCompute, make_jobs: Callable[..., ReportJobs]
 ) -> None:
-    crashed = JobRecord(
-        id=new_report_id(),
-        status="queued",
-        interpolation="nearest",
-        as_of_requested=AS_OF,
-        data_version=store.data_version(),
-        created_at=datetime(2023, 1, 23, 17, 1, tzinfo=UTC),
-    )
-    store.insert_job(crashed)
+    crashed = _insert_queued_job(store, "nearest")
     store.mark_running(crashed.id, started_at=datetime(2023, 1, 23, 17, 2, tzinfo=UTC))
     jobs = make_jobs(compute)
     jobs.recover()
