@@ -54,7 +54,8 @@ def _chunks(
         )
 
 
-def _concat(parts: list[list[WindowTotals]], n_windows: int) -> list[WindowTotals]:
+def join_totals(parts: list[list[WindowTotals]], n_windows: int) -> list[WindowTotals]:
+    """Per-chunk totals (chunks in store order) as one array per window."""
     if len(parts) == 1:
         return parts[0]
     return [
@@ -100,7 +101,7 @@ def window_totals(
         )
         chunk_intervals = _slice_intervals(intervals, inter, first)
         parts.append(chunk_totals(chunk, chunk_intervals, stop - first, window_starts_us, end_us))
-    return _concat(parts, len(window_starts_us))
+    return join_totals(parts, len(window_starts_us))
 
 
 def poll_totals(
@@ -131,7 +132,7 @@ def poll_totals(
         parts.append(
             chunk_totals(segments, chunk_intervals, stop - first, window_starts_us, end_us)
         )
-    return _concat(parts, len(window_starts_us))
+    return join_totals(parts, len(window_starts_us))
 
 
 def _per_store(values: NDArray[np.int64], bounds: NDArray[np.int64]) -> NDArray[np.int64]:

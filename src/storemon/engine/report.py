@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from storemon.engine.hours import chunk_intervals, hours_index
-from storemon.engine.measure import WindowTotals, chunk_totals
+from storemon.engine.measure import WindowTotals, chunk_totals, join_totals
 from storemon.engine.polls import PollChunk, encode_polls, sort_polls
 from storemon.engine.states import state_segments
 from storemon.engine.zones import to_datetime, to_us
@@ -91,7 +91,7 @@ def compute_report(
             intervals = chunk_intervals(index, chunk.first, chunk.stop)
             return chunk_totals(segments, intervals, chunk.stop - chunk.first, starts, as_of_us)
 
-        totals = _join_totals(list(pool.map(measure, chunks)))
+        totals = join_totals(list(pool.map(measure, chunks)), len(WINDOWS))
     up = {}
     down = {}
     for (name, _, unit_us), total in zip(WINDOWS, totals, strict=True):
@@ -109,19 +109,6 @@ class _Inline(Executor):
         future: Future[T] = Future()
         future.set_result(fn(*args, **kwargs))
         return future
-
-
-def _join_totals(parts: list[list[WindowTotals]]) -> list[WindowTotals]:
-    """The per-chunk totals (chunks in store order) as one array per window."""
-    if len(parts) == 1:
-        return parts[0]
-    return [
-        WindowTotals(
-            np.concatenate([part[w].business_hus for part in parts]),
-            np.concatenate([part[w].active_hus for part in parts]),
-        )
-        for w in range(len(parts[0]))
-    ]
 
 
 def _two_decimals(values: pa.ChunkedArray[Any]) -> pa.Array[Any]:
