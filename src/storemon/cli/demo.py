@@ -31,8 +31,10 @@ def demo_command(
     ] = 8.0,
     seed: Annotated[int, typer.Option(help="Seed of the poll generator.")] = 42,
 ) -> None:
-    """Load the demo data (real business hours and timezones of 13,584 stores, plus
-    generated polls ending now) into the database, unless it already has polls.
+    """Load the demo data into the database, unless it already has polls.
+
+    The demo data are the real business hours and timezones of 13,584 stores
+    (bundled with storemon) and realistic polls generated for them, ending now.
     """
     url = get_settings(db=db).db
     store = open_store(url)
