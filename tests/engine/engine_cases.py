@@ -38,6 +38,7 @@ DST_DAYS = [
     datetime(2023, 10, 29, tzinfo=UTC),  # EU back
     datetime(2023, 11, 5, tzinfo=UTC),  # US / St_Johns back
     datetime(2023, 1, 23, tzinfo=UTC),
+    datetime(1969, 10, 26, tzinfo=UTC),  # US back, before the epoch (negative days)
 ]
 
 #: Times of day that hit the rules: DST hours, midnight, the 23:59 rule, half-hours.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from engine_cases import H, M, hours_table, polls_table, zones_table
@@ -16,7 +16,7 @@ SUNDAY, MONDAY = 6, 0
 
 def _row(zone: str, rows: list[tuple[int, int, int]], as_of: datetime) -> dict[str, object]:
     """The report row of one always-active store with these hours in this zone."""
-    polls = polls_table([Poll("S", datetime(2023, 1, 1, tzinfo=UTC), True)])
+    polls = polls_table([Poll("S", as_of - timedelta(days=30), True)])
     hours = hours_table([HoursRow("S", day, start, end) for day, start, end in rows])
     report = compute_report(polls, hours, zones_table([("S", zone)]), as_of=as_of)
     (row,) = report.table.to_pylist()
@@ -103,3 +103,35 @@ def test_store_without_zone_uses_chicago_and_without_hours_is_open_all_week() ->
     # 09:00-10:00 today, and 10:00-12:00 of last Monday (the week starts 16:00 UTC then)
     assert (a["uptime_last_hour"], a["uptime_last_week"]) == (60.0, 3.0)
     assert (b["uptime_last_hour"], b["uptime_last_week"]) == (60.0, 168.0)
+
+
+@pytest.mark.parametrize(
+    ("at", "zone", "week_hours"),
+    [
+        # The first instant datetime can hold: the week lies before it, in year 0. Kiritimati
+        # was at LMT -10:29:20: Monday 0000-12-25 (proleptic) local is 12-25 10:29:20 UTC
+        # to 12-26 10:29:20 UTC, inside the week.
+        (datetime(1, 1, 1, tzinfo=UTC), "Pacific/Kiritimati", 24.0),
+        # The last one: in +14:00 the week's last local date is 10000-01-01;
+        # Monday 9999-12-27 00:00-24:00 local is 12-26 10:00 to 12-27 10:00 UTC.
+        (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "Pacific/Kiritimati", 24.0),
+    ],
+)
+def test_instants_at_the_ends_of_the_datetime_range(
+    at: datetime, zone: str, week_hours: float
+) -> None:
+    """No OverflowError for dates outside datetime's range: a store with hours and one
+    open 24x7, both always active."""
+    polls = polls_table([Poll("S", at, True), Poll("T", at, True)])
+    hours = hours_table([HoursRow("S", MONDAY, 0, 0)])
+    report = compute_report(polls, hours, zones_table([("S", zone)]), as_of=at)
+    s, t = report.table.to_pylist()
+    assert s["uptime_last_week"] == week_hours
+    assert t["uptime_last_week"] == 168.0
+
+
+def test_dates_before_1970() -> None:
+    """Local dates before the epoch count like any other (days since 1970 are negative)."""
+    # Monday 1969-12-29 09:00-17:00 in New York (EST) is 14:00-22:00 UTC.
+    row = _row("America/New_York", [(MONDAY, 9 * H, 17 * H)], datetime(1969, 12, 30, tzinfo=UTC))
+    assert (row["uptime_last_day"], row["uptime_last_week"]) == (8.0, 8.0)

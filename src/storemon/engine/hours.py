@@ -49,14 +49,16 @@ def segment_walls(
     days = np.arange(first_day, last_day + 1, dtype=np.int64)
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
     width = -(-len(days) // 7)
-    by_weekday = np.full((7, width), -1, dtype=np.int64)
+    by_weekday = np.zeros((7, width), dtype=np.int64)
+    filled = np.zeros((7, width), dtype=bool)  # (days before 1970 are negative: no sentinel)
     for w in range(7):
         these = days[weekday == w]
         by_weekday[w, : len(these)] = these
+        filled[w, : len(these)] = True
     valid_row = (day_of_week >= 0) & (day_of_week <= 6)
     rows = np.flatnonzero(valid_row)
     grid = by_weekday[day_of_week[rows]]  # rows x width dates
-    has = grid >= 0
+    has = filled[day_of_week[rows]]
     row = np.repeat(rows, has.sum(axis=1))
     day = grid[has]
     start = start_local_us[row]

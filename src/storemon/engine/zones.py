@@ -64,15 +64,20 @@ def store_zones(
     return zones, zone_of_store
 
 
+#: The local dates datetime can hold (days since 1970-01-01): 0001-01-01 .. 9999-12-31.
+_FIRST_DAY = (datetime(1, 1, 1) - _EPOCH).days
+_LAST_DAY = (datetime(9999, 12, 31) - _EPOCH).days
+
+
 def _utc_us(zone: ZoneInfo, day: int, tod_us: int) -> int:
     """Exact: local (day, time) in ``zone`` with fold=0 → UTC microseconds since the epoch."""
-    wall = _EPOCH + timedelta(days=day, microseconds=tod_us)
-    offset = wall.replace(tzinfo=zone).utcoffset()
-    assert offset is not None
-    return (wall - _EPOCH - offset) // _ONE_US
+    return day * US_PER_DAY + tod_us - _offset_us(zone, day, tod_us)
 
 
 def _offset_us(zone: ZoneInfo, day: int, tod_us: int) -> int:
+    """The zone's UTC offset (fold=0) at a wall time; a date outside datetime's range (a
+    week around 0001-01-01 or 9999-12-31) takes the offset of the nearest date it holds."""
+    day = min(max(day, _FIRST_DAY), _LAST_DAY)
     wall = _EPOCH + timedelta(days=day, microseconds=tod_us)
     offset = wall.replace(tzinfo=zone).utcoffset()
     assert offset is not None
