@@ -236,3 +236,29 @@ def test_chunks_cut_only_between_stores(duplicate: bool, chunk_rows: int) -> Non
     )
     assert np.array_equal(np.concatenate([a.time_us for a in parts]), whole.time_us)
     assert np.array_equal(np.concatenate([a.active for a in parts]), whole.active)
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+@pytest.mark.parametrize(
+    ("n_stores", "old"),
+    [
+        (5000, datetime(1970, 1, 1, tzinfo=UTC)),  # a device clock reset to the epoch
+        (200, datetime(1, 1, 1, tzinfo=UTC)),  # the widest span there is
+    ],
+)
+def test_one_very_old_poll_changes_nothing(n_stores: int, old: datetime, duplicate: bool) -> None:
+    """(store, time since the first poll) no longer fits one int64 key: the polls are
+    still sorted and de-duplicated right, and the old poll is far from every window."""
+    at = datetime(2023, 1, 23, 12, tzinfo=UTC)
+    rows = [
+        Poll(f"{s:05d}", at - timedelta(minutes=s % 97 + 60 * k), (s + k) % 3 > 0)
+        for s in range(n_stores)
+        for k in range(2)
+    ]
+    if duplicate:  # the later row wins
+        rows.append(Poll(rows[-1].store_id, rows[-1].at, not rows[-1].active))
+    recent = compute_report(polls_table(rows), hours_table([]), zones_table([]), as_of=at)
+    rows.insert(0, Poll(f"{n_stores - 1:05d}", old, True))
+    with_old = compute_report(polls_table(rows), hours_table([]), zones_table([]), as_of=at)
+    assert with_old.table.equals(recent.table)
+    assert recent.table.num_rows == n_stores

@@ -212,12 +212,18 @@ def sort_polls(encoded: EncodedPolls, chunk_rows: int) -> list[PollChunk]:
                 for f, t, a, b in _bounds(cuts, rows)
             ]
         del packed
-    # Duplicates of (store, instant): the later row wins, so row order is needed.
+    # Duplicates of (store, instant), or keys too wide to pack: the later row wins, so row
+    # order is needed.
     store = np.concatenate([rank[codes] for rank, codes in encoded.segments])
-    key = (store << bits) | (time_us - t_min)
-    order = np.argsort(key)
-    key = key[order]
-    same = key[1:] == key[:-1]
+    if (n_stores << bits) < _INT63:
+        key = (store << bits) | (time_us - t_min)
+        order = np.argsort(key)
+        key = key[order]
+        same = key[1:] == key[:-1]
+    else:  # (store, time offset) overflows one int64 (polls decades apart): sort by both
+        order = np.lexsort((time_us, store))
+        by_store, by_time = store[order], time_us[order]
+        same = (by_store[1:] == by_store[:-1]) & (by_time[1:] == by_time[:-1])
     starts = np.flatnonzero(np.concatenate(([True], ~same)))
     order = np.maximum.reduceat(order, starts)
     store = store[order]
