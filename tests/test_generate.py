@@ -190,3 +190,24 @@ def test_cli_rejects_a_bad_end(capsys: pytest.CaptureFixture[str]) -> None:
         main(["generate", "--end", "tomorrow"])
     assert done.value.code == 2
     assert "cannot read timestamp 'tomorrow'" in capsys.readouterr().err
+
+
+def test_cli_unwritable_output_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "missing-dir" / "polls.csv"
+    with pytest.raises(SystemExit) as done:
+        main(["generate", "--days", "0.1", "--output", str(target)])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {target}" in err
+    assert "Traceback" not in err
+
+
+def test_cli_period_before_year_one_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["generate", "--end", "0001-01-02 00:00", "--days", "8", "--output", "-"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "--days" in err
+    assert "0001-01-01" in err

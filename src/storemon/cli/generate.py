@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -71,6 +71,11 @@ def generate(
             end_at = parse_instant(end)
         except InvalidRequest as error:
             raise typer.BadParameter(str(error), param_hint="--end") from None
+    if end_at - datetime.min.replace(tzinfo=UTC) < timedelta(days=days):
+        raise typer.BadParameter(
+            "the period would start before 0001-01-01: give fewer --days or a later --end",
+            param_hint="--days",
+        )
     polls = demo_polls(
         hours=hours, timezones=timezones, extra_stores=stores, days=days, end=end_at, seed=seed
     )
@@ -80,7 +85,12 @@ def generate(
         sys.stdout.flush()
     else:
         target = Path(output)
-        target.write_bytes(gzip.compress(data, 6, mtime=0) if target.suffix == ".gz" else data)
+        try:
+            target.write_bytes(gzip.compress(data, 6, mtime=0) if target.suffix == ".gz" else data)
+        except OSError as error:
+            raise typer.BadParameter(
+                f"cannot write {output}: {error.strerror}", param_hint="--output"
+            ) from None
     inactive = 1 - polls.column("active").to_numpy(zero_copy_only=False).mean() if len(polls) else 0
     typer.echo(
         f"wrote {polls.num_rows:,} polls for {len(polls.column('store_id').unique()):,} stores "
