@@ -274,6 +274,24 @@ def test_data_version_changes_on_every_ingest(store: Store, tables: type[Tables]
     assert len(seen) == 4
 
 
+def test_data_version_stays_when_a_batch_holds_only_rejects(
+    store: Store, tables: type[Tables]
+) -> None:
+    # Rejects change no report: an all-rejected file must not end report-job reuse.
+    before = store.data_version()
+    store.apply_ingest(
+        IngestBatch(
+            rejects=tables.rejects([("status", "s.csv", 2, "empty store_id", ",active,x")]),
+            files={"status": "s.csv"},
+        )
+    )
+    store.apply_ingest(IngestBatch(polls=tables.polls([])))  # empty tables: no rows
+    assert store.data_version() == before
+    assert store.counts()["rejects"] == 1
+    store.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+    assert store.data_version() != before
+
+
 def _job(job_id: str, created: str, **fields: object) -> JobRecord:
     base: dict[str, object] = {
         "id": job_id,

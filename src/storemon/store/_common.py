@@ -219,3 +219,14 @@ def prepared(batch: IngestBatch) -> IngestBatch:
                 f"invalid ingest batch: the {name} table does not match storemon.schema ({error})"
             ) from error
     return IngestBatch(**tables, files=dict(batch.files))
+
+
+def changes_data(batch: IngestBatch) -> bool:
+    """Whether ``batch`` has a polls, hours or timezones row (then the data version is bumped).
+
+    Rejects alone change no report, so they leave the version, and reusable jobs, as they are.
+    """
+    return any(
+        table is not None and table.num_rows > 0
+        for table in (batch.polls, batch.hours, batch.timezones)
+    )

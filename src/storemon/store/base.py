@@ -78,7 +78,8 @@ class Store(Protocol):
         Polls: last write wins per (store_id, timestamp_utc), within the batch by
         row order and over earlier ingests. Hours and timezones: every store with a
         row in the batch has all its previous rows of that source replaced. Rejects
-        are appended. The data version is bumped.
+        are appended. The data version is bumped when the batch has a polls, hours
+        or timezones row (rejects alone change no report).
         """
         ...
 

@@ -27,6 +27,7 @@ from storemon.schema import Interpolation, Source
 from storemon.store import migrations
 from storemon.store._common import (
     JOB_COLUMNS,
+    changes_data,
     conform,
     from_epoch_us,
     job_from_row,
@@ -177,7 +178,8 @@ class DuckDBStore:
                     [ingest_id],
                 )
                 conn.unregister("_rejects_batch")
-            conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
+            if changes_data(batch):
+                conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
 
     @staticmethod
     def _upsert_polls(conn: _Conn, polls: pa.Table) -> None:

@@ -40,6 +40,7 @@ from storemon.schema import Interpolation, Source
 from storemon.store import migrations
 from storemon.store._common import (
     JOB_COLUMNS,
+    changes_data,
     from_epoch_us,
     job_from_row,
     last_per_key,
@@ -318,7 +319,8 @@ class PostgresStore:
                 self._replace_timezones(conn, batch.timezones)
             if batch.rejects is not None and batch.rejects.num_rows:
                 self._append_rejects(conn, batch.rejects, ingest_id)
-            conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
+            if changes_data(batch):
+                conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
         if settle:
             self._settle_polls()
 
