@@ -5,13 +5,22 @@ from __future__ import annotations
 import errno
 import gzip
 import os
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from storemon.errors import IngestError
-from storemon.ingest.inbox import InboxWatcher, detect_source, inbox_files, scan_inbox
+from storemon.errors import IngestError, StoreError
+from storemon.ingest.inbox import (
+    InboxResult,
+    InboxWatcher,
+    detect_source,
+    inbox_files,
+    scan_inbox,
+)
 from storemon.store import Store, open_store
 
 STATUS = b"store_id,status,timestamp_utc\na,active,2023-01-23 10:00:00 UTC\n"
@@ -208,38 +217,109 @@ def test_watcher_picks_up_files_every_interval(store: Store, inbox: Path) -> Non
         InboxWatcher(store, inbox, interval_seconds=0)
 
 
-def test_files_taken_by_another_scanner_are_skipped_not_fatal(
+BAD_ROW = b"a,maybe,2023-01-23 11:00:00 UTC\n"  # one reject per status file
+
+
+def test_a_second_scanner_never_ingests_a_file_the_first_is_ingesting(
     store: Store, inbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two scanners (say `storemon watch` and `storemon serve` on one PostgreSQL
-    # database) can share an inbox: a file may vanish between listing and moving.
+    # database) share an inbox. The second scans while the first has ingested a
+    # file but not yet moved it: each file must still be ingested exactly once.
+    from storemon.ingest import inbox as inbox_module
+
+    _write(inbox / "a.csv", STATUS + BAD_ROW, mtime=1_000)
+    _write(inbox / "b.csv", STATUS + BAD_ROW, mtime=2_000)
+    real_ingest = inbox_module.ingest
+    other: list[InboxResult] = []
+    raced: list[bool] = []
+
+    def ingest_then_race(store: Store, files: dict[str, Path], **kw: object) -> object:
+        summary = real_ingest(store, files, **kw)  # type: ignore[arg-type]
+        if not raced:  # once: the other scanner runs a whole scan right now
+            raced.append(True)
+            racer = threading.Thread(target=lambda: other.extend(scan_inbox(store, inbox)))
+            racer.start()
+            racer.join()
+        return summary
+
+    monkeypatch.setattr(inbox_module, "ingest", ingest_then_race)
+    first = scan_inbox(store, inbox)
+    names = sorted(r.name for r in [*first, *other] if r.ok)
+    assert names == ["a.csv", "b.csv"]  # each once, whoever took it
+    assert store.counts()["rejects"] == 2
+    assert store.data_version() == 2
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["a.csv", "b.csv"]
+    assert sorted(p.name for p in inbox.iterdir()) == ["processed"]  # no claim folder left
+
+
+def test_claiming_a_file_twice_takes_it_once(inbox: Path) -> None:
+    from storemon.ingest.inbox import claim
+
+    path = _write(inbox / "a.csv", STATUS)
+    claimed = claim(path)
+    assert claimed is not None
+    assert claimed.parent.name.startswith(f".claimed-{os.getpid()}-")
+    assert claimed.read_bytes() == STATUS
+    assert claim(path) is None  # another scanner took it: skip, not an error
+    assert inbox_files(inbox) == []  # claim folders are hidden from the scan
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_claims_of_a_dead_scanner_are_put_back_and_ingested(store: Store, inbox: Path) -> None:
+    folder = inbox / f".claimed-{_dead_pid()}-1"
+    folder.mkdir()
+    _write(folder / "a.csv", STATUS + BAD_ROW, mtime=1_000)
+    _write(inbox / "b.csv", ZONES, mtime=2_000)
+    results = scan_inbox(store, inbox)
+    assert [(r.name, r.ok) for r in results] == [("a.csv", True), ("b.csv", True)]
+    assert not folder.exists()
+    assert store.counts()["polls"] == 1
+    assert store.counts()["rejects"] == 1
+
+
+def test_claims_of_a_live_scanner_are_left_alone(store: Store, inbox: Path) -> None:
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        folders = [
+            inbox / f".claimed-{live.pid}-1",  # another live process
+            inbox / f".claimed-{os.getpid()}-1",  # another thread of this process
+        ]
+        for folder in folders:
+            folder.mkdir()
+            _write(folder / "a.csv", STATUS)
+        assert scan_inbox(store, inbox) == []
+        for folder in folders:
+            assert (folder / "a.csv").read_bytes() == STATUS
+        assert store.counts()["polls"] == 0
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_database_failure_puts_the_claimed_file_back(
+    store: Store, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from storemon.ingest import inbox as inbox_module
 
     _write(inbox / "a.csv", STATUS, mtime=1_000)
-    _write(inbox / "b.csv", b"item,price\n", mtime=2_000)
-    _write(inbox / "c.csv", ZONES, mtime=3_000)
-    real_ingest = inbox_module.ingest
-    real_detect = inbox_module.detect_source
+    _write(inbox / "b.csv", ZONES, mtime=2_000)
 
-    def ingest_then_lose(store: Store, files: dict[str, Path], **kw: object) -> object:
-        summary = real_ingest(store, files, **kw)  # type: ignore[arg-type]
-        for path in files.values():
-            if path.name == "a.csv":
-                path.unlink()  # the other scanner moved it away meanwhile
-        return summary
+    def broken(*args: object, **kw: object) -> object:
+        raise StoreError("the database is down")
 
-    def detect_after_loss(path: Path) -> object:
-        if path.name == "b.csv":
-            path.unlink()
-        return real_detect(path)
-
-    monkeypatch.setattr(inbox_module, "ingest", ingest_then_lose)
-    monkeypatch.setattr(inbox_module, "detect_source", detect_after_loss)
-    results = scan_inbox(store, inbox)
-    assert [(r.name, r.ok) for r in results] == [("a.csv", True), ("c.csv", True)]
-    assert results[0].moved_to is None
-    assert not (inbox / "failed").exists()
-    assert store.counts()["timezones"] == 1
+    monkeypatch.setattr(inbox_module, "ingest", broken)
+    (result,) = scan_inbox(store, inbox)  # the scan stops at the first failure
+    assert (result.name, result.moved_to, result.error) == ("a.csv", None, "the database is down")
+    assert sorted(p.name for p in inbox.iterdir()) == ["a.csv", "b.csv"]
+    assert (inbox / "a.csv").stat().st_mtime == 1_000  # still first in line
+    monkeypatch.undo()
+    assert [r.name for r in scan_inbox(store, inbox) if r.ok] == ["a.csv", "b.csv"]
 
 
 def test_a_file_gone_before_its_stat_is_skipped(

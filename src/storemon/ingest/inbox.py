@@ -12,9 +12,15 @@ Writing protocol, so that a file still being written is never ingested: write
 ``name.csv`` when complete — a rename within one directory is atomic. Files
 ending ``.part``, dotfiles and subdirectories are ignored.
 
-When the database fails (:class:`StoreError`), the file stays in the inbox
-and the scan stops; the next scan tries again. A file that vanishes during a
-scan (another scanner on the same inbox took it) is skipped, not an error.
+Several scanners may share one inbox (``storemon serve`` and ``storemon watch``
+on one PostgreSQL database): before reading a file, a scan CLAIMS it by renaming
+it into its own hidden folder ``.claimed-<pid>-<thread>/`` (atomic; a rename
+that finds the file gone means another scanner took it: skipped). So each file
+is ingested once. When the database fails (:class:`StoreError`), the file is put
+back into the inbox and the scan stops; the next scan tries again. Each scan
+first puts back the claims of processes that are no longer running (a scanner
+killed mid-file); a live process's claims are never touched. Scanners sharing
+an inbox must run on one host (the pid check is local).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import logging
 import os
 import threading
 import zlib
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,12 +41,21 @@ from storemon.ingest.service import IngestSummary, ingest
 from storemon.schema import Source
 from storemon.store.base import Store
 
-__all__ = ["InboxResult", "InboxWatcher", "detect_source", "inbox_files", "scan_inbox"]
+__all__ = [
+    "InboxResult",
+    "InboxWatcher",
+    "claim",
+    "detect_source",
+    "inbox_files",
+    "recover_claims",
+    "scan_inbox",
+]
 
 log = logging.getLogger("storemon.inbox")
 
 PROCESSED: Final = "processed"
 FAILED: Final = "failed"
+CLAIMED_PREFIX: Final = ".claimed-"
 _HEADER_BYTES: Final = 64 * 1024
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _HOURS_COLUMNS: Final = frozenset(
@@ -115,6 +131,73 @@ def detect_source(path: str | os.PathLike[str]) -> Source:
     )
 
 
+def claim(path: Path) -> Path | None:
+    """Take ``path`` for this scan: rename it into this thread's claim folder.
+
+    None when the file is gone (another scanner claimed it first).
+    """
+    folder = _claim_folder(path.parent)
+    folder.mkdir(exist_ok=True)
+    target = folder / path.name
+    try:
+        path.rename(target)
+    except FileNotFoundError:
+        return None
+    return target
+
+
+def recover_claims(inbox_dir: str | os.PathLike[str]) -> list[Path]:
+    """Put back into the inbox the files claimed by scanners that are gone.
+
+    A claim folder is recovered when its process is no longer running, or when it
+    is this very thread's (left by an interrupted scan). Returns the files put back.
+    """
+    inbox = Path(inbox_dir)
+    if not inbox.is_dir():
+        return []
+    recovered: list[Path] = []
+    for folder in inbox.glob(f"{CLAIMED_PREFIX}*"):
+        owner = _claim_owner(folder)
+        if owner is None:
+            continue
+        pid, thread = owner
+        if pid == os.getpid():
+            if thread != threading.get_ident():
+                continue  # another thread of this process may be scanning
+        elif _alive(pid):
+            continue
+        for file in sorted(folder.iterdir()):
+            try:
+                recovered.append(_move(file, inbox))
+            except FileNotFoundError:  # another scanner recovered it first
+                continue
+            log.warning("inbox: %s put back from %s (its scanner stopped)", file.name, folder.name)
+        with suppress(OSError):
+            folder.rmdir()
+    return recovered
+
+
+def _claim_folder(inbox: Path) -> Path:
+    return inbox / f"{CLAIMED_PREFIX}{os.getpid()}-{threading.get_ident()}"
+
+
+def _claim_owner(folder: Path) -> tuple[int, int] | None:
+    pid, _, thread = folder.name.removeprefix(CLAIMED_PREFIX).partition("-")
+    if not (folder.is_dir() and pid.isdigit() and thread.isdigit()):
+        return None
+    return int(pid), int(thread)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # running, as another user
+        return True
+    return True
+
+
 def scan_inbox(
     store: Store, inbox_dir: str | os.PathLike[str], *, stop: threading.Event | None = None
 ) -> list[InboxResult]:
@@ -124,43 +207,55 @@ def scan_inbox(
     """
     results: list[InboxResult] = []
     inbox = Path(inbox_dir)
-    for path in inbox_files(inbox):
-        if stop is not None and stop.is_set():
-            break
-        source: Source | None = None
-        try:
-            source = detect_source(path)
-            summary = ingest(store, {source: path}, names={source: path.name})
-        except StoreError as error:
-            log.error("inbox: %s stays in the inbox, the database failed: %s", path.name, error)
-            results.append(InboxResult(path.name, None, source, None, str(error)))
-            break
-        except StoremonError as error:
-            if not path.exists():
+    recover_claims(inbox)
+    try:
+        for path in inbox_files(inbox):
+            if stop is not None and stop.is_set():
+                break
+            claimed = claim(path)
+            if claimed is None:
                 log.info("inbox: %s was taken by another scanner; skipped", path.name)
                 continue
-            failed = _move(path, inbox / FAILED)
-            failed.with_name(failed.name + ".reason.txt").write_text(f"{error}\n", encoding="utf-8")
-            log.warning("inbox: %s refused, moved to %s: %s", path.name, failed, error)
-            results.append(InboxResult(path.name, failed, source, None, str(error)))
-            continue
-        try:
-            moved: Path | None = _move(path, inbox / PROCESSED)
-        except FileNotFoundError:  # another scanner ingested and moved it too
-            log.info("inbox: %s ingested, but another scanner moved it away", path.name)
-            moved = None
-        part = summary.sources[source]
-        log.info(
-            "inbox: %s ingested as %s: %d rows, %d loaded, %d rejected; moved to %s",
-            path.name,
-            source,
-            part.rows,
-            part.loaded,
-            part.rejected,
-            moved,
-        )
-        results.append(InboxResult(path.name, moved, source, summary, None))
+            try:
+                result = _take(store, inbox, claimed)
+            finally:
+                if claimed.exists():  # not ingested (database failure, crash): back in line
+                    _move(claimed, inbox)
+            results.append(result)
+            if result.moved_to is None:  # the database failed
+                break
+    finally:
+        with suppress(OSError):  # absent, or not empty after a failed move back
+            _claim_folder(inbox).rmdir()
     return results
+
+
+def _take(store: Store, inbox: Path, claimed: Path) -> InboxResult:
+    """Ingest one claimed file and move it to processed/ or failed/."""
+    source: Source | None = None
+    try:
+        source = detect_source(claimed)
+        summary = ingest(store, {source: claimed}, names={source: claimed.name})
+    except StoreError as error:
+        log.error("inbox: %s stays in the inbox, the database failed: %s", claimed.name, error)
+        return InboxResult(claimed.name, None, source, None, str(error))
+    except StoremonError as error:
+        failed = _move(claimed, inbox / FAILED)
+        failed.with_name(failed.name + ".reason.txt").write_text(f"{error}\n", encoding="utf-8")
+        log.warning("inbox: %s refused, moved to %s: %s", claimed.name, failed, error)
+        return InboxResult(claimed.name, failed, source, None, str(error))
+    moved = _move(claimed, inbox / PROCESSED)
+    part = summary.sources[source]
+    log.info(
+        "inbox: %s ingested as %s: %d rows, %d loaded, %d rejected; moved to %s",
+        claimed.name,
+        source,
+        part.rows,
+        part.loaded,
+        part.rejected,
+        moved,
+    )
+    return InboxResult(claimed.name, moved, source, summary, None)
 
 
 def _move(path: Path, directory: Path) -> Path:
