@@ -8,8 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from storemon.errors import ConfigError
-from storemon.store._common import last_per_key, parse_url, redact_url, to_epoch_us
+from storemon.errors import ConfigError, StoreError
+from storemon.store._common import (
+    CODED_POLLS,
+    coded_polls,
+    last_per_key,
+    parse_url,
+    redact_url,
+    to_epoch_us,
+)
 
 
 @pytest.mark.parametrize(
@@ -87,3 +94,79 @@ def test_last_per_key_with_keys_too_wide_to_pack() -> None:
         {"k": 0, "n": 3},
         {"k": big, "n": 2},
     ]
+
+
+def _coded_inputs(
+    codes: list[int], stores: list[tuple[int, str]], chunks: int = 1
+) -> tuple[pa.Table, pa.Table]:
+    at = datetime(2023, 1, 23, tzinfo=UTC)
+    rows = pa.table(
+        {
+            "store_code": pa.array(codes, pa.int32()),
+            "timestamp_utc": pa.array(
+                [at + timedelta(minutes=i) for i in range(len(codes))], pa.timestamp("us")
+            ),
+            "active": [i % 2 == 0 for i in range(len(codes))],
+        }
+    )
+    if chunks > 1:  # as a database hands them over: several record batches
+        size = -(-len(codes) // chunks)
+        rows = pa.Table.from_batches(rows.to_batches(max_chunksize=size))
+    table = pa.table(
+        {
+            "code": pa.array([code for code, _ in stores], pa.int32()),
+            "store_id": [store_id for _, store_id in stores],
+        }
+    )
+    return rows, table
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_coded_polls_with_dense_codes_keeps_them_as_indices(chunks: int) -> None:
+    stores = [(2, "b"), (0, "0042"), (1, "42")]  # any order
+    rows, table = _coded_inputs([2, 0, 1, 2, 0], stores, chunks)
+    polls = coded_polls(rows, table)
+    assert polls.schema == CODED_POLLS
+    column = polls.column("store_id").combine_chunks()
+    assert column.dictionary.to_pylist() == ["0042", "42", "b"]  # ordered by code
+    assert column.indices.to_pylist() == [2, 0, 1, 2, 0]
+    assert column.cast(pa.string()).to_pylist() == ["b", "0042", "42", "b", "0042"]
+    assert polls.column("active").to_pylist() == [True, False, True, False, True]
+    assert (
+        polls.column("timestamp_utc").to_pylist()
+        == rows.column("timestamp_utc").cast(pa.timestamp("us", tz="UTC")).to_pylist()
+    )
+
+
+def test_coded_polls_maps_codes_with_gaps_to_dictionary_positions() -> None:
+    stores = [(70, "z"), (3, "a,b"), (12, "ünï €")]
+    rows, table = _coded_inputs([12, 70, 3, 3, 70], stores)
+    polls = coded_polls(rows, table)
+    column = polls.column("store_id").combine_chunks()
+    assert column.dictionary.to_pylist() == ["a,b", "ünï €", "z"]
+    assert column.indices.to_pylist() == [1, 2, 0, 0, 2]
+    assert column.cast(pa.string()).to_pylist() == ["ünï €", "z", "a,b", "a,b", "z"]
+
+
+def test_coded_polls_without_rows_still_has_the_dictionary_type() -> None:
+    rows, table = _coded_inputs([], [(0, "a")])
+    polls = coded_polls(rows, table)
+    assert polls.schema == CODED_POLLS
+    assert polls.num_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("codes", "stores"),
+    [
+        ([0, 5], [(0, "a"), (1, "b")]),  # above the highest code
+        ([0, 2], [(0, "a"), (1, "b"), (3, "d")]),  # in a gap
+        ([-1], [(0, "a")]),
+        ([0], []),
+    ],
+)
+def test_coded_polls_refuses_a_code_that_is_not_in_stores(
+    codes: list[int], stores: list[tuple[int, str]]
+) -> None:
+    rows, table = _coded_inputs(codes, stores)
+    with pytest.raises(StoreError, match="not in stores"):
+        coded_polls(rows, table)

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from storemon import schema
+from storemon.engine import compute_report, report_csv
 from storemon.errors import ConfigError, ReportNotFound, StoreError
 from storemon.store import IngestBatch, JobRecord, Store, open_store
 from storemon.store.migrations import SCHEMA_VERSION
@@ -26,8 +27,18 @@ def _rows(table: pa.Table) -> list[tuple[object, ...]]:
     return sorted(tuple(row.values()) for row in table.to_pylist())
 
 
+def _as_text(polls: pa.Table) -> pa.Table:
+    """Report-input polls with ``store_id`` cast to text, after checking it is dictionary-typed."""
+    field = polls.schema.field("store_id")
+    assert field.type == pa.dictionary(pa.int32(), pa.string())
+    assert not field.nullable
+    text = polls.column("store_id").cast(pa.string())
+    return polls.set_column(0, pa.field("store_id", pa.string(), nullable=False), text)
+
+
 def _polls(store: Store) -> list[tuple[object, ...]]:
-    return _rows(store.report_inputs(None).polls)  # every poll: test data spans < 7 days
+    # every poll: test data spans < 7 days
+    return _rows(_as_text(store.report_inputs(None).polls))
 
 
 def _hours(store: Store) -> list[tuple[object, ...]]:
@@ -38,12 +49,24 @@ def _zones(store: Store) -> dict[object, object]:
     return dict(_rows(store.report_inputs(None).timezones))  # type: ignore[arg-type]
 
 
+def _codes(store: Store) -> dict[str, int]:
+    """The stores table, id -> code, read through the backend's own connection."""
+    query = "SELECT store_id, code FROM stores"
+    if store.url.startswith("duckdb"):
+        with store._reader("read store codes") as cur:  # type: ignore[attr-defined]
+            rows = cur.execute(query).fetchall()
+    else:
+        with store._session("read store codes") as conn:  # type: ignore[attr-defined]
+            rows = conn.execute(query).fetchall()
+    return {str(store_id): int(code) for store_id, code in rows}
+
+
 def test_empty_store(store: Store) -> None:
     assert store.counts() == {"polls": 0, "hours": 0, "timezones": 0, "rejects": 0, "stores": 0}
     assert store.latest_poll_utc() is None
     inputs = store.report_inputs(None)
     assert inputs.as_of is None
-    assert inputs.polls.schema == schema.POLLS
+    assert _as_text(inputs.polls).schema == schema.POLLS
     assert inputs.hours.schema == schema.HOURS
     assert inputs.timezones.schema == schema.TIMEZONES
     assert inputs.polls.num_rows == 0
@@ -179,9 +202,11 @@ def test_a_batch_failing_in_the_database_changes_nothing(
     with pytest.raises(StoreError):
         store.apply_ingest(_batch_failing_late(tables))
     _assert_unchanged(store, version)
+    assert _codes(store) == {"a": 0}  # the new store's code went with the transaction
     monkeypatch.undo()
     store.apply_ingest(_batch_failing_late(tables))  # the store is usable afterwards
     assert store.counts()["polls"] == 2
+    assert _codes(store) == {"a": 0, "c": 1}
 
 
 def test_a_malformed_batch_is_refused_before_writing(store: Store, tables: type[Tables]) -> None:
@@ -214,8 +239,8 @@ def test_report_inputs_window(store: Store, tables: type[Tables]) -> None:
     )
     inputs = store.report_inputs(utc("2023-01-23 00:00"))
     assert inputs.as_of == utc("2023-01-23 00:00")
-    assert inputs.polls.schema == schema.POLLS
-    assert _rows(inputs.polls) == [
+    assert _as_text(inputs.polls).schema == schema.POLLS
+    assert _rows(_as_text(inputs.polls)) == [
         ("a", utc("2023-01-15 23:00"), True),
         ("a", utc("2023-01-16 00:00:00.000001"), False),
         ("a", utc("2023-01-23 00:00"), True),
@@ -238,6 +263,110 @@ def test_report_inputs_accepts_an_aware_as_of_in_any_zone(
     inputs = store.report_inputs(eastern)
     assert inputs.as_of == utc("2023-01-23 10:00")
     assert inputs.polls.num_rows == 1
+
+
+def test_store_codes_are_given_once_in_byte_order_and_kept_across_ingests(
+    store: Store, tables: type[Tables]
+) -> None:
+    batch = IngestBatch(
+        polls=tables.polls(
+            [
+                ("b", "2023-01-23 10:00", True),
+                ("é", "2023-01-23 10:00", True),
+                ("a", "2023-01-23 10:00", False),
+                ("0042", "2023-01-23 11:00", True),
+                ("a", "2023-01-23 11:00", True),
+            ]
+        )
+    )
+    store.apply_ingest(batch)
+    codes = _codes(store)
+    assert codes == {"0042": 0, "a": 1, "b": 2, "é": 3}  # from 0, in byte order of the id
+    before = (_polls(store), store.counts(), store.latest_poll_utc())
+    version = store.data_version()
+    store.apply_ingest(batch)  # the same file again: writes nothing
+    assert _codes(store) == codes
+    assert (_polls(store), store.counts(), store.latest_poll_utc()) == before
+    assert store.data_version() != version  # as for every ingest with data rows
+    store.apply_ingest(
+        IngestBatch(
+            polls=tables.polls(
+                [
+                    ("z", "2023-01-23 12:00", True),
+                    ("a", "2023-01-23 12:00", False),
+                    ("c", "2023-01-23 12:00", True),
+                ]
+            )
+        )
+    )
+    assert _codes(store) == {**codes, "c": 4, "z": 5}  # known ids keep theirs
+    assert store.counts()["stores"] == 6
+    assert ("a", utc("2023-01-23 12:00"), False) in _polls(store)
+
+
+def test_polls_in_several_chunks_are_coded_like_one(store: Store, tables: type[Tables]) -> None:
+    first = tables.polls([("b", "2023-01-23 10:00", True), ("a", "2023-01-23 10:00", False)])
+    second = tables.polls([("c", "2023-01-23 10:00", True), ("b", "2023-01-23 10:00", False)])
+    polls = pa.concat_tables([first, second])
+    assert polls.column("store_id").num_chunks == 2
+    store.apply_ingest(IngestBatch(polls=polls))
+    assert _polls(store) == [
+        ("a", utc("2023-01-23 10:00"), False),
+        ("b", utc("2023-01-23 10:00"), False),  # the later row wins across chunks
+        ("c", utc("2023-01-23 10:00"), True),
+    ]
+    assert _codes(store) == {"a": 0, "b": 1, "c": 2}
+
+
+def test_a_store_whose_polls_are_all_before_the_window_keeps_its_last(
+    store: Store, tables: type[Tables]
+) -> None:
+    store.apply_ingest(
+        IngestBatch(
+            polls=tables.polls(
+                [
+                    ("old", "2022-12-01 08:00", True),
+                    ("old", "2022-12-20 09:00", False),  # old's last, a month before as_of
+                    ("new", "2023-01-10 10:00", True),  # new's last before the window
+                    ("new", "2023-01-09 10:00", False),
+                    ("new", "2023-01-22 10:00", True),
+                    ("later", "2023-01-24 10:00", True),  # only after as_of
+                ]
+            )
+        )
+    )
+    inputs = store.report_inputs(utc("2023-01-23 00:00"))
+    assert _rows(_as_text(inputs.polls)) == [
+        ("new", utc("2023-01-10 10:00"), True),
+        ("new", utc("2023-01-22 10:00"), True),
+        ("old", utc("2022-12-20 09:00"), False),
+    ]
+    report = compute_report(inputs.polls, inputs.hours, inputs.timezones, as_of=inputs.as_of)
+    assert report.table.column("store_id").to_pylist() == ["new", "old"]
+    assert report.table.column("downtime_last_week").to_pylist()[1] == 168.0
+
+
+def test_report_inputs_of_ids_that_need_quoting_or_are_unicode(
+    store: Store, tables: type[Tables]
+) -> None:
+    ids = ["0042", "42", "042", "a,b", 'q"uote', "new\nline", "ünï €", "日本", "x" * 300, "Z"]
+    start = utc("2023-01-20 00:00")
+    rows = [
+        (store_id, start + timedelta(hours=3 * k + i), (i + k) % 3 != 0)
+        for i, store_id in enumerate(ids)
+        for k in range(4)
+    ]
+    store.apply_ingest(IngestBatch(polls=tables.polls(rows[: len(rows) // 2])))
+    store.apply_ingest(IngestBatch(polls=tables.polls(rows[len(rows) // 2 :])))  # more new ids
+    inputs = store.report_inputs(None)
+    assert _rows(_as_text(inputs.polls)) == sorted(rows)
+    column = inputs.polls.column("store_id").combine_chunks()
+    assert sorted(column.dictionary.to_pylist()) == sorted(ids)  # each id once
+    assert sorted(_codes(store).values()) == list(range(len(ids)))
+    text = _as_text(inputs.polls)
+    assert report_csv(
+        compute_report(inputs.polls, inputs.hours, inputs.timezones).table
+    ) == report_csv(compute_report(text, inputs.hours, inputs.timezones).table)
 
 
 def test_rejects_are_appended_with_ingest_time(store: Store, tables: type[Tables]) -> None:
@@ -482,7 +611,7 @@ def test_awkward_store_ids_and_texts_round_trip(store: Store, tables: type[Table
         )
     )
     inputs = store.report_inputs(None)
-    assert sorted(inputs.polls.column("store_id").to_pylist()) == sorted(ids)
+    assert sorted(_as_text(inputs.polls).column("store_id").to_pylist()) == sorted(ids)
     assert sorted(inputs.hours.column("store_id").to_pylist()) == sorted(ids)
     assert sorted(inputs.timezones.column("store_id").to_pylist()) == sorted(ids)
     reject = store.rejects().to_pylist()[0]
@@ -581,7 +710,7 @@ def test_instants_far_from_1970_are_stored_to_the_microsecond(
         IngestBatch(polls=tables.polls([(f"s{i}", at, True) for i, at in enumerate(edges)]))
     )
     got = store.report_inputs(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
-    assert _rows(got.polls) == [(f"s{i}", at, True) for i, at in enumerate(edges)]
+    assert _rows(_as_text(got.polls)) == [(f"s{i}", at, True) for i, at in enumerate(edges)]
     assert store.latest_poll_utc() == edges[-1]
 
 
@@ -591,5 +720,5 @@ def test_an_as_of_in_the_first_week_of_year_one_reads_without_overflow(
     first = datetime(1, 1, 1, 6, tzinfo=UTC)
     store.apply_ingest(IngestBatch(polls=tables.polls([("a", first, False)])))
     got = store.report_inputs(datetime(1, 1, 3, tzinfo=UTC))
-    assert _rows(got.polls) == [("a", first, False)]
+    assert _rows(_as_text(got.polls)) == [("a", first, False)]
     assert got.as_of == datetime(1, 1, 3, tzinfo=UTC)

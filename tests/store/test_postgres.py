@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pytest
 
 from storemon.errors import StoreError
@@ -15,6 +18,11 @@ from storemon.store.migrations import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from conftest import Tables
+
+
+def _text_ids(polls: pa.Table) -> pa.Table:
+    """Report-input polls with the dictionary-typed ``store_id`` cast to text."""
+    return polls.set_column(0, "store_id", polls.column("store_id").cast(pa.string()))
 
 
 def test_unreachable_server_says_what_to_check() -> None:
@@ -35,13 +43,15 @@ def test_bulk_reads_in_several_chunks_give_every_row(
         start = datetime(2023, 1, 20, tzinfo=UTC)
         rows = [(f"s{i % 37}", start + timedelta(minutes=7 * i), i % 3 == 0) for i in range(500)]
         store.apply_ingest(IngestBatch(polls=tables.polls(rows)))
-        whole = store.report_inputs(None).polls
+        whole = _text_ids(store.report_inputs(None).polls)
         monkeypatch.setattr(pg_module, "_ROWS_PER_CHUNK", 16)  # 500 rows -> 32 chunks
-        chunked = store.report_inputs(None).polls
+        chunked = _text_ids(store.report_inputs(None).polls)
         assert chunked.num_rows == whole.num_rows == 500
         assert chunked.sort_by([("store_id", "ascending"), ("timestamp_utc", "ascending")]).equals(
             whole.sort_by([("store_id", "ascending"), ("timestamp_utc", "ascending")])
         )
+        expected = sorted((store_id, at, active) for store_id, at, active in rows)
+        assert sorted(tuple(row.values()) for row in chunked.to_pylist()) == expected
     finally:
         store.close()
 
@@ -225,3 +235,75 @@ def test_a_writer_is_not_starved_by_readers_that_keep_the_pool_busy(pg_url: str)
         for thread in readers:
             thread.join()
         opened.close()
+
+
+def _at_once(calls: list[Callable[[], object]]) -> list[BaseException]:
+    """Run the calls on one thread each, released together; the errors they raised."""
+    import threading
+
+    barrier = threading.Barrier(len(calls))
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], object]) -> None:
+        try:
+            barrier.wait()
+            call()
+        except BaseException as error:  # pragma: no cover - returned to the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+@pytest.mark.postgres
+def test_concurrent_ingests_of_overlapping_new_ids_give_every_id_one_code(
+    pg_url: str, tables: type[Tables]
+) -> None:
+    start = datetime(2023, 1, 20, tzinfo=UTC)
+    stores = [open_store(pg_url), open_store(pg_url)]  # two pools: two sessions at once
+    expected: set[tuple[str, datetime, bool]] = set()
+    try:
+        for round_ in range(3):
+            ids = [f"r{round_}-{i:04d}" for i in range(3_000)]
+            # Both batches hold the 1 500 ids in the middle (same polls) plus their own ids.
+            halves = [ids[:2_250], ids[750:]]
+            batches = []
+            for half in halves:
+                rows = [
+                    (store_id, start + timedelta(hours=round_, minutes=k), k % 2 == 0)
+                    for store_id in half
+                    for k in range(3)
+                ]
+                expected.update(rows)
+                batches.append(IngestBatch(polls=tables.polls(rows)))
+            calls = [
+                functools.partial(store.apply_ingest, batch)
+                for store, batch in zip(stores, batches, strict=True)
+            ]
+            assert _at_once(calls) == []
+        with stores[0]._session("read the codes") as conn:  # type: ignore[attr-defined]
+            row = conn.execute(
+                "SELECT count(*), count(DISTINCT store_id), count(DISTINCT code), min(code),"
+                " max(code) FROM stores"
+            ).fetchone()
+        assert row == (9_000, 9_000, 9_000, 0, 8_999)  # one code per id, no gaps
+        counts = stores[0].counts()
+        assert (counts["stores"], counts["polls"]) == (9_000, len(expected))
+        polls = stores[1].report_inputs(None).polls
+        text = polls.column("store_id").cast(pa.string()).to_pylist()
+        got = set(
+            zip(
+                text,
+                polls.column("timestamp_utc").to_pylist(),
+                polls.column("active").to_pylist(),
+                strict=True,
+            )
+        )
+        assert got == expected
+    finally:
+        for store in stores:
+            store.close()

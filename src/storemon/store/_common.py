@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +19,13 @@ from storemon.store.base import IngestBatch, JobRecord
 #: The report reads polls in (as_of - LOOKBACK, as_of] plus each store's last before.
 LOOKBACK: Final = timedelta(days=7)
 _EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+
+#: Polls as :meth:`storemon.store.base.Store.report_inputs` returns them: schema.POLLS, but
+#: ``store_id`` is ``dictionary<int32, string>`` (indices into the stores' ids), so the
+#: engine numbers the stores without hashing a string per poll.
+CODED_POLLS: Final = schema.POLLS.set(
+    0, pa.field("store_id", pa.dictionary(pa.int32(), pa.string()), nullable=False)
+)
 
 #: Job columns in the order :func:`job_from_row` expects.
 JOB_COLUMNS: Final = (
@@ -230,3 +237,41 @@ def changes_data(batch: IngestBatch) -> bool:
         table is not None and table.num_rows > 0
         for table in (batch.polls, batch.hours, batch.timezones)
     )
+
+
+def coded_polls(polls: pa.Table, stores: pa.Table) -> pa.Table:
+    """Polls read by store code as :data:`CODED_POLLS`.
+
+    ``polls`` has columns ``store_code`` (int32), ``timestamp_utc`` and ``active``;
+    ``stores`` has ``code`` (int32) and ``store_id``, every store once, in any order.
+    The dictionary is the stores' ids ordered by code. Codes are assigned densely
+    (0, 1, …), so the poll codes are the dictionary indices as they are; should there
+    be gaps, one take through a lookup array (sized the highest code + 1) maps codes
+    to positions. No per-row Python, no hashing of text.
+    """
+    codes = np.asarray(_whole(stores.column("code")).to_numpy(zero_copy_only=False), np.int32)
+    order = np.argsort(codes, kind="stable")
+    codes = codes[order]
+    dictionary = _whole(stores.column("store_id")).take(order).cast(pa.string())
+    rows = np.asarray(_whole(polls.column("store_code")).to_numpy(zero_copy_only=False), np.int32)
+    if len(rows):
+        low, high = int(rows.min()), int(rows.max())
+        top = int(codes[-1]) if len(codes) else -1
+        if low < 0 or high > top:
+            raise StoreError(f"polls refer to store code {low if low < 0 else high}, not in stores")
+        if top != len(codes) - 1:  # gaps in the codes: map them to dictionary positions
+            lookup = np.full(top + 1, -1, dtype=np.int32)
+            lookup[codes] = np.arange(len(codes), dtype=np.int32)
+            rows = lookup[rows]
+            if int(rows.min()) < 0:
+                raise StoreError("polls refer to a store code that is not in stores")
+    # Indices checked above: from_arrays need not check them again.
+    store_id = pa.DictionaryArray.from_arrays(pa.array(rows, pa.int32()), dictionary, safe=False)
+    rest = conform(polls.select(["timestamp_utc", "active"]), schema.POLLS.remove(0))
+    return pa.Table.from_arrays([store_id, *rest.columns], schema=CODED_POLLS)
+
+
+def _whole(column: pa.ChunkedArray[Any]) -> pa.Array[Any]:
+    """A column as one array (a copy only when it has several chunks)."""
+    whole = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return cast("pa.Array[Any]", whole)

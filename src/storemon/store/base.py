@@ -36,9 +36,17 @@ class IngestBatch:
 
 @dataclass(frozen=True)
 class ReportInputs:
-    """What the engine needs for one report, read in bulk."""
+    """What the engine needs for one report, read in bulk.
 
-    polls: pa.Table  # schema.POLLS: polls in (as_of - 7 d, as_of] plus each store's last before
+    ``polls`` has the columns of schema.POLLS, but its ``store_id`` is
+    ``dictionary<int32, string>`` (``storemon.store._common.CODED_POLLS``): the
+    dictionary holds the stores' ids, each once, and the indices point into it, so
+    the engine numbers the stores without hashing a string per poll. The dictionary
+    may hold ids that no row refers to. A consumer that needs plain text casts the
+    column (``.cast(pa.string())``); ``compute_report`` and Arrow IPC take it as is.
+    """
+
+    polls: pa.Table  # polls in (as_of - 7 d, as_of] plus each store's last before; see above
     hours: pa.Table  # schema.HOURS
     timezones: pa.Table  # schema.TIMEZONES
     as_of: datetime | None  # the as_of used (latest poll when not given); None if no polls
@@ -84,7 +92,8 @@ class Store(Protocol):
         ...
 
     def report_inputs(self, as_of: datetime | None) -> ReportInputs:
-        """Polls, hours and zones for a report at ``as_of`` (latest poll if None)."""
+        """Polls (``store_id`` dictionary-coded), hours and zones for a report at
+        ``as_of`` (latest poll if None)."""
         ...
 
     def latest_poll_utc(self) -> datetime | None:

@@ -3,7 +3,8 @@
 One process opens a DuckDB file at a time. Inside it, every write goes through
 one connection under a lock (DuckDB allows one writer); each read gets its own
 cursor (``conn.cursor()``) and sees the last committed state. Instants are
-``TIMESTAMP`` columns holding UTC (see :mod:`storemon.store.migrations`).
+``TIMESTAMP`` columns holding UTC, and polls are keyed by integer store codes
+(see :mod:`storemon.store.migrations`).
 Every duckdb exception is translated to :class:`StoreError` in :meth:`_errors`.
 """
 
@@ -26,8 +27,10 @@ from storemon.errors import ConfigError, ReportNotFound, StoreError
 from storemon.schema import Interpolation, Source
 from storemon.store import migrations
 from storemon.store._common import (
+    CODED_POLLS,
     JOB_COLUMNS,
     changes_data,
+    coded_polls,
     conform,
     from_epoch_us,
     job_from_row,
@@ -188,26 +191,34 @@ class DuckDBStore:
         conn.register(
             "_polls_batch", with_row_numbers(polls.set_column(1, "timestamp_utc", instants))
         )
-        # One pass: last row wins inside the batch, joined with the stored polls in the
-        # batch's time range (zone maps skip the rest), then only changed polls are
-        # updated and only new ones inserted: a re-ingest writes nothing.
+        # Ids not seen before get the next codes, numbered in byte order of the id (one
+        # serialized writer: no other transaction assigns codes meanwhile).
         conn.execute(
-            "CREATE TEMP TABLE _polls_diff AS SELECT s.store_id, s.timestamp_utc, s.active,"
-            " p.active AS stored FROM (SELECT store_id, timestamp_utc,"
+            "INSERT INTO stores SELECT (top.code + row_number() OVER (ORDER BY n.store_id))"
+            "::INTEGER, n.store_id FROM (SELECT DISTINCT store_id FROM _polls_batch) n,"
+            " (SELECT coalesce(max(code), -1) AS code FROM stores) top"
+            " WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = n.store_id)"
+        )
+        # One pass: last row wins inside the batch, ids become codes, joined with the
+        # stored polls in the batch's time range (zone maps skip the rest), then only
+        # changed polls are updated and only new ones inserted: a re-ingest writes nothing.
+        conn.execute(
+            "CREATE TEMP TABLE _polls_diff AS SELECT c.code AS store_code, s.timestamp_utc,"
+            " s.active, p.active AS stored FROM (SELECT store_id, timestamp_utc,"
             " arg_max(active, _rn) AS active FROM _polls_batch"
-            " GROUP BY store_id, timestamp_utc) s"
+            " GROUP BY store_id, timestamp_utc) s JOIN stores c ON c.store_id = s.store_id"
             " LEFT JOIN (SELECT * FROM polls WHERE timestamp_utc BETWEEN $lo AND $hi) p"
-            " ON p.store_id = s.store_id AND p.timestamp_utc = s.timestamp_utc",
+            " ON p.store_code = c.code AND p.timestamp_utc = s.timestamp_utc",
             {"lo": bounds["min"].as_py(), "hi": bounds["max"].as_py()},
         )
         conn.unregister("_polls_batch")
         conn.execute(
             "UPDATE polls SET active = d.active FROM _polls_diff d"
             " WHERE d.stored IS NOT NULL AND d.stored <> d.active"
-            " AND polls.store_id = d.store_id AND polls.timestamp_utc = d.timestamp_utc"
+            " AND polls.store_code = d.store_code AND polls.timestamp_utc = d.timestamp_utc"
         )
         conn.execute(
-            "INSERT INTO polls SELECT store_id, timestamp_utc, active FROM _polls_diff"
+            "INSERT INTO polls SELECT store_code, timestamp_utc, active FROM _polls_diff"
             " WHERE stored IS NULL"
         )
         conn.execute(
@@ -247,21 +258,22 @@ class DuckDBStore:
             cur.execute("BEGIN TRANSACTION")  # one snapshot for all three tables
             used = to_utc(as_of) if as_of is not None else self._latest(cur)
             if used is None:
-                polls = schema.empty(schema.POLLS)
+                polls = schema.empty(CODED_POLLS)
             else:
                 params = {
                     "as_of": to_naive_utc(used),
                     "cutoff": to_naive_utc(lookback_cutoff(used)),
                 }
-                polls = cur.sql(
-                    "SELECT store_id, timestamp_utc, active FROM polls"
+                rows = cur.sql(
+                    "SELECT store_code, timestamp_utc, active FROM polls"
                     " WHERE timestamp_utc > $cutoff AND timestamp_utc <= $as_of"
                     " UNION ALL"
-                    " SELECT store_id, max(timestamp_utc), arg_max(active, timestamp_utc)"
-                    " FROM polls WHERE timestamp_utc <= $cutoff GROUP BY store_id",
+                    " SELECT store_code, max(timestamp_utc), arg_max(active, timestamp_utc)"
+                    " FROM polls WHERE timestamp_utc <= $cutoff GROUP BY store_code",
                     params=params,
                 ).to_arrow_table()
-                polls = conform(polls, schema.POLLS)
+                stores = cur.sql("SELECT code, store_id FROM stores").to_arrow_table()
+                polls = coded_polls(rows, stores)
             hours = cur.sql(
                 "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours"
             ).to_arrow_table()
@@ -291,7 +303,7 @@ class DuckDBStore:
                 cur,
                 "SELECT (SELECT count(*) FROM polls), (SELECT count(*) FROM hours),"
                 " (SELECT count(*) FROM timezones), (SELECT count(*) FROM rejects),"
-                " (SELECT count(DISTINCT store_id) FROM polls)",
+                " (SELECT count(DISTINCT store_code) FROM polls)",
             )
         names = ("polls", "hours", "timezones", "rejects", "stores")
         return {name: int(value) for name, value in zip(names, row, strict=True)}

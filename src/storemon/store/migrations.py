@@ -11,10 +11,17 @@ avoids needing DuckDB's ICU extension for ``TIMESTAMPTZ``), PostgreSQL as
 
 DuckDB's data tables have no primary key: an ART index makes a bulk load of
 1.8 M polls ~8x slower and the file ~7x larger, so uniqueness of
-(store_id, timestamp_utc) is kept by the single, serialized writer (update +
+(store_code, timestamp_utc) is kept by the single, serialized writer (update +
 anti-join insert). PostgreSQL enforces it with a primary key, and its store ids
 use ``COLLATE "C"``: byte order (as SPEC.md sorts), and B-tree inserts without
 the cost of locale-aware comparison.
+
+Since migration 3, polls are keyed by an integer store code: ``stores`` gives each
+store id a non-negative int32 code once, at ingest, and ``polls.store_code``
+refers to it (no foreign key: codes are assigned in the same transaction that
+inserts the polls, and a foreign-key check per poll would slow bulk ingest).
+Existing polls are converted by the migration: codes numbered 0, 1, … in byte
+order of the ids, the table rebuilt in time order.
 """
 
 from __future__ import annotations
@@ -62,6 +69,22 @@ DUCKDB: Final[tuple[Migration, ...]] = (
         "count the attempts of each job",
         ("ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",),
     ),
+    Migration(
+        3,
+        "store codes: polls keyed by an integer code",
+        (
+            "CREATE TABLE stores (code INTEGER PRIMARY KEY CHECK (code >= 0),"
+            " store_id VARCHAR NOT NULL UNIQUE)",
+            "INSERT INTO stores SELECT (row_number() OVER (ORDER BY store_id) - 1)::INTEGER,"
+            " store_id FROM (SELECT DISTINCT store_id FROM polls)",
+            "ALTER TABLE polls RENAME TO polls_v2",
+            "CREATE TABLE polls (store_code INTEGER NOT NULL, timestamp_utc TIMESTAMP NOT NULL,"
+            " active BOOLEAN NOT NULL)",
+            "INSERT INTO polls SELECT s.code, p.timestamp_utc, p.active FROM polls_v2 p"
+            " JOIN stores s ON s.store_id = p.store_id ORDER BY p.timestamp_utc, s.code",
+            "DROP TABLE polls_v2",
+        ),
+    ),
 )
 
 POSTGRES: Final[tuple[Migration, ...]] = (
@@ -100,6 +123,27 @@ POSTGRES: Final[tuple[Migration, ...]] = (
         2,
         "count the attempts of each job",
         ("ALTER TABLE jobs ADD COLUMN attempts integer NOT NULL DEFAULT 0",),
+    ),
+    Migration(
+        3,
+        "store codes: polls keyed by an integer code",
+        (
+            "CREATE TABLE stores (code integer PRIMARY KEY CHECK (code >= 0),"
+            ' store_id text COLLATE "C" NOT NULL UNIQUE)',
+            "INSERT INTO stores SELECT (row_number() OVER (ORDER BY store_id) - 1)::integer,"
+            " store_id FROM (SELECT DISTINCT store_id FROM polls) AS ids",
+            "ALTER TABLE polls RENAME TO polls_v2",
+            "ALTER INDEX polls_pkey RENAME TO polls_v2_pkey",
+            "CREATE TABLE polls (store_code integer NOT NULL,"
+            " timestamp_utc timestamptz NOT NULL, active boolean NOT NULL)",
+            "INSERT INTO polls SELECT s.code, p.timestamp_utc, p.active FROM polls_v2 p"
+            " JOIN stores s ON s.store_id = p.store_id ORDER BY p.timestamp_utc, s.code",
+            "ALTER TABLE polls ADD CONSTRAINT polls_pkey PRIMARY KEY (store_code, timestamp_utc)",
+            "CREATE INDEX polls_timestamp_utc_brin ON polls USING brin (timestamp_utc)",
+            "DROP TABLE polls_v2",
+            "ANALYZE stores",
+            "ANALYZE polls",
+        ),
     ),
 )
 

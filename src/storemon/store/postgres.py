@@ -4,13 +4,16 @@ Connections come from a small lock-protected pool (autocommit sessions with
 ``TimeZone=UTC``; writes use explicit transactions). Bulk paths never loop per
 row in Python:
 
-- ingest: the batch is de-duplicated and sorted in Arrow, written as CSV with
-  instants as epoch microseconds, ``COPY``-ed into a temporary table and
-  left-joined once with ``polls``; one ``UPDATE`` writes the changed polls and one
-  ``INSERT`` the new ones, so re-ingesting a file writes no poll;
+- ingest: the batch's distinct store ids are ``COPY``-ed to the server, new ones
+  get codes in ``stores``, and the codes come back in bulk; the polls, keyed by
+  code, are de-duplicated and sorted in Arrow, written as CSV with instants as
+  epoch microseconds, ``COPY``-ed into a temporary table and left-joined once with
+  ``polls``; one ``UPDATE`` writes the changed polls and one ``INSERT`` the new
+  ones, so re-ingesting a file writes no poll;
 - report inputs: each column is aggregated server-side into one ``bytea`` of its
   binary send format (``string_agg(timestamptz_send(...))`` …), fetched in binary
-  and turned into Arrow buffers with numpy, in a few chunks.
+  and turned into Arrow buffers with numpy, in a few chunks; polls come as codes
+  and ``stores`` once, joined into a dictionary-typed ``store_id`` in numpy.
 
 Every psycopg exception is translated to :class:`StoreError` in :meth:`_errors`.
 """
@@ -32,6 +35,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+from numpy.typing import NDArray
 from psycopg.pq import TransactionStatus
 
 from storemon import schema
@@ -39,8 +43,10 @@ from storemon.errors import ReportNotFound, StoreError
 from storemon.schema import Interpolation, Source
 from storemon.store import migrations
 from storemon.store._common import (
+    CODED_POLLS,
     JOB_COLUMNS,
     changes_data,
+    coded_polls,
     from_epoch_us,
     job_from_row,
     last_per_key,
@@ -71,6 +77,22 @@ _ROWS_PER_CHUNK: Final = 4_000_000  # report_inputs: keeps each bytea far below 
 _EPOCH_SQL: Final = (
     "(timestamptz 'epoch' + ({0} / 1000000) * interval '1 second'"
     " + ({0} % 1000000) * interval '1 microsecond')"
+)
+
+
+def _fields(*fields: pa.Field[Any]) -> pa.Schema:
+    return pa.schema(list(fields))
+
+
+#: What ingest and report_inputs read by code: polls, the stores, a batch's codes.
+_CODED_ROWS: Final = schema.POLLS.set(0, pa.field("store_code", pa.int32(), nullable=False))
+_STORES: Final = _fields(
+    pa.field("code", pa.int32(), nullable=False),
+    pa.field("store_id", pa.string(), nullable=False),
+)
+_CODES_BY_POSITION: Final = _fields(
+    pa.field("position", pa.int32(), nullable=False),
+    pa.field("code", pa.int32(), nullable=False),
 )
 
 _REJECTS_OUT = schema.REJECTS.append(
@@ -340,32 +362,39 @@ class PostgresStore:
     @staticmethod
     def _upsert_polls(conn: _Conn, polls: pa.Table) -> bool:
         """Merge polls into the table; True when the batch is large for the table."""
-        table = last_per_key(polls, ["store_id", "timestamp_utc"])
-        table = table.set_column(1, "us", table.column("timestamp_utc").cast(pa.int64()))
+        codes = _store_codes(conn, polls.column("store_id"))
+        keyed = pa.table(
+            {
+                "store_code": codes,
+                "us": polls.column("timestamp_utc").cast(pa.int64()),
+                "active": polls.column("active"),
+            }
+        )
+        table = last_per_key(keyed, ["store_code", "us"])  # sorted by key
         conn.execute(
-            'CREATE TEMP TABLE _polls_staged (store_id text COLLATE "C" NOT NULL,'
+            "CREATE TEMP TABLE _polls_staged (store_code integer NOT NULL,"
             " us bigint NOT NULL, active boolean NOT NULL) ON COMMIT DROP"
         )
-        _copy_csv(conn, "_polls_staged (store_id, us, active)", table)
+        _copy_csv(conn, "_polls_staged (store_code, us, active)", table)
         conn.execute("ANALYZE _polls_staged")
         # One join finds, for each batch poll, the stored status (NULL: a new poll); then
         # only changed polls are updated and only new ones inserted (in key order).
         conn.execute(
             "CREATE TEMP TABLE _polls_diff ON COMMIT DROP AS"
-            " SELECT s.store_id, s.timestamp_utc, s.active, p.active AS stored FROM"
-            f" (SELECT store_id, {_EPOCH_SQL.format('us')} AS timestamp_utc, active"
+            " SELECT s.store_code, s.timestamp_utc, s.active, p.active AS stored FROM"
+            f" (SELECT store_code, {_EPOCH_SQL.format('us')} AS timestamp_utc, active"
             " FROM _polls_staged) s LEFT JOIN polls p"
-            " ON p.store_id = s.store_id AND p.timestamp_utc = s.timestamp_utc"
+            " ON p.store_code = s.store_code AND p.timestamp_utc = s.timestamp_utc"
         )
         conn.execute(
             "UPDATE polls p SET active = d.active FROM _polls_diff d"
             " WHERE d.stored IS NOT NULL AND d.stored <> d.active"
-            " AND p.store_id = d.store_id AND p.timestamp_utc = d.timestamp_utc"
+            " AND p.store_code = d.store_code AND p.timestamp_utc = d.timestamp_utc"
         )
         before = _estimated_rows(conn, "polls")
         inserted = conn.execute(
-            "INSERT INTO polls (store_id, timestamp_utc, active)"
-            " SELECT store_id, timestamp_utc, active FROM _polls_diff WHERE stored IS NULL"
+            "INSERT INTO polls (store_code, timestamp_utc, active)"
+            " SELECT store_code, timestamp_utc, active FROM _polls_diff WHERE stored IS NULL"
         ).rowcount
         latest = pc.max(table.column("us")).as_py()
         conn.execute(
@@ -419,19 +448,31 @@ class PostgresStore:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             used = to_utc(as_of) if as_of is not None else self._latest(conn)
             if used is None:
-                polls = schema.empty(schema.POLLS)
+                polls = schema.empty(CODED_POLLS)
             else:
-                polls = _bulk_select(
+                # Each store's last poll before the window: one probe of the primary key
+                # per store (a LATERAL ... LIMIT 1), not a scan of every older poll.
+                rows = _bulk_select(
                     conn,
-                    "SELECT store_id, timestamp_utc, active FROM polls"
+                    "SELECT store_code, timestamp_utc, active FROM polls"
                     " WHERE timestamp_utc > %(cutoff)s AND timestamp_utc <= %(as_of)s"
                     " UNION ALL"
-                    " (SELECT DISTINCT ON (store_id) store_id, timestamp_utc, active FROM polls"
-                    " WHERE timestamp_utc <= %(cutoff)s ORDER BY store_id, timestamp_utc DESC)",
+                    " SELECT s.code, last.timestamp_utc, last.active FROM stores s"
+                    " CROSS JOIN LATERAL (SELECT timestamp_utc, active FROM polls"
+                    " WHERE store_code = s.code AND timestamp_utc <= %(cutoff)s"
+                    " ORDER BY timestamp_utc DESC LIMIT 1) AS last",
                     {"as_of": used, "cutoff": lookback_cutoff(used)},
-                    schema.POLLS,
+                    _CODED_ROWS,
                     _estimated_rows(conn, "polls"),
                 )
+                stores = _bulk_select(
+                    conn,
+                    "SELECT code, store_id FROM stores",
+                    {},
+                    _STORES,
+                    _estimated_rows(conn, "stores"),
+                )
+                polls = coded_polls(rows, stores)
             hours = _bulk_select(
                 conn,
                 "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours",
@@ -464,7 +505,8 @@ class PostgresStore:
             row = conn.execute(
                 "SELECT (SELECT count(*) FROM polls), (SELECT count(*) FROM hours),"
                 " (SELECT count(*) FROM timezones), (SELECT count(*) FROM rejects),"
-                " (SELECT count(*) FROM (SELECT DISTINCT store_id FROM polls) AS s)"
+                " (SELECT count(*) FROM stores s"
+                " WHERE EXISTS (SELECT FROM polls p WHERE p.store_code = s.code))"
             ).fetchone()
         names = ("polls", "hours", "timezones", "rejects", "stores")
         return {name: int(value) for name, value in zip(names, row or (), strict=True)}
@@ -615,6 +657,53 @@ class PostgresStore:
         return [job_from_row(row) for row in rows]
 
 
+def _store_codes(conn: _Conn, store_ids: pa.ChunkedArray[Any]) -> NDArray[np.int32]:
+    """Each row's store code; ids not yet in ``stores`` get codes first.
+
+    Only the batch's distinct ids go to the server (with their position), and the
+    codes come back in bulk. New ids are numbered after the highest code, in byte
+    order. Ingests hold a transaction-level advisory lock, so no other one assigns
+    codes meanwhile; should one ever, the unique constraints make it fail and roll
+    back rather than give an id two codes, and ``ON CONFLICT`` skips an id inserted
+    first by another (its code is then read back like any stored one).
+    """
+    encoded = pc.dictionary_encode(store_ids).combine_chunks()
+    assert isinstance(encoded, pa.DictionaryArray)
+    distinct = encoded.dictionary
+    conn.execute(
+        "CREATE TEMP TABLE _ids_staged (position integer NOT NULL,"
+        ' store_id text COLLATE "C" NOT NULL) ON COMMIT DROP'
+    )
+    positions = pa.array(np.arange(len(distinct), dtype=np.int32))
+    _copy_csv(
+        conn,
+        "_ids_staged (position, store_id)",
+        pa.table([positions, distinct], names=["position", "store_id"]),
+    )
+    conn.execute("ANALYZE _ids_staged")
+    conn.execute(
+        "INSERT INTO stores (code, store_id)"
+        " SELECT top.code + row_number() OVER (ORDER BY i.store_id), i.store_id"
+        " FROM _ids_staged i, (SELECT coalesce(max(code), -1) AS code FROM stores) AS top"
+        " WHERE NOT EXISTS (SELECT FROM stores s WHERE s.store_id = i.store_id)"
+        " ON CONFLICT (store_id) DO NOTHING"
+    )
+    found = _bulk_select(
+        conn,
+        "SELECT i.position, s.code FROM _ids_staged i JOIN stores s ON s.store_id = i.store_id",
+        {},
+        _CODES_BY_POSITION,
+        len(distinct),
+    )
+    if found.num_rows != len(distinct):  # pragma: no cover - the insert gives every id a code
+        raise StoreError(f"{len(distinct) - found.num_rows} store ids got no code")
+    codes = np.empty(len(distinct), dtype=np.int32)
+    codes[found.column("position").to_numpy()] = found.column("code").to_numpy()
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    result: NDArray[np.int32] = codes[indices]
+    return result
+
+
 def _copy_csv(conn: _Conn, target: str, table: pa.Table) -> None:
     """``COPY target FROM STDIN`` the rows of ``table`` (CSV written by Arrow, sent in chunks)."""
     buffer = io.BytesIO()
@@ -640,8 +729,9 @@ def _bulk_select(
 
     Each column is aggregated server-side into one ``bytea`` of its binary send
     format and decoded with numpy: no per-row work in Python. Rows are split into
-    ``2^k`` chunks by a hash of the first column so that each ``bytea`` stays far
-    below PostgreSQL's 1 GB limit. Row order is not kept.
+    ``2^k`` chunks by the first column (a hash of it when it is text, its low bits
+    when it is an integer code) so that each ``bytea`` stays far below PostgreSQL's
+    1 GB limit. Row order is not kept.
     """
     chunks = 1
     while chunks * _ROWS_PER_CHUNK < estimate:
@@ -656,13 +746,17 @@ def _bulk_select(
             aggregates.append(f"string_agg(timestamptz_send({name}), ''::bytea)")
         elif pa.types.is_boolean(field.type):
             aggregates.append(f"string_agg(boolsend({name}), ''::bytea)")
+        elif pa.types.is_int32(field.type):
+            aggregates.append(f"string_agg(int4send({name}), ''::bytea)")
         elif pa.types.is_integer(field.type):
             aggregates.append(f"string_agg(int8send({name}::bigint), ''::bytea)")
         else:  # pragma: no cover - the schemas hold only these types
             raise TypeError(f"no bulk decoder for {field}")
     statement = f"WITH chosen AS ({query}) SELECT {', '.join(aggregates)}, count(*) FROM chosen"
     if chunks > 1:
-        statement += f" GROUP BY hashtext({target.names[0]}) & {chunks - 1}"
+        first = target.field(0)
+        key = f"hashtext({first.name})" if pa.types.is_string(first.type) else first.name
+        statement += f" GROUP BY {key} & {chunks - 1}"
     else:
         statement += " HAVING count(*) > 0"  # no rows: no chunk (not one of NULLs)
     with conn.cursor(binary=True) as cur:
@@ -693,6 +787,8 @@ def _decode_chunk(values: list[Any], target: pa.Schema) -> pa.Table:
             arrays.append(pa.array(micros, field.type))
         elif pa.types.is_boolean(field.type):
             arrays.append(pa.array(np.frombuffer(data, dtype=np.uint8).astype(bool)))
+        elif pa.types.is_int32(field.type):
+            arrays.append(pa.array(np.frombuffer(data, dtype=">i4").astype(np.int32)))
         else:
             numbers = np.frombuffer(data, dtype=">i8").astype(field.type.to_pandas_dtype())
             arrays.append(pa.array(numbers, field.type))
