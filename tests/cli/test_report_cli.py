@@ -148,3 +148,39 @@ def test_as_of_before_every_poll_gives_a_header_only(capsys: pytest.CaptureFixtu
     assert out.startswith("store_id,uptime_last_hour,")
     assert len(out.splitlines()) == 1
     assert "no polls at or before as_of" in err
+
+
+@pytest.fixture(scope="module")
+def demo_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The demo data for one store in ten, polled for 9 days, plus stores with no settings."""
+    bundled = Path(__file__).parent.parent.parent / "src" / "storemon" / "data"
+    folder = tmp_path_factory.mktemp("demo")
+    files = {}
+    for source, name in (("hours", "menu_hours.csv.gz"), ("timezones", "timezones.csv.gz")):
+        lines = gzip.decompress((bundled / name).read_bytes()).decode().splitlines()
+        kept = [lines[0]] + [line for line in lines[1:] if line.split(",")[0].endswith("7")]
+        files[source] = folder / f"{source}.csv"
+        files[source].write_text("\n".join(kept) + "\n")
+    files["status"] = folder / "status.csv"
+    argv = ["generate", "--hours", str(files["hours"]), "--timezones", str(files["timezones"])]
+    argv += ["--stores", "25", "--days", "9", "--end", "2023-01-25 18:13 UTC", "--seed", "5"]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--output", str(files["status"])])
+    assert exit_.value.code == 0
+    return files
+
+
+def test_demo_data_from_the_database_is_byte_identical_to_from_the_files(
+    store_url: str, demo_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = [f"--{source}={path}" for source, path in demo_files.items()]
+    code, _, _ = run(["ingest", "--db", store_url, *files], capsys)
+    assert code == 0
+    cases = [[], ["--as-of", "2023-01-20 06:30:00 UTC"], ["--interpolation", "previous"]]
+    for args in cases:
+        from_db = _run(["--db", store_url, *args], capsys)
+        from_files = _run([*files, *args], capsys)
+        assert from_db[0] == from_files[0] == 0
+        assert from_db[1] == from_files[1], args
+        assert from_db[2] == from_files[2], args
+        assert from_db[1].count("\n") > 1_000

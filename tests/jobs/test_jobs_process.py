@@ -8,8 +8,10 @@ import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from storemon.jobs import ProcessCompute, ReportWorkerError, compute_with_engine
@@ -55,6 +57,21 @@ def test_worker_process_gives_the_same_report_as_the_thread(
             assert in_process == in_thread
     assert in_process.row_count == 2
     assert in_process.csv.startswith(b"store_id,uptime_last_hour,")
+
+
+def test_the_hand_over_keeps_the_dictionary_coded_store_ids(
+    example_store: Store, tmp_path: Path
+) -> None:
+    from storemon.jobs import runner
+
+    inputs = example_store.report_inputs(AS_OF)
+    assert inputs.polls.schema.field("store_id").type == pa.dictionary(pa.int32(), pa.string())
+    for name in ("polls", "hours", "timezones"):
+        table = getattr(inputs, name)
+        runner._write_table(table, str(tmp_path / name))
+        back = runner._read_table(str(tmp_path / name))
+        assert back.schema == table.schema
+        assert back.equals(table)
 
 
 def test_a_dead_worker_fails_the_report_and_the_next_one_works(
