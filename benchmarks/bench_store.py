@@ -13,6 +13,11 @@ For each backend, on a fresh database:
    last hour of polls moved one hour later: all new), and `report_inputs` (best
    and median of --repeat).
 
+3. with --history WEEKS (in one process, a fresh database): the poll set loaded
+   WEEKS times, each copy 8 days earlier than the next (oldest first, as data
+   accumulates), then `report_inputs` (best and median of --repeat): with a longer
+   history the read should stay about as fast (it reads one week).
+
 Targets (2 cores): ingest DuckDB < 4 s, PostgreSQL < 20 s, re-ingest no slower,
 memory < 1 GB; report_inputs DuckDB well under 0.5 s, PostgreSQL < 2 s.
 Hours and timezones: --hours / --timezones, else the files beside --status, else
@@ -118,6 +123,42 @@ def run_in_process(url: str, files: dict[str, str], repeat: int) -> dict[str, ob
     }
 
 
+def run_history(url: str, files: dict[str, str], weeks: int, repeat: int) -> dict[str, object]:
+    """Load the polls ``weeks`` times, 8 days apart (oldest first); time report_inputs."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from storemon.ingest.csv import read_source
+    from storemon.store import IngestBatch, open_store
+
+    polls = read_source("status", files["status"]).table
+    stamps = polls.column("timestamp_utc")
+    store = open_store(url)
+    try:
+        applies = []
+        for week in reversed(range(weeks)):
+            shifted = pc.subtract(stamps, pa.scalar(timedelta(days=8 * week)))
+            started = time.perf_counter()
+            store.apply_ingest(IngestBatch(polls=polls.set_column(1, "timestamp_utc", shifted)))
+            applies.append(round(time.perf_counter() - started, 3))
+        reads = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            inputs = store.report_inputs(None)
+            reads.append(time.perf_counter() - started)
+        counts = store.counts()
+    finally:
+        store.close()
+    return {
+        "weeks": weeks,
+        "apply_s": applies,
+        "report_inputs_best_s": round(min(reads), 3),
+        "report_inputs_median_s": round(statistics.median(reads), 3),
+        "report_inputs_polls": inputs.polls.num_rows,
+        "polls": counts["polls"],
+    }
+
+
 class _Database:
     """A fresh database URL for one backend, removed afterwards."""
 
@@ -142,10 +183,29 @@ class _Database:
                 admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
-def bench_backend(
-    backend: str, files: dict[str, str], scratch: Path, pg_admin: str, repeat: int
+def _in_fresh_database(
+    backend: str, scratch: Path, pg_admin: str, argv: list[str]
 ) -> dict[str, object]:
-    result: dict[str, object] = {"backend": backend}
+    """Run this script with ``argv`` (plus the URL of a fresh database); its JSON output."""
+    database = _Database(backend, scratch, pg_admin)
+    try:
+        output = subprocess.run(
+            [sys.executable, __file__, *argv[:1], database.url, *argv[1:]],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        database.drop()
+    loaded: dict[str, object] = json.loads(output)
+    return loaded
+
+
+def bench_backend(
+    backend: str, files: dict[str, str], scratch: Path, pg_admin: str, repeat: int, history: int
+) -> dict[str, object]:
+    # Other work on the machine skews the figures: record the load around the runs.
+    result: dict[str, object] = {"backend": backend, "load_before": os.getloadavg()[0]}
     database = _Database(backend, scratch, pg_admin)
     try:
         ingest = ["ingest", "--db", database.url, "--json"]
@@ -157,25 +217,13 @@ def bench_backend(
         result["cli_report_db"] = report if report["exit"] == 0 else "not available"
     finally:
         database.drop()
-    database = _Database(backend, scratch, pg_admin)
-    try:
-        output = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--in-process",
-                database.url,
-                json.dumps(files),
-                "--repeat",
-                str(repeat),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        result["in_process"] = json.loads(output)
-    finally:
-        database.drop()
+    common = [json.dumps(files), "--repeat", str(repeat)]
+    result["in_process"] = _in_fresh_database(backend, scratch, pg_admin, ["--in-process", *common])
+    if history:
+        result["history"] = _in_fresh_database(
+            backend, scratch, pg_admin, ["--in-process-history", *common, "--history", str(history)]
+        )
+    result["load_after"] = os.getloadavg()[0]
     return result
 
 
@@ -196,11 +244,21 @@ def main() -> None:
     parser.add_argument("--backends", default="duckdb,postgres")
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL admin URL")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--history", type=int, default=0, metavar="WEEKS", help="also time a longer history"
+    )
     parser.add_argument("--in-process", nargs=2, metavar=("URL", "FILES"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--in-process-history", nargs=2, metavar=("URL", "FILES"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.in_process:
         url, files = args.in_process
         print(json.dumps(run_in_process(url, json.loads(files), args.repeat)))
+        return
+    if args.in_process_history:
+        url, files = args.in_process_history
+        print(json.dumps(run_history(url, json.loads(files), args.history, args.repeat)))
         return
     if not args.status.is_file():
         sys.exit(f"benchmark data not found: {args.status} (pass --status)")
@@ -217,7 +275,9 @@ def main() -> None:
                 shutil.copyfileobj(packed, plain, 1 << 20)
         files = {"status": str(status), "hours": str(hours), "timezones": str(zones)}
         for backend in args.backends.split(","):
-            result = bench_backend(backend.strip(), files, scratch, args.pg, args.repeat)
+            result = bench_backend(
+                backend.strip(), files, scratch, args.pg, args.repeat, args.history
+            )
             print(json.dumps(result, indent=2))
 
 
