@@ -296,6 +296,13 @@ def main() -> None:
         )
         return
 
+    if not args.quick:  # first, while this process is small (a child starts from its size)
+        cli = _cli_seconds(args.status, 3)
+        print(
+            "storemon report --status <unpacked csv> --hours --timezones --output /dev/null:"
+            f" best {min(cli):.2f} s, median {statistics.median(cli):.2f} s (whole process)"
+        )
+        print()
     polls, hours, zones, load_s = _load(args.status, sample)
     stores = len(pc.unique(polls.column("store_id")))
     print(f"inputs: {polls.num_rows:,} polls, {stores:,} stores, {hours.num_rows:,} hours rows")
@@ -323,14 +330,6 @@ def main() -> None:
     for coded_ids in (False, True):
         print()
         _growth(args.status, scales, args.quick, args.workers, args.shuffle, coded_ids, args.cold)
-
-    if not args.quick:
-        print()
-        cli = _cli_seconds(args.status, 3)
-        print(
-            "storemon report --status <unpacked csv> --hours --timezones --output /dev/null:"
-            f" best {min(cli):.2f} s, median {statistics.median(cli):.2f} s (whole process)"
-        )
 
 
 if __name__ == "__main__":
