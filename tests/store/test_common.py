@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -153,6 +154,22 @@ def test_coded_polls_without_rows_still_has_the_dictionary_type() -> None:
     polls = coded_polls(rows, table)
     assert polls.schema == CODED_POLLS
     assert polls.num_rows == 0
+
+
+def test_coded_polls_with_a_wide_gap_in_the_codes_needs_no_table_of_every_code() -> None:
+    top = 2**25  # a lookup array indexed by code would take 128 MiB
+    stores = [(top, "z"), (0, "a"), (7, "b")]
+    rows, table = _coded_inputs([top, 0, 7, top], stores)
+    tracemalloc.start()
+    try:
+        polls = coded_polls(rows, table)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+    column = polls.column("store_id").combine_chunks()
+    assert column.dictionary.to_pylist() == ["a", "b", "z"]
+    assert column.cast(pa.string()).to_pylist() == ["z", "a", "b", "z"]
 
 
 @pytest.mark.parametrize(

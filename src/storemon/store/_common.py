@@ -246,8 +246,8 @@ def coded_polls(polls: pa.Table, stores: pa.Table) -> pa.Table:
     ``stores`` has ``code`` (int32) and ``store_id``, every store once, in any order.
     The dictionary is the stores' ids ordered by code. Codes are assigned densely
     (0, 1, …), so the poll codes are the dictionary indices as they are; should there
-    be gaps, one take through a lookup array (sized the highest code + 1) maps codes
-    to positions. No per-row Python, no hashing of text.
+    be gaps, a binary search in the sorted codes (no table sized by the highest
+    code) maps codes to positions. No per-row Python, no hashing of text.
     """
     codes = np.asarray(_whole(stores.column("code")).to_numpy(zero_copy_only=False), np.int32)
     order = np.argsort(codes, kind="stable")
@@ -259,12 +259,11 @@ def coded_polls(polls: pa.Table, stores: pa.Table) -> pa.Table:
         top = int(codes[-1]) if len(codes) else -1
         if low < 0 or high > top:
             raise StoreError(f"polls refer to store code {low if low < 0 else high}, not in stores")
-        if top != len(codes) - 1:  # gaps in the codes: map them to dictionary positions
-            lookup = np.full(top + 1, -1, dtype=np.int32)
-            lookup[codes] = np.arange(len(codes), dtype=np.int32)
-            rows = lookup[rows]
-            if int(rows.min()) < 0:
+        if top != len(codes) - 1:  # gaps in the codes: find each in the sorted codes
+            positions = np.searchsorted(codes, rows)  # < len(codes): high <= top checked
+            if not np.array_equal(codes[positions], rows):
                 raise StoreError("polls refer to a store code that is not in stores")
+            rows = positions.astype(np.int32)
     # Indices checked above: from_arrays need not check them again.
     store_id = pa.DictionaryArray.from_arrays(pa.array(rows, pa.int32()), dictionary, safe=False)
     rest = conform(polls.select(["timestamp_utc", "active"]), schema.POLLS.remove(0))
