@@ -304,6 +304,39 @@ def test_store_codes_are_given_once_in_byte_order_and_kept_across_ingests(
     assert ("a", utc("2023-01-23 12:00"), False) in _polls(store)
 
 
+def _execute(store: Store, sql: str) -> None:
+    """Run one statement in a transaction of the backend's own (tests only: no other way in)."""
+    with store._transaction("run a test statement") as conn:  # type: ignore[attr-defined]
+        conn.execute(sql)
+
+
+def test_store_codes_running_out_is_a_clear_error_that_changes_nothing(
+    store: Store, tables: type[Tables]
+) -> None:
+    store.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+    # As if 2^31 - 1 ids had been coded: the next new id gets the last code there is.
+    _execute(store, "INSERT INTO stores VALUES (2147483646, 'b')")
+    store.apply_ingest(IngestBatch(polls=tables.polls([("c", "2023-01-23 10:00", True)])))
+    assert _codes(store)["c"] == 2**31 - 1
+    before = (store.counts(), store.data_version(), _codes(store))
+    batch = IngestBatch(
+        polls=tables.polls([("a", "2023-01-23 11:00", True), ("d", "2023-01-23 11:00", True)])
+    )
+    with pytest.raises(
+        StoreError, match=r"of 1 new store id: store codes are 32-bit .* 0 more ids fit"
+    ):
+        store.apply_ingest(batch)
+    assert (store.counts(), store.data_version(), _codes(store)) == before
+    # Batches of known ids still go in.
+    store.apply_ingest(
+        IngestBatch(
+            polls=tables.polls([("a", "2023-01-23 11:00", False), ("c", "2023-01-23 11:00", True)])
+        )
+    )
+    assert store.counts()["polls"] == 4
+    assert ("c", utc("2023-01-23 11:00"), True) in _polls(store)
+
+
 def test_polls_in_several_chunks_are_coded_like_one(store: Store, tables: type[Tables]) -> None:
     first = tables.polls([("b", "2023-01-23 10:00", True), ("a", "2023-01-23 10:00", False)])
     second = tables.polls([("c", "2023-01-23 10:00", True), ("b", "2023-01-23 10:00", False)])

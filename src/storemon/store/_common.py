@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, cast
@@ -26,6 +27,9 @@ _EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
 CODED_POLLS: Final = schema.POLLS.set(
     0, pa.field("store_id", pa.dictionary(pa.int32(), pa.string()), nullable=False)
 )
+
+#: Store codes are int32: the highest code an id can be given.
+MAX_STORE_CODE: Final = 2**31 - 1
 
 #: Job columns in the order :func:`job_from_row` expects.
 JOB_COLUMNS: Final = (
@@ -237,6 +241,24 @@ def changes_data(batch: IngestBatch) -> bool:
         table is not None and table.num_rows > 0
         for table in (batch.polls, batch.hours, batch.timezones)
     )
+
+
+def check_code_room(highest: int, most_new: int, count_new: Callable[[], int]) -> None:
+    """StoreError when a batch's new store ids would need codes beyond int32.
+
+    ``highest`` is the highest code given (-1: none); ``most_new`` bounds the number
+    of new ids (the batch's rows or distinct ids), so the usual batch costs no extra
+    query: only when the bound does not fit is ``count_new`` asked for the exact number.
+    """
+    if highest + most_new <= MAX_STORE_CODE:
+        return
+    new = count_new()
+    if highest + new > MAX_STORE_CODE:
+        raise StoreError(
+            f"cannot store polls of {new:,} new store id{'s' if new != 1 else ''}: store codes "
+            f"are 32-bit (0 to {MAX_STORE_CODE:,}) and the highest given is {highest:,}, so "
+            f"{MAX_STORE_CODE - highest:,} more ids fit; nothing of this ingest was stored"
+        )
 
 
 def coded_polls(polls: pa.Table, stores: pa.Table) -> pa.Table:

@@ -30,6 +30,7 @@ from storemon.store._common import (
     CODED_POLLS,
     JOB_COLUMNS,
     changes_data,
+    check_code_room,
     coded_polls,
     conform,
     from_epoch_us,
@@ -193,6 +194,17 @@ class DuckDBStore:
         )
         # Ids not seen before get the next codes, numbered in byte order of the id (one
         # serialized writer: no other transaction assigns codes meanwhile).
+        check_code_room(
+            int(_one(conn, "SELECT coalesce(max(code), -1) FROM stores")[0]),
+            polls.num_rows,
+            lambda: int(
+                _one(
+                    conn,
+                    "SELECT count(*) FROM (SELECT DISTINCT store_id FROM _polls_batch) n"
+                    " WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = n.store_id)",
+                )[0]
+            ),
+        )
         conn.execute(
             "INSERT INTO stores SELECT (top.code + row_number() OVER (ORDER BY n.store_id))"
             "::INTEGER, n.store_id FROM (SELECT DISTINCT store_id FROM _polls_batch) n,"

@@ -46,6 +46,7 @@ from storemon.store._common import (
     CODED_POLLS,
     JOB_COLUMNS,
     changes_data,
+    check_code_room,
     coded_polls,
     from_epoch_us,
     job_from_row,
@@ -681,6 +682,16 @@ def _store_codes(conn: _Conn, store_ids: pa.ChunkedArray[Any]) -> NDArray[np.int
         pa.table([positions, distinct], names=["position", "store_id"]),
     )
     conn.execute("ANALYZE _ids_staged")
+    highest = conn.execute("SELECT coalesce(max(code), -1) FROM stores").fetchone()
+    check_code_room(
+        int(highest[0]) if highest else -1,
+        len(distinct),
+        lambda: _count(
+            conn,
+            "SELECT count(*) FROM _ids_staged i"
+            " WHERE NOT EXISTS (SELECT FROM stores s WHERE s.store_id = i.store_id)",
+        ),
+    )
     conn.execute(
         "INSERT INTO stores (code, store_id)"
         " SELECT top.code + row_number() OVER (ORDER BY i.store_id), i.store_id"
@@ -702,6 +713,12 @@ def _store_codes(conn: _Conn, store_ids: pa.ChunkedArray[Any]) -> NDArray[np.int
     indices = encoded.indices.to_numpy(zero_copy_only=False)
     result: NDArray[np.int32] = codes[indices]
     return result
+
+
+def _count(conn: _Conn, query: str) -> int:
+    """The number a ``SELECT count(*) ...`` gives."""
+    row = conn.execute(query).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _copy_csv(conn: _Conn, target: str, table: pa.Table) -> None:
