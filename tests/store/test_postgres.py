@@ -35,6 +35,28 @@ def test_unreachable_server_says_what_to_check() -> None:
 
 
 @pytest.mark.postgres
+def test_a_store_id_too_long_for_an_index_fails_the_ingest_with_the_server_reason(
+    pg_url: str, tables: type[Tables]
+) -> None:
+    # Not compressible below B-tree's limit of 2 704 bytes per entry (`x` * 4000 would be).
+    long_id = "".join(f"{i * 7919 % 100_003:05d}" for i in range(800))
+    store = open_store(pg_url)
+    try:
+        with pytest.raises(StoreError) as caught:
+            store.apply_ingest(
+                IngestBatch(polls=tables.polls([(long_id, "2023-01-23 10:00", True)]))
+            )
+        message = str(caught.value)
+        assert "index row size" in message
+        # The server answered: no hint that it might be down or the URL wrong.
+        assert message.startswith("PostgreSQL failed to apply an ingest")
+        assert "is the server running" not in message
+        assert store.counts()["polls"] == 0
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
 def test_bulk_reads_in_several_chunks_give_every_row(
     pg_url: str, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
 ) -> None:

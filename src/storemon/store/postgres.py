@@ -262,14 +262,13 @@ class PostgresStore:
         """The one place where psycopg exceptions become :class:`StoreError`."""
         try:
             yield
-        except psycopg.OperationalError as error:
-            detail = str(error).strip()
-            raise StoreError(
-                f"cannot {doing} with PostgreSQL at {self._display}: {detail} (is the server "
-                "running and the URL in --db / STOREMON_DB right?)"
-            ) from error
         except psycopg.Error as error:
             detail = str(error).strip()
+            if _about_the_connection(error):
+                raise StoreError(
+                    f"cannot {doing} with PostgreSQL at {self._display}: {detail} (is the "
+                    "server running and the URL in --db / STOREMON_DB right?)"
+                ) from error
             raise StoreError(f"PostgreSQL failed to {doing}: {detail}") from error
 
     @contextmanager
@@ -656,6 +655,20 @@ class PostgresStore:
                 " ORDER BY created_at, id"
             ).fetchall()
         return [job_from_row(row) for row in rows]
+
+
+def _about_the_connection(error: psycopg.Error) -> bool:
+    """Whether ``error`` is about reaching the server (then the URL is worth checking).
+
+    psycopg raises ``OperationalError`` for those, but also for limits the server
+    answered with (an index entry too large, out of memory), which say nothing about
+    the URL: only client-side failures (no SQLSTATE), connection exceptions (08),
+    refused logins (28) and server shutdowns (57P) count.
+    """
+    if not isinstance(error, psycopg.OperationalError):
+        return False
+    state = error.sqlstate
+    return state is None or state.startswith(("08", "28", "57P"))
 
 
 def _store_codes(conn: _Conn, store_ids: pa.ChunkedArray[Any]) -> NDArray[np.int32]:
