@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pytest
 
+from storemon.errors import StoreError
 from storemon.store import IngestBatch, Store, migrations, open_store
 from storemon.store._common import lookback_cutoff, to_epoch_us
 
@@ -160,6 +161,68 @@ def test_a_populated_version_2_database_keeps_its_polls(
         assert dict(_query(store, "SELECT store_id, code FROM stores"))["0043"] == len(IDS)
         expected = _expected_inputs([changed, new, *polls[1:]], latest)
         assert _rows(store.report_inputs(latest).polls) == expected
+    finally:
+        store.close()
+
+
+def test_a_migration_failing_midway_leaves_the_version_2_database_as_it_was(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    polls = _polls()
+    if store_url.startswith("duckdb"):
+        _version_2_duckdb(store_url.removeprefix("duckdb:///"), polls)
+        name = "DUCKDB"
+    else:
+        _version_2_postgres(store_url, polls)
+        name = "POSTGRES"
+    chain = getattr(migrations, name)
+    third = chain[2]
+    # Everything but the last statement runs (stores filled, polls rebuilt, polls_v2
+    # dropped), then the database refuses one.
+    failing = migrations.Migration(
+        third.version, third.name, (*third.statements[:-1], "SELECT * FROM no_such_table")
+    )
+    monkeypatch.setattr(migrations, name, (*chain[:2], failing))
+    with pytest.raises(StoreError, match="no_such_table"):
+        open_store(store_url)
+    monkeypatch.undo()
+
+    tables = "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%polls%'"
+    if store_url.startswith("duckdb"):
+        import duckdb
+
+        conn = duckdb.connect(store_url.removeprefix("duckdb:///"))
+        try:
+            versions = conn.execute("SELECT version FROM schema_migrations").fetchall()
+            names = conn.execute(tables).fetchall()
+            kept = conn.execute("SELECT store_id, timestamp_utc, active FROM polls").fetchall()
+            kept = [(store_id, at.replace(tzinfo=UTC), active) for store_id, at, active in kept]
+            stores = conn.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'stores'"
+            ).fetchall()
+        finally:
+            conn.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute("SET TimeZone = 'UTC'")
+            versions = conn.execute("SELECT version FROM schema_migrations").fetchall()
+            names = conn.execute(tables).fetchall()
+            kept = conn.execute("SELECT store_id, timestamp_utc, active FROM polls").fetchall()
+            stores = conn.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'stores'"
+            ).fetchall()
+    assert sorted(versions) == [(1,), (2,)]
+    assert names == [("polls",)]
+    assert stores == [(0,)]
+    assert sorted(kept) == sorted(polls)
+
+    store = open_store(store_url)  # the real migration 3 then runs as on any version 2
+    try:
+        assert store.schema_version() == 3  # type: ignore[attr-defined]
+        latest = max(at for _, at, _ in polls)
+        assert _rows(store.report_inputs(latest).polls) == _expected_inputs(polls, latest)
     finally:
         store.close()
 
