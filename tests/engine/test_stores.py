@@ -50,3 +50,23 @@ def test_ids_are_numbered_in_byte_order(
     assert store_ids.to_pylist() == distinct
     assert store.tolist() == index
     assert store.dtype == np.int64
+
+
+@settings(deadline=None, max_examples=150)
+@given(_IDS, st.lists(st.text(max_size=5), max_size=10), st.randoms(use_true_random=False))
+def test_dictionary_entries_no_row_uses_are_dropped(
+    ids: list[str], extra: list[str], random: object
+) -> None:
+    """A database's dictionary holds every store it knows, in code order: entries that
+    no row refers to are not stores of the report, wherever they sit."""
+    entries = sorted(set(ids) | set(extra))
+    random.shuffle(entries)  # type: ignore[attr-defined]
+    position = {entry: k for k, entry in enumerate(entries)}
+    column = pa.DictionaryArray.from_arrays(
+        pa.array([position[i] for i in ids], pa.int32()), pa.array(entries, pa.string())
+    )
+    distinct, index = _expected(ids)
+    with mock.patch.object(stores, "MIN_SLICE_ROWS", 2):  # several blocks of rows
+        store_ids, segments = encode_store_codes(column)
+    assert store_ids.to_pylist() == distinct
+    assert [int(rank[c]) for rank, codes in segments for c in codes] == index

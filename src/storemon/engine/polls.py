@@ -54,6 +54,14 @@ def _bools(column: Column) -> NDArray[np.bool_]:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=bool)
 
 
+class SameInstant(Exception):
+    """A chunk of packed keys holds two polls of one store at one instant.
+
+    The packed sort cannot tell which input row came later, so the caller sorts
+    again with ``sort_polls(..., by_row=True)``, which keeps the later row.
+    """
+
+
 @dataclass(frozen=True)
 class PollChunk:
     """The polls of stores ``first..stop-1``; :meth:`arrays` numbers them from 0.
@@ -71,13 +79,19 @@ class PollChunk:
     t_min: int = 0
 
     def arrays(self) -> PollArrays:
-        """Sorted, de-duplicated columns of this chunk's stores (store index - first)."""
+        """Sorted, de-duplicated columns of this chunk's stores (store index - first).
+
+        Raises :class:`SameInstant` when packed keys hold two polls of one store at one
+        instant (checked here, per chunk, while the keys are in the CPU caches).
+        """
         if self.ready is not None:
             return self.ready
         assert self.packed is not None
+        key = self.packed >> 1
+        if bool((key[1:] == key[:-1]).any()):
+            raise SameInstant(self.first, self.stop)
         on = self.packed.astype(np.uint8)
         on &= 1
-        key = self.packed >> 1
         store = key >> self.bits
         store -= self.first
         key &= (1 << self.bits) - 1
@@ -132,17 +146,6 @@ def _pack(
     return packed
 
 
-def _has_duplicates(packed: NDArray[np.int64]) -> bool:
-    """Whether two sorted keys share (store, instant), i.e. differ at most in the state bit."""
-    n = len(packed)
-    for a in range(0, n - 1, BLOCK_ROWS):  # per block of rows
-        b = min(a + BLOCK_ROWS + 1, n)
-        key = packed[a:b] >> 1
-        if bool((key[1:] == key[:-1]).any()):
-            return True
-    return False
-
-
 @dataclass(frozen=True)
 class EncodedPolls:
     """The polls at or before as_of with their store codes, in input order (not sorted)."""
@@ -184,12 +187,14 @@ def encode_polls(polls: pa.Table, as_of_us: int | None, workers: int = 1) -> Enc
     return EncodedPolls(store_ids, segments, time_us, active, t_min, t_max)
 
 
-def sort_polls(encoded: EncodedPolls, chunk_rows: int) -> list[PollChunk]:
-    """Sorted by (store, time), de-duplicated (the later input row wins), in chunks of
-    whole stores of about ``chunk_rows`` polls.
+def sort_polls(encoded: EncodedPolls, chunk_rows: int, *, by_row: bool = False) -> list[PollChunk]:
+    """Sorted by (store, time), in chunks of whole stores of about ``chunk_rows`` polls.
 
-    Only one packed int64 key per poll and its sort are full-size; unpacking into
-    arrays happens per chunk (:meth:`PollChunk.arrays`).
+    Fast path: one packed int64 key per poll and its sort are the only full-size work;
+    unpacking into arrays happens per chunk (:meth:`PollChunk.arrays`), which raises
+    :class:`SameInstant` if two polls of a store share an instant. Then (or when the
+    keys are too wide to pack) sort with ``by_row=True``: the rows' order is kept
+    through the sort and, of polls of a store at one instant, the later row wins.
     """
     time_us, active, ids = encoded.time_us, encoded.active, encoded.store_ids
     n_stores = len(ids)
@@ -198,22 +203,20 @@ def sort_polls(encoded: EncodedPolls, chunk_rows: int) -> list[PollChunk]:
     t_min = encoded.t_min
     span = encoded.t_max - t_min + 1
     bits = (span - 1).bit_length()  # time offsets fit in `bits` bits
-    if (n_stores << (bits + 1)) < _INT63:
+    if not by_row and (n_stores << (bits + 1)) < _INT63:
         # Fast path: one sort of (store, time, state) packed into an int64 carries all three;
         # shifts and masks (not division) unpack it, chunk by chunk.
         packed = _pack(encoded.segments, time_us, active, bits, t_min)
         packed.sort()
-        if not _has_duplicates(packed):
-            shift = bits + 1
-            cuts = _cuts(packed[::chunk_rows] >> shift, n_stores)
-            rows = np.searchsorted(packed, cuts << shift)
-            return [
-                PollChunk(f, t, ids[f:t], packed[a:b], None, bits, t_min)
-                for f, t, a, b in _bounds(cuts, rows)
-            ]
-        del packed
-    # Duplicates of (store, instant), or keys too wide to pack: the later row wins, so row
-    # order is needed.
+        shift = bits + 1
+        cuts = _cuts(packed[::chunk_rows] >> shift, n_stores)
+        rows = np.searchsorted(packed, cuts << shift)
+        return [
+            PollChunk(f, t, ids[f:t], packed[a:b], None, bits, t_min)
+            for f, t, a, b in _bounds(cuts, rows)
+        ]
+    # Polls of a store at one instant, or keys too wide to pack: the later row wins, so
+    # row order is needed.
     store = np.concatenate([rank[codes] for rank, codes in encoded.segments])
     if (n_stores << bits) < _INT63:
         key = (store << bits) | (time_us - t_min)
@@ -244,10 +247,14 @@ def prepare_polls(polls: pa.Table, as_of_us: int) -> PollArrays:
     """The polls at or before ``as_of_us``, encoded, sorted by (store, time), de-duplicated."""
     encoded = encode_polls(polls, as_of_us)
     chunks = sort_polls(encoded, chunk_rows=max(polls.num_rows, 1))
-    if not chunks:
+    try:
+        arrays = [chunk.arrays() for chunk in chunks]
+    except SameInstant:
+        arrays = [c.arrays() for c in sort_polls(encoded, max(polls.num_rows, 1), by_row=True)]
+    if not arrays:
         empty = np.empty(0, dtype=np.int64)
         return PollArrays(
             encoded.store_ids, empty, empty, np.empty(0, dtype=bool), np.zeros(1, np.int64)
         )
-    (chunk,) = chunks
-    return chunk.arrays()
+    (whole,) = arrays
+    return whole

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from storemon.engine.hours import chunk_intervals, hours_index
 from storemon.engine.measure import WindowTotals, chunk_totals, join_totals
-from storemon.engine.polls import PollChunk, encode_polls, sort_polls
+from storemon.engine.polls import PollChunk, SameInstant, encode_polls, sort_polls
 from storemon.engine.states import state_segments
 from storemon.engine.zones import to_datetime, to_us
 from storemon.errors import InvalidRequest
@@ -83,7 +83,6 @@ def compute_report(
         # hours and zones are looked up while the polls are sorted
         looked_up = pool.submit(hours_index, hours, timezones, store_ids, min(starts), as_of_us)
         chunks = sort_polls(encoded, chunk_rows)
-        del encoded
         index = looked_up.result()
 
         def measure(chunk: PollChunk) -> list[WindowTotals]:
@@ -91,7 +90,13 @@ def compute_report(
             intervals = chunk_intervals(index, chunk.first, chunk.stop)
             return chunk_totals(segments, intervals, chunk.stop - chunk.first, starts, as_of_us)
 
-        totals = join_totals(list(pool.map(measure, chunks)), len(WINDOWS))
+        try:
+            measured = list(pool.map(measure, chunks))
+        except SameInstant:  # polls of a store at one instant: keep the later row's
+            chunks = sort_polls(encoded, chunk_rows, by_row=True)
+            measured = list(pool.map(measure, chunks))
+        del encoded, chunks
+        totals = join_totals(measured, len(WINDOWS))
     up = {}
     down = {}
     for (name, _, unit_us), total in zip(WINDOWS, totals, strict=True):

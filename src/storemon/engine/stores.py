@@ -30,24 +30,42 @@ MIN_SLICE_ROWS = 65_536
 CodedRows: TypeAlias = "tuple[NDArray[np.int64], NDArray[Any]]"
 
 
-def _slices(column: Column, workers: int) -> list[tuple[pa.Array[Any], list[NDArray[Any]]]]:
-    """Consecutive runs of rows as (dictionary, codes of each chunk), in row order.
+#: A run of rows: (dictionary, codes of each chunk, dictionary entry -> index into the
+#: dictionary given, or None when they are the same).
+Slice: TypeAlias = "tuple[pa.Array[Any], list[NDArray[Any]], NDArray[np.int64] | None]"
 
-    A dictionary-typed column is used as is (no re-hashing of the strings; ids no row
-    refers to are dropped); a string column is dictionary-encoded in ``workers`` slices at
-    once (pyarrow releases the GIL).
+
+def _used(codes: NDArray[Any], size: int) -> NDArray[np.bool_]:
+    """Which of ``size`` dictionary entries the codes refer to, block by block of rows
+    (numpy indexes with int64: per block, the converted codes stay in the CPU caches)."""
+    used = np.zeros(size, dtype=bool)
+    for a in range(0, len(codes), MIN_SLICE_ROWS):  # per block of rows
+        used[codes[a : a + MIN_SLICE_ROWS]] = True
+    return used
+
+
+def _slices(column: Column, workers: int) -> list[Slice]:
+    """Consecutive runs of rows as (dictionary, codes of each chunk, remap), in row order.
+
+    A dictionary-typed column is used as is (no re-hashing of the strings): the ids no
+    row refers to (a database's dictionary holds every store it knows) are dropped from
+    the dictionary and ``remap`` maps the codes to the entries left, without touching
+    the rows. A string column is dictionary-encoded in ``workers`` slices at once
+    (pyarrow releases the GIL).
     """
     if pa.types.is_dictionary(column.type):
         array = _as_array(column)  # chunks with different dictionaries are unified here
         assert isinstance(array, pa.DictionaryArray)
         dictionary = array.dictionary.cast(pa.string())
         codes = array.indices.to_numpy(zero_copy_only=False)
-        used = np.zeros(len(dictionary), dtype=bool)
-        used[codes] = True
-        if not used.all():
-            dictionary = dictionary.filter(pa.array(used))
-            codes = (np.cumsum(used, dtype=np.int64) - 1)[codes]
-        return [(dictionary, [codes])]
+        if len(codes) == 0:
+            return []
+        used = _used(codes, len(dictionary))
+        if used.all():
+            return [(dictionary, [codes], None)]
+        # Entries before the first used one map to 0 as well: no row looks them up.
+        remap = np.maximum(np.cumsum(used, dtype=np.int64) - 1, 0)
+        return [(dictionary.filter(pa.array(used)), [codes], remap)]
     n = len(column)
     workers = max(1, min(workers, n // MIN_SLICE_ROWS))  # small inputs: one slice
     bounds = [k * n // workers for k in range(workers + 1)]
@@ -57,14 +75,14 @@ def _slices(column: Column, workers: int) -> list[tuple[pa.Array[Any], list[NDAr
             encoded = list(pool.map(pc.dictionary_encode, slices))
     else:
         encoded = [pc.dictionary_encode(slices[0])]
-    result = []
+    result: list[Slice] = []
     for one in encoded:  # per slice: its chunks share one dictionary
         chunks = one.chunks if isinstance(one, pa.ChunkedArray) else [one]
         if not chunks:
             continue
         coded = [cast("pa.DictionaryArray[Any, Any]", chunk) for chunk in chunks]
         codes_list = [chunk.indices.to_numpy(zero_copy_only=False) for chunk in coded]
-        result.append((coded[0].dictionary.cast(pa.string()), codes_list))
+        result.append((coded[0].dictionary.cast(pa.string()), codes_list, None))
     return result
 
 
@@ -81,18 +99,18 @@ def encode_store_codes(column: Column, workers: int = 1) -> tuple[pa.Array[Any],
         store_ids = slices[0][0]
         positions = [np.arange(len(store_ids), dtype=np.int64)]
     else:  # unify the slices' dictionaries (small: one entry per store and slice)
-        both = pc.dictionary_encode(pa.concat_arrays([d for d, _ in slices]))
+        both = pc.dictionary_encode(pa.concat_arrays([d for d, _, _ in slices]))
         assert isinstance(both, pa.DictionaryArray)
         store_ids = both.dictionary
         indices = np.asarray(both.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-        bounds = np.cumsum([0] + [len(d) for d, _ in slices])
+        bounds = np.cumsum([0] + [len(d) for d, _, _ in slices])
         positions = [indices[a:b] for a, b in itertools.pairwise(bounds)]
     order = np.asarray(pc.sort_indices(store_ids).to_numpy(), dtype=np.int64)
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order), dtype=np.int64)
     segments = [
-        (rank[position], codes)
-        for position, (_, codes_list) in zip(positions, slices, strict=True)
+        (rank[position] if remap is None else rank[position][remap], codes)
+        for position, (_, codes_list, remap) in zip(positions, slices, strict=True)
         for codes in codes_list
     ]
     return store_ids.take(order), segments
