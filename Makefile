@@ -43,10 +43,11 @@ pytest: install  ## the test suite only
 
 test: lint typecheck pytest  ## install, then ruff, mypy and pytest
 
-bench: install  ## CSV reader, engine, CLI and database benchmarks on the benchmark data set
+bench: install  ## CSV reader, engine, CLI, database and growth benchmarks on the benchmark data set
 	$(BIN)/python benchmarks/bench_ingest_csv.py --status $(BENCH_DATA)
 	$(BIN)/python benchmarks/bench_engine.py --status $(BENCH_DATA)
 	$(BIN)/python benchmarks/bench_store.py --status $(BENCH_DATA)
+	$(BIN)/python benchmarks/bench_growth.py --status $(BENCH_DATA) --backends duckdb,postgres
 
 bench-load: install  ## HTTP load benchmark: a local server on the benchmark data set
 	$(BIN)/python benchmarks/load.py --data-dir $(dir $(BENCH_DATA))

@@ -1,0 +1,51 @@
+"""The benchmark scripts still run: each answers --help, and the growth benchmark runs
+end to end on a few hundred polls (it drives the real CLI, so it breaks when the CLI does)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
+DATA = ROOT / "tests" / "data" / "ingest"
+
+
+@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
+def test_benchmark_answers_help(script: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "usage:" in done.stdout
+
+
+def test_growth_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
+    argv = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "bench_growth.py"),
+        "--status",
+        str(DATA / "store_status_head.csv"),
+        "--hours",
+        str(DATA / "menu_hours_head.csv"),
+        "--timezones",
+        str(DATA / "timezones_head.csv"),
+        "--scales",
+        "1,2",
+        "--repeat",
+        "1",
+        "--backends",
+        "duckdb",
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    polls = len((DATA / "store_status_head.csv").read_text().splitlines()) - 1
+    for path in ("report from CSV files", "report --db, duckdb"):
+        rows = [re.match(rf"{re.escape(path)}\s+(\d+)x\s+([\d,]+)\s", line) for line in lines]
+        found = [(m.group(1), m.group(2)) for m in rows if m]
+        assert found == [("1", f"{polls:,}"), ("2", f"{2 * polls:,}")], lines
