@@ -498,3 +498,27 @@ def test_reject_lines_match_pythons_csv_reader(case: tuple[str, list[list[str] |
     assert lines_of(parsed) == bad_lines
     assert parsed.table.column("store_id").to_pylist() == good_ids
     assert parsed.rows == len(bad_lines) + len(good_ids)
+
+
+def test_a_store_id_longer_than_the_limit_is_a_bad_row() -> None:
+    """An id of over 1,024 bytes (UTF-8) is rejected with its row, so it cannot fail a
+    whole ingest on a database index's entry limit; up to the limit it is kept as is."""
+    longest = "é" * 512  # 1,024 bytes
+    parsed = status(f"{longest},active,{T0}\n{longest}x,active,{T0}\nb,active,{T0}\n")
+    assert parsed.table.column("store_id").to_pylist() == [longest, "b"]
+    ((line, reason, raw),) = rejects(parsed)
+    assert line == 3
+    assert reason == "store_id is 1,025 bytes long (at most 1,024 bytes)"
+    assert raw.startswith(longest)
+
+
+def test_a_long_store_id_fails_its_row_in_every_source() -> None:
+    long_id = "s" * 2000
+    hours = read_source(
+        "hours",
+        f"store_id,dayOfWeek,start_time_local,end_time_local\n{long_id},0,09:00,17:00\n".encode(),
+    )
+    zones = read_source("timezones", f"store_id,timezone_str\n{long_id},Asia/Kathmandu\n".encode())
+    for parsed in (hours, zones):
+        assert parsed.table.num_rows == 0
+        assert rejects(parsed)[0][1] == "store_id is 2,000 bytes long (at most 1,024 bytes)"
