@@ -39,6 +39,7 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATUS = ROOT.parent / "shared" / "data" / "store_status.csv.gz"
@@ -61,6 +62,16 @@ def _run(argv: list[str]) -> dict[str, object]:
         "exit": process.returncode,
         **({"stderr": error.strip()[-300:]} if process.returncode else {}),
     }
+
+
+def _time_report_inputs(store: Any, repeat: int) -> tuple[list[float], Any]:
+    """Seconds of ``repeat`` calls of ``store.report_inputs(None)``, and the last result."""
+    reads = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        inputs = store.report_inputs(None)
+        reads.append(time.perf_counter() - started)
+    return reads, inputs
 
 
 def run_in_process(url: str, files: dict[str, str], repeat: int) -> dict[str, object]:
@@ -101,11 +112,7 @@ def run_in_process(url: str, files: dict[str, str], repeat: int) -> dict[str, ob
         started = time.perf_counter()
         store.apply_ingest(hourly)
         hourly_s = time.perf_counter() - started
-        reads = []
-        for _ in range(repeat):
-            started = time.perf_counter()
-            inputs = store.report_inputs(None)
-            reads.append(time.perf_counter() - started)
+        reads, inputs = _time_report_inputs(store, repeat)
         counts = store.counts()
     finally:
         store.close()
@@ -141,11 +148,7 @@ def run_history(url: str, files: dict[str, str], weeks: int, repeat: int) -> dic
             started = time.perf_counter()
             store.apply_ingest(IngestBatch(polls=polls.set_column(1, "timestamp_utc", shifted)))
             applies.append(round(time.perf_counter() - started, 3))
-        reads = []
-        for _ in range(repeat):
-            started = time.perf_counter()
-            inputs = store.report_inputs(None)
-            reads.append(time.perf_counter() - started)
+        reads, inputs = _time_report_inputs(store, repeat)
         counts = store.counts()
     finally:
         store.close()

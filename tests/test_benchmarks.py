@@ -49,3 +49,22 @@ def test_growth_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
         rows = [re.match(rf"{re.escape(path)}\s+(\d+)x\s+([\d,]+)\s", line) for line in lines]
         found = [(m.group(1), m.group(2)) for m in rows if m]
         assert found == [("1", f"{polls:,}"), ("2", f"{2 * polls:,}")], lines
+
+
+def test_store_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
+    argv = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "bench_store.py"),
+        "--status",
+        str(DATA / "store_status_head.csv"),
+        "--backends",
+        "duckdb",
+        "--repeat",
+        "1",
+        "--history",
+        "2",
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count('"report_inputs_best_s"') == 2, done.stdout
+    assert '"exit": 0' in done.stdout
