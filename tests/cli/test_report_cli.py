@@ -184,3 +184,45 @@ def test_demo_data_from_the_database_is_byte_identical_to_from_the_files(
         assert from_db[1] == from_files[1], args
         assert from_db[2] == from_files[2], args
         assert from_db[1].count("\n") > 1_000
+
+
+def test_a_failed_write_keeps_the_previous_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CSV goes to a temporary file beside the target, renamed over it when complete:
+    a write that fails (disk full, killed) leaves the previous report whole, and no
+    temporary file behind."""
+    target = tmp_path / "report.csv"
+    target.write_text("the previous report\n")
+    target.chmod(0o640)
+
+    def full_disk(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("storemon.cli.report.os.replace", full_disk)
+        code, _, err = _run([*SPEC, "--output", str(target)], capsys)
+    assert code == 2
+    assert f"cannot write {target}: No space left on device" in err
+    assert target.read_text() == "the previous report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.csv"]
+    code, _, _ = _run([*SPEC, *AS_OF, "--output", str(target)], capsys)
+    assert code == 0
+    assert target.read_text() == (DATA / "spec_example_nearest.csv").read_text()
+    assert target.stat().st_mode & 0o777 == 0o640  # the file's permissions are kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.csv"]
+
+
+def test_output_through_a_symlink_and_to_a_device(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = tmp_path / "real.csv"
+    real.write_text("old\n")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real)
+    code, _, _ = _run([*SPEC, *AS_OF, "--output", str(link)], capsys)
+    assert code == 0
+    assert link.is_symlink()  # the link still points at the file it named
+    assert real.read_text() == (DATA / "spec_example_nearest.csv").read_text()
+    code, out, _ = _run([*SPEC, "--output", "/dev/null"], capsys)  # written in place
+    assert (code, out) == (0, "")

@@ -7,6 +7,8 @@ The computation and the output are the same either way.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -82,15 +84,41 @@ def _parse_as_of(text: str | None) -> datetime | None:
 
 
 def _write(data: bytes, output: str) -> None:
+    """Write the CSV to ``output``: '-' is stdout; a file is replaced only once the new
+    report is complete (a failed write leaves the previous one whole)."""
     if output == "-":
         click.echo(data, nl=False)
         return
     try:
-        Path(output).write_bytes(data)
+        _replace_file(Path(output), data)
     except OSError as error:
         raise typer.BadParameter(
             f"cannot write {output}: {error.strerror}", param_hint="'--output'"
         ) from error
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """``data`` into a temporary file beside ``path``, renamed over it when written.
+
+    Through a symlink the file it names is replaced; something that is not a regular
+    file (``/dev/null``, a pipe) is written in place. An existing file keeps its
+    permission bits.
+    """
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        path.write_bytes(data)
+        return
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("wb") as handle:
+            handle.write(data)
+            if path.exists():
+                os.chmod(handle.fileno(), stat.S_IMODE(path.stat().st_mode))
+            handle.flush()
+            os.fsync(handle.fileno())  # complete on disk before it takes the name
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 @app.command()
