@@ -211,3 +211,21 @@ def test_cli_period_before_year_one_is_a_usage_error(capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert "--days" in err
     assert "0001-01-01" in err
+
+
+def test_cli_failed_write_keeps_the_previous_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "polls.csv.gz"
+    target.write_bytes(b"previous")
+
+    def full_disk(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("storemon.cli._files.os.replace", full_disk)
+    with pytest.raises(SystemExit) as done:
+        main(["generate", "--days", "0.1", "--output", str(target)])
+    assert done.value.code == 2
+    assert f"cannot write {target}: No space left on device" in capsys.readouterr().err
+    assert target.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["polls.csv.gz"]

@@ -200,7 +200,7 @@ def test_a_failed_write_keeps_the_previous_report(
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patched:
-        patched.setattr("storemon.cli.report.os.replace", full_disk)
+        patched.setattr("storemon.cli._files.os.replace", full_disk)
         code, _, err = _run([*SPEC, "--output", str(target)], capsys)
     assert code == 2
     assert f"cannot write {target}: No space left on device" in err

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from storemon.cli._files import replace_file
 from storemon.cli.app import app
 from storemon.errors import InvalidRequest
 from storemon.generate import demo_polls, polls_csv
@@ -86,7 +87,9 @@ def generate(
     else:
         target = Path(output)
         try:
-            target.write_bytes(gzip.compress(data, 6, mtime=0) if target.suffix == ".gz" else data)
+            replace_file(
+                target, gzip.compress(data, 6, mtime=0) if target.suffix == ".gz" else data
+            )
         except OSError as error:
             raise typer.BadParameter(
                 f"cannot write {output}: {error.strerror}", param_hint="--output"

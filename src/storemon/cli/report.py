@@ -7,8 +7,6 @@ The computation and the output are the same either way.
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +16,7 @@ import click
 import pyarrow as pa
 import typer
 
+from storemon.cli._files import replace_file
 from storemon.cli.app import app
 from storemon.config import get_settings
 from storemon.engine import compute_report, report_csv
@@ -90,35 +89,11 @@ def _write(data: bytes, output: str) -> None:
         click.echo(data, nl=False)
         return
     try:
-        _replace_file(Path(output), data)
+        replace_file(Path(output), data)
     except OSError as error:
         raise typer.BadParameter(
             f"cannot write {output}: {error.strerror}", param_hint="'--output'"
         ) from error
-
-
-def _replace_file(path: Path, data: bytes) -> None:
-    """``data`` into a temporary file beside ``path``, renamed over it when written.
-
-    Through a symlink the file it names is replaced; something that is not a regular
-    file (``/dev/null``, a pipe) is written in place. An existing file keeps its
-    permission bits.
-    """
-    path = Path(os.path.realpath(path))
-    if path.exists() and not path.is_file():
-        path.write_bytes(data)
-        return
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("wb") as handle:
-            handle.write(data)
-            if path.exists():
-                os.chmod(handle.fileno(), stat.S_IMODE(path.stat().st_mode))
-            handle.flush()
-            os.fsync(handle.fileno())  # complete on disk before it takes the name
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 @app.command()
