@@ -30,18 +30,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from bench_engine import _replicate
 from bench_store import DEFAULT_PG, DEFAULT_STATUS, _Database, _run
 
-_join = cast("Callable[..., pa.ChunkedArray[Any]]", pc.binary_join_element_wise)
 SOURCES = ("status", "hours", "timezones")
 
 
@@ -55,13 +53,10 @@ def _read_text(path: Path) -> pa.Table:
 
 
 def _scaled(table: pa.Table, scale: int, shuffle: bool) -> pa.Table:
-    """``scale`` copies of ``table``; copy k > 0 has ``~k`` appended to the store ids."""
-    copies = [table]
-    for k in range(1, scale):
-        ids = _join(table.column("store_id"), f"~{k}", "")
-        copies.append(table.set_column(0, "store_id", ids))
-    whole = pa.concat_tables(copies)
-    if shuffle and scale > 1:  # one fleet: rows of all copies interleaved
+    """``scale`` copies of ``table`` (:func:`bench_engine._replicate`), rows interleaved
+    when ``shuffle``: one fleet, not copies one after the other."""
+    whole = _replicate(table, scale)
+    if shuffle and scale > 1:
         whole = whole.take(np.random.default_rng(scale).permutation(whole.num_rows))
     return whole
 

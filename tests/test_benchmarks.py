@@ -15,19 +15,23 @@ BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
 DATA = ROOT / "tests" / "data" / "ingest"
 
 
+def _run(script: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``python SCRIPT ARGS`` in ``cwd``; fails the test unless it exits 0."""
+    argv = [sys.executable, str(script), *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
 def test_benchmark_answers_help(script: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run(script, "--help")
     assert "usage:" in done.stdout
 
 
 def test_growth_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
-    argv = [
-        sys.executable,
-        str(ROOT / "benchmarks" / "bench_growth.py"),
+    done = _run(
+        ROOT / "benchmarks" / "bench_growth.py",
         "--status",
         str(DATA / "store_status_head.csv"),
         "--hours",
@@ -40,9 +44,8 @@ def test_growth_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
         "1",
         "--backends",
         "duckdb",
-    ]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+        cwd=tmp_path,
+    )
     lines = done.stdout.splitlines()
     polls = len((DATA / "store_status_head.csv").read_text().splitlines()) - 1
     for path in ("report from CSV files", "report --db, duckdb"):
@@ -52,9 +55,8 @@ def test_growth_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
 
 
 def test_store_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
-    argv = [
-        sys.executable,
-        str(ROOT / "benchmarks" / "bench_store.py"),
+    done = _run(
+        ROOT / "benchmarks" / "bench_store.py",
         "--status",
         str(DATA / "store_status_head.csv"),
         "--backends",
@@ -63,8 +65,7 @@ def test_store_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
         "1",
         "--history",
         "2",
-    ]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+        cwd=tmp_path,
+    )
     assert done.stdout.count('"report_inputs_best_s"') == 2, done.stdout
     assert '"exit": 0' in done.stdout
