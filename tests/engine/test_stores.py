@@ -66,7 +66,7 @@ def test_dictionary_entries_no_row_uses_are_dropped(
         pa.array([position[i] for i in ids], pa.int32()), pa.array(entries, pa.string())
     )
     distinct, index = _expected(ids)
-    with mock.patch.object(stores, "MIN_SLICE_ROWS", 2):  # several blocks of rows
+    with mock.patch.object(stores, "BLOCK_ROWS", 2):  # several blocks of rows
         store_ids, segments = encode_store_codes(column)
     assert store_ids.to_pylist() == distinct
     assert [int(rank[c]) for rank, codes in segments for c in codes] == index

@@ -25,6 +25,8 @@ def _as_array(column: Column) -> pa.Array[Any]:
 
 #: Fewest rows per slice worth encoding on its own thread.
 MIN_SLICE_ROWS = 65_536
+#: Rows per block of a full-size pass: the block's temporaries stay in the CPU caches.
+BLOCK_ROWS = 1 << 16
 
 #: Rows of store codes: row i of the segment is store ``rank[codes[i]]``.
 CodedRows: TypeAlias = "tuple[NDArray[np.int64], NDArray[Any]]"
@@ -39,8 +41,8 @@ def _used(codes: NDArray[Any], size: int) -> NDArray[np.bool_]:
     """Which of ``size`` dictionary entries the codes refer to, block by block of rows
     (numpy indexes with int64: per block, the converted codes stay in the CPU caches)."""
     used = np.zeros(size, dtype=bool)
-    for a in range(0, len(codes), MIN_SLICE_ROWS):  # per block of rows
-        used[codes[a : a + MIN_SLICE_ROWS]] = True
+    for a in range(0, len(codes), BLOCK_ROWS):  # per block of rows
+        used[codes[a : a + BLOCK_ROWS]] = True
     return used
 
 
