@@ -232,3 +232,27 @@ def test_timeline_agrees_with_the_outage_list(
             inside = (timeline.business.start_hus <= start) & (end <= timeline.business.end_hus)
             assert inside.any()  # an outage lies within one business interval
         assert ((timeline.poll_us >= timeline.start_us) & (timeline.poll_us <= as_of_us)).all()
+
+
+@_SETTINGS
+@given(cases(), interpolations, st.integers(1, 3000))
+def test_stale_stores_are_those_wholly_unobserved(
+    case: Case, interpolation: Interpolation, minutes: int
+) -> None:
+    """A stale store (no poll within observed_within of the longest window) has its whole
+    business time in every window unobserved; a store that is not stale has a poll there."""
+    polls, hours, zones = case.tables()
+    options = ReportOptions(extended=True, observed_within_us=minutes * 60_000_000)
+    report = compute_report(
+        polls, hours, zones, as_of=case.as_of, interpolation=interpolation, options=options
+    )
+    stale = set(report.stale_store_ids.to_pylist())
+    assert report.as_of is not None or not stale
+    for row in report.table.to_pylist():
+        if row["store_id"] in stale:
+            business = row["uptime_last_week"] + row["downtime_last_week"]
+            assert abs(row["unobserved_last_week"] - business) <= 0.02
+    if report.as_of is not None:
+        cut = us(report.as_of) - 168 * 3_600_000_000 - minutes * 60_000_000
+        recent = {p.store_id for p in case.polls if cut <= us(p.at) <= us(report.as_of)}
+        assert stale == set(report.table.column("store_id").to_pylist()) - recent

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -37,10 +37,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Report:
-    """A computed report: the table (sorted by store_id) and the as_of used."""
+    """A computed report: the table (sorted by store_id) and the as_of used.
+
+    ``stale_store_ids`` are the reported stores with no poll within ``observed_within`` of
+    the longest window: every figure of theirs is extrapolated from an older poll.
+    """
 
     table: pa.Table
     as_of: datetime | None  # None when there were no polls at or before as_of
+    stale_store_ids: pa.Array[Any] = field(default_factory=lambda: pa.array([], pa.string()))
 
 
 def hundredths(duration_hus: NDArray[np.int64], unit_us: int) -> NDArray[np.int64]:
@@ -72,6 +77,7 @@ class _ChunkReport:
     state: list[Totals]  # per window: business, active
     observed: list[Totals] | None  # per window: business, unobserved, unobserved and active
     outages: list[OutageTotals] | None
+    stale: NDArray[np.int64]  # the stores (run numbers) without a recent poll
 
 
 def compute_report(
@@ -138,7 +144,8 @@ def compute_report(
             columns[f"longest_outage_{window.name}"] = _rounded(longest, window)
     schema = _schema(options)
     table = pa.table([columns[name] for name in schema.names], schema=schema)
-    return Report(table, to_datetime(measured.as_of_us))
+    stale = _joined([part.stale for part in parts])
+    return Report(table, to_datetime(measured.as_of_us), measured.store_ids.take(stale))
 
 
 def _measure(chunk: Chunk, interpolation: Interpolation, options: ReportOptions) -> _ChunkReport:
@@ -169,7 +176,9 @@ def _measure(chunk: Chunk, interpolation: Interpolation, options: ReportOptions)
     found = None
     if options.extended:
         found = outage_totals(outages(state), chunk.n_stores, starts)
-    return _ChunkReport(state.totals(starts), observed, found)
+    latest = chunk.polls.time_us[chunk.polls.first[1:] - 1]  # each store's last poll
+    stale = np.flatnonzero(latest < chunk.lo_us - options.observed_within_us) + chunk.first
+    return _ChunkReport(state.totals(starts), observed, found, stale)
 
 
 def _joined(parts: list[NDArray[np.int64]]) -> NDArray[np.int64]:
