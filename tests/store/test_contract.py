@@ -730,6 +730,30 @@ def test_job_updates_on_an_unknown_id_raise_report_not_found(store: Store) -> No
         store.mark_failed("ghost", finished_at=utc("2024-01-01 00:00"), error="x")
 
 
+def test_job_updates_behave_alike_on_both_backends(store: Store) -> None:
+    """What the two copies of the job SQL did differently, now one behaviour: an update
+    finds its job by the rows it changed (no SELECT before it), and NUL in an error
+    message is stored as U+FFFD (PostgreSQL text cannot hold NUL) on both backends."""
+    store.insert_job(_job("n", "2024-01-01 00:00", error="left \x00 by a crash"))
+    assert store.get_job("n").error == "left \ufffd by a crash"  # type: ignore[union-attr]
+    store.mark_failed("n", finished_at=utc("2024-01-01 00:01"), error="bad\x00byte\x00")
+    failed = store.get_job("n")
+    assert failed is not None
+    assert (failed.status, failed.error) == ("failed", "bad\ufffdbyte\ufffd")
+    with pytest.raises(ReportNotFound):
+        store.mark_failed("n\x00", finished_at=utc("2024-01-01 00:01"), error="x")
+    assert store.get_job("n\x00") is None
+    assert store.job_result("n\x00") is None
+    with pytest.raises(StoreError, match="NUL"):
+        store.insert_job(_job("m\x00", "2024-01-01 00:00"))
+    with pytest.raises(ReportNotFound):  # the result insert never ran: nothing half-done
+        store.mark_complete(
+            "ghost", finished_at=utc("2024-01-01 00:01"), as_of_used=None, row_count=0, csv=b"x"
+        )
+    assert store.job_result("ghost") is None
+    assert [job.id for job in store.list_jobs()] == ["n"]
+
+
 def test_driver_errors_are_translated(store: Store) -> None:
     store.insert_job(_job("dup", "2024-01-01 00:00"))
     with pytest.raises(StoreError) as caught:

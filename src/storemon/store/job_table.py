@@ -10,7 +10,8 @@ and how an instant is handed to the driver (a naive UTC ``datetime`` for DuckDB'
 Updates read back what they changed (``RETURNING id``) on both backends: no row
 means the job does not exist (then :class:`ReportNotFound`), never a second query
 before the update. Text cannot hold NUL in PostgreSQL, so an error message has NUL
-replaced by U+FFFD on both backends alike.
+replaced by U+FFFD on both backends alike, a job id with NUL is refused at insert,
+and looking one up finds nothing (no such job can exist) on both.
 """
 
 from __future__ import annotations
@@ -166,6 +167,8 @@ class JobTable:
 
     def insert_job(self, job: JobRecord) -> None:
         """Store a new job (its id must be new)."""
+        if "\x00" in job.id:
+            raise StoreError("a job id cannot contain NUL")
         d = self._dialect
         with self._job_writes(f"insert job {job.id}") as run:
             run(
@@ -192,6 +195,8 @@ class JobTable:
 
     def get_job(self, job_id: str) -> JobRecord | None:
         """The job with this id, or None."""
+        if "\x00" in job_id:
+            return None
         found = self._jobs("read a job", f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", [job_id])
         return found[0] if found else None
 
@@ -257,6 +262,8 @@ class JobTable:
         summary: str | None = None,
     ) -> None:
         """Store the finished CSV with the job, in one transaction."""
+        if "\x00" in job_id:
+            raise ReportNotFound(job_id)
         d = self._dialect
         with self._job_writes(f"mark job {job_id} complete") as run:
             changed = run(
@@ -282,12 +289,16 @@ class JobTable:
         )
 
     def _update(self, job_id: str, status: str, sql: str, params: Sequence[object]) -> None:
+        if "\x00" in job_id:
+            raise ReportNotFound(job_id)
         with self._job_writes(f"mark job {job_id} {status}") as run:
             if not run(self._dialect.sql(sql), params):
                 raise ReportNotFound(job_id)
 
     def job_result(self, job_id: str) -> bytes | None:
         """The CSV of a complete job, or None."""
+        if "\x00" in job_id:
+            return None
         rows = self._rows(
             "read a job result",
             "SELECT r.csv FROM job_results r JOIN jobs j ON j.id = r.job_id"
