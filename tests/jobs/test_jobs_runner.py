@@ -26,6 +26,7 @@ class FakeCompute:
     gate: threading.Event = field(default_factory=threading.Event)
     started: threading.Event = field(default_factory=threading.Event)
     error: Exception | None = None
+    summary: dict[str, object] = field(default_factory=dict)
     calls: list[tuple[datetime | None, Interpolation]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -42,7 +43,9 @@ class FakeCompute:
         if self.error is not None:
             raise self.error
         body = f"store_id,x\n{interpolation},{as_of}\n".encode()
-        return ComputedReport(csv=body, row_count=1, as_of_used=as_of or AS_OF)
+        return ComputedReport(
+            csv=body, row_count=1, as_of_used=as_of or AS_OF, summary=dict(self.summary)
+        )
 
 
 def wait_for(jobs: ReportJobs, job_id: str, status: str) -> JobRecord:
@@ -141,6 +144,26 @@ def test_other_parameters_or_new_data_make_a_new_job(
     assert not after.reused
     assert after.job.id != first.id
     assert after.job.data_version == store.data_version() != first.data_version
+
+
+def test_options_make_another_job_and_the_summary_is_stored(
+    store: Store, compute: FakeCompute, make_jobs: Callable[..., ReportJobs]
+) -> None:
+    compute.summary = {"warnings": ["no poll at or before as_of"], "stale_stores": 3}
+    jobs = make_jobs(compute)
+    plain = jobs.trigger(as_of=AS_OF, interpolation="nearest").job
+    wide = jobs.trigger(as_of=AS_OF, interpolation="nearest", options='{"windows":["30d"]}')
+    assert not wide.reused
+    assert wide.job.id != plain.id
+    assert wide.job.options == '{"windows":["30d"]}'
+    assert plain.options == "{}"
+    done = wait_for(jobs, wide.job.id, "complete")
+    expected = '{"stale_stores": 3, "warnings": ["no poll at or before as_of"]}'
+    assert done.summary == expected
+    assert store.get_job(wide.job.id).summary == expected  # type: ignore[union-attr]
+    again = jobs.trigger(as_of=AS_OF, interpolation="nearest", options='{"windows":["30d"]}')
+    assert again.reused
+    assert again.job.id == wide.job.id
 
 
 def test_report_ids_are_unguessable_tokens() -> None:

@@ -15,6 +15,7 @@ Together they let a poll for a report be answered without a database round trip.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
@@ -28,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final
 
@@ -36,7 +37,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from storemon.engine import compute_report, report_csv
-from storemon.errors import ReportNotFound, StoremonError
+from storemon.errors import ReportNotFound, ReportWorkerError, StoremonError
 from storemon.schema import Interpolation
 from storemon.store.base import JobRecord, Store
 
@@ -61,17 +62,15 @@ _FINISHED_RECORDS_KEPT: Final = 4096
 MAX_ATTEMPTS: Final = 2
 
 
-class ReportWorkerError(StoremonError):
-    """A report worker process died while computing."""
-
-
 @dataclass(frozen=True)
 class ComputedReport:
-    """What a job stores when it completes."""
+    """What a job stores when it completes: the CSV, and a JSON-able ``summary``
+    (warnings, counts) kept with the job."""
 
     csv: bytes
     row_count: int
     as_of_used: datetime | None
+    summary: dict[str, object] = field(default_factory=dict)
 
 
 #: Computes one report from the store: (store, as_of requested, interpolation) -> result.
@@ -324,15 +323,21 @@ class ReportJobs:
         self._closed = False
 
     # -- triggering --------------------------------------------------------------------
-    def trigger(self, *, as_of: datetime | None, interpolation: Interpolation) -> TriggerOutcome:
+    def trigger(
+        self, *, as_of: datetime | None, interpolation: Interpolation, options: str = "{}"
+    ) -> TriggerOutcome:
         """Start a report, or return the queued/running/complete job with the same
-        parameters on the same data (same ``data_version``)."""
+        parameters (``options`` compared as strings) on the same data (same
+        ``data_version``)."""
         with self._trigger_lock:
             if self._closed:
                 raise RuntimeError("the report job service is shut down")
             version = self.store.data_version()
             existing = self.store.find_reusable_job(
-                as_of_requested=as_of, interpolation=interpolation, data_version=version
+                as_of_requested=as_of,
+                interpolation=interpolation,
+                data_version=version,
+                options=options,
             )
             if existing is not None:
                 return TriggerOutcome(self.cached(existing.id) or existing, reused=True)
@@ -343,6 +348,7 @@ class ReportJobs:
                 as_of_requested=as_of,
                 data_version=version,
                 created_at=self._clock(),
+                options=options,
             )
             self.store.insert_job(job)
             self._submit(job)
@@ -472,12 +478,14 @@ class ReportJobs:
             log.exception("report %s failed", job.id)
             return self._fail(running, f"internal error: {type(error).__name__}: {error}")
         finished_at = self._clock()
+        summary = json.dumps(computed.summary, sort_keys=True, default=str)
         self.store.mark_complete(
             job.id,
             finished_at=finished_at,
             as_of_used=computed.as_of_used,
             row_count=computed.row_count,
             csv=computed.csv,
+            summary=summary,
         )
         self._remember_result(job.id, computed.csv)
         return replace(
@@ -486,6 +494,7 @@ class ReportJobs:
             finished_at=finished_at,
             as_of_used=computed.as_of_used,
             row_count=computed.row_count,
+            summary=summary,
         )
 
     def _record_lost(self, job: JobRecord, error: str) -> JobRecord:
