@@ -155,3 +155,28 @@ def test_ids_no_report_can_have_are_404_on_every_backend(client: TestClient, url
     """Not 503: PostgreSQL refuses NUL in text, which is the client's mistake, not the db's."""
     body = assert_error_shape(client.get(url), 404)
     assert body["code"] == "report_not_found"
+
+
+@pytest.mark.parametrize("url", ["/trigger_report", "/get_report", "/reports"])
+def test_json_nested_too_deeply_is_400_not_500(client: TestClient, url: str) -> None:
+    body = assert_error_shape(client.post(url, content=b"[" * 200_000), 400)
+    assert body["code"] == "invalid_request"
+    assert "nested too deeply" in body["error"]
+    assert len(body["error"]) < 300
+
+
+def test_a_bad_get_report_body_suggests_the_report_id_shape(client: TestClient) -> None:
+    body = assert_error_shape(client.post("/get_report", content=b"report_id=abc"), 400)
+    assert '{"report_id": ' in body["error"]
+    trigger = assert_error_shape(client.post("/trigger_report", content=b"as_of=now"), 400)
+    assert '{"as_of": ' in trigger["error"]
+
+
+def test_values_given_twice_are_not_echoed_whole(client: TestClient) -> None:
+    response = client.post(
+        "/trigger_report", params={"as_of": "x" * 5000}, json={"as_of": "y" * 5000}
+    )
+    body = assert_error_shape(response, 400)
+    assert "given twice" in body["error"]
+    assert "5,000 characters" in body["error"]
+    assert len(body["error"]) < 600

@@ -5,7 +5,15 @@ from __future__ import annotations
 import gzip
 from typing import Any
 
-from api_helpers import AS_OF, DATA, EXPECTED, TestClient, assert_error_shape, parse_csv, wait_done
+from api_helpers import (
+    AS_OF,
+    DATA,
+    EXPECTED,
+    TestClient,
+    assert_error_shape,
+    parse_csv,
+    wait_for_report,
+)
 
 
 def post(client: TestClient, source: str, body: bytes, **params: str) -> Any:
@@ -27,7 +35,7 @@ def test_ingest_the_three_files_then_report(client: TestClient, store: Any) -> N
     assert store.data_version() != version
     assert store.counts()["polls"] == 3
     report_id = client.post("/trigger_report", json={"as_of": AS_OF}).json()["report_id"]
-    assert parse_csv(wait_done(client, report_id).text) == EXPECTED["nearest"]
+    assert parse_csv(wait_for_report(client, report_id).text) == EXPECTED["nearest"]
 
     metrics = client.get("/metrics").text
     assert 'storemon_ingest_rows_total{source="status",outcome="loaded"} 3' in metrics

@@ -15,7 +15,7 @@ from storemon.api.deps import Services
 from storemon.api.errors import install_error_handlers
 from storemon.api.limits import BodyLimitMiddleware
 from storemon.api.metrics import Metrics
-from storemon.api.routes import ingest, legacy, ops, reports
+from storemon.api.routes import ROUTERS
 from storemon.config import Settings
 from storemon.jobs import ProcessCompute, ReportJobs, compute_with_engine
 from storemon.jobs.runner import Compute
@@ -85,8 +85,8 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (legacy, reports, ingest, ops):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     # The last added middleware runs first: authenticate, then limit the body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_token:

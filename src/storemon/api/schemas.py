@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,7 @@ from storemon.schema import Interpolation
 from storemon.store.base import JobRecord, JobStatus
 
 __all__ = [
+    "MAX_REPORT_ID_LENGTH",
     "CompleteJson",
     "FailedReport",
     "HealthResponse",
@@ -25,6 +26,9 @@ __all__ = [
     "legacy_status",
     "report_info",
 ]
+
+#: The longest report id accepted (issued ids have 22 characters).
+MAX_REPORT_ID_LENGTH: Final = 128
 
 #: The status words of the original API: queued and running are both "Running".
 LegacyStatus = Literal["Running", "Complete", "Failed"]

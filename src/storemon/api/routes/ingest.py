@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from storemon.api.deps import Services, services
+from storemon.api.deps import ServicesDep
 from storemon.api.errors import ERROR_RESPONSES, ErrorBody
 from storemon.errors import IngestError, InvalidRequest
 from storemon.ingest.service import ingest
@@ -50,11 +50,11 @@ _EXAMPLE = {
 )
 async def ingest_file(
     request: Request,
+    app: ServicesDep,
     source: Source = Path(description="`status` (polls), `hours` or `timezones`."),
     name: str | None = Query(
         None, max_length=255, description="File name used in messages (default <source>.csv)."
     ),
-    app: Services = Depends(services),
 ) -> JSONResponse:
     """Validate the CSV body (plain or gzip) and store its valid rows in one transaction.
 
