@@ -172,11 +172,52 @@ def test_a_bad_get_report_body_suggests_the_report_id_shape(client: TestClient) 
     assert '{"as_of": ' in trigger["error"]
 
 
-def test_values_given_twice_are_not_echoed_whole(client: TestClient) -> None:
-    response = client.post(
-        "/trigger_report", params={"as_of": "x" * 5000}, json={"as_of": "y" * 5000}
-    )
+def test_values_given_twice_are_both_quoted(client: TestClient) -> None:
+    response = client.post("/trigger_report", params={"as_of": "2023-01-01"}, json={"as_of": "x"})
     body = assert_error_shape(response, 400)
-    assert "given twice" in body["error"]
-    assert "5,000 characters" in body["error"]
-    assert len(body["error"]) < 600
+    assert body["error"] == (
+        "as_of given twice with different values ('2023-01-01' in the query, 'x' in the body); "
+        "give it once"
+    )
+
+
+def test_echo_quotes_at_most_200_characters() -> None:
+    from storemon.api.params import echo
+
+    assert echo("abc") == "'abc'"
+    long = echo("z" * 100_000)
+    assert long == repr("z" * 200) + "… (100,000 characters)"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kwargs"),
+    [
+        ("GET", "/get_report", {"params": {"report_id": "x" * 129}}),
+        ("POST", "/get_report", {"json": {"report_id": "x" * 129}}),
+        ("GET", "/reports/" + "x" * 129, {}),
+        ("GET", "/reports/" + "x" * 129 + ".csv", {}),
+    ],
+)
+def test_an_over_long_report_id_is_one_status_everywhere(
+    client: TestClient, method: str, url: str, kwargs: dict[str, Any]
+) -> None:
+    body = assert_error_shape(client.request(method, url, **kwargs), 422)
+    assert body["code"] == "validation_error"
+    assert "at most 128 characters" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("url", "kwargs"),
+    [
+        ("/trigger_report", {"params": {"as_of": "2023-01-01" + "9" * 60_000}}),  # httpx: URL < 64k
+        ("/trigger_report", {"json": {"as_of": "2023-01-01" + "9" * 100_000}}),
+        ("/reports", {"json": {"as_of": "9" * 100_000}}),
+    ],
+)
+def test_a_huge_as_of_is_refused_without_being_echoed(
+    client: TestClient, url: str, kwargs: dict[str, Any]
+) -> None:
+    body = assert_error_shape(client.post(url, **kwargs), 422)
+    assert "at most 64 characters" in body["error"]
+    assert len(body["error"]) < 300
+    assert "999999999" not in str(body)

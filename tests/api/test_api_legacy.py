@@ -158,7 +158,7 @@ def test_unknown_id_is_404(client: TestClient) -> None:
     [
         ({"params": {}}, 400, "report_id is missing"),
         ({"params": {"report_id": "  "}}, 400, "report_id is missing"),
-        ({"params": {"report_id": "x" * 200}}, 400, "at most 128"),
+        ({"params": {"report_id": "x" * 200}}, 422, "at most 128"),
         ({"params": {"report_id": "a", "format": "xml"}}, 422, "query.format"),
         ({"json": {"report_id": 5}}, 422, "body.report_id"),
         ({"json": {"reportid": "a"}}, 422, "body.reportid: unknown field"),

@@ -13,6 +13,8 @@ from storemon.api.errors import ERROR_RESPONSES, ErrorBody
 from storemon.api.params import echo, report_parameters, valid_report_id
 from storemon.api.responses import report_answer
 from storemon.api.schemas import (
+    MAX_AS_OF_LENGTH,
+    MAX_REPORT_ID_LENGTH,
     CompleteJson,
     FailedReport,
     ReportIdRequest,
@@ -43,7 +45,9 @@ _GET_BODY = {
 async def trigger_report(
     app: ServicesDep,
     body: ReportRequestBodyDep,
-    as_of: str | None = Query(None, description="Alternative to the body field."),
+    as_of: str | None = Query(
+        None, max_length=MAX_AS_OF_LENGTH, description="Alternative to the body field."
+    ),
     interpolation: Interpolation | None = Query(None, description="Alternative to the body."),
 ) -> TriggerResponse:
     """Start computing a report and return its id at once.
@@ -77,7 +81,9 @@ _GET_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def get_report(
     app: ServicesDep,
     body: ReportIdBodyDep,
-    report_id: str | None = Query(None, description="The id from /trigger_report."),
+    report_id: str | None = Query(
+        None, max_length=MAX_REPORT_ID_LENGTH, description="The id from /trigger_report."
+    ),
     format: Literal["csv", "json"] | None = Query(None, description="`csv` (default) or `json`."),
 ) -> Response:
     """``Running`` (202) until the report is complete, then the CSV (200)."""
