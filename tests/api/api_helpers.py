@@ -67,6 +67,17 @@ def parse_csv(text: str) -> dict[str, list[float]]:
     return {row[0]: [float(value) for value in row[1:]] for row in rows}
 
 
+def metric(text: str, sample: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus exposition (parsed, so the format is checked)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == sample and found.labels == labels:
+                return float(found.value)
+    raise AssertionError(f"no sample {sample}{labels} in the metrics:\n{text}")
+
+
 def assert_error_shape(response: httpx.Response, status: int) -> dict[str, Any]:
     """The one error shape: error (text), code (text), details (list of loc/message)."""
     assert response.status_code == status, response.text
@@ -89,6 +100,7 @@ __all__ = [
     "assert_error_shape",
     "load_example",
     "make_settings",
+    "metric",
     "parse_csv",
     "wait_for_info",
     "wait_for_report",

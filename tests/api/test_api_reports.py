@@ -12,6 +12,7 @@ from api_helpers import (
     TestClient,
     assert_error_shape,
     load_example,
+    metric,
     parse_csv,
     wait_for_info,
     wait_for_report,
@@ -97,13 +98,6 @@ def test_healthz_reports_the_data_version(client: TestClient, store: Any, tables
     assert client.get("/healthz").json()["data_version"] != before.json()["data_version"]
 
 
-def metric_value(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} not in metrics:\n{text}")
-
-
 def test_metrics_count_reports(loaded: TestClient) -> None:
     report_id = loaded.post("/trigger_report").json()["report_id"]
     wait_for_report(loaded, report_id)
@@ -112,13 +106,12 @@ def test_metrics_count_reports(loaded: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = response.text
-    assert metric_value(text, 'storemon_reports_triggered_total{outcome="new"}') == 1
-    assert metric_value(text, 'storemon_reports_triggered_total{outcome="reused"}') == 1
-    assert metric_value(text, 'storemon_reports_finished_total{status="complete"}') == 1
-    assert metric_value(text, 'storemon_report_duration_seconds_count{status="complete"}') == 1
+    assert metric(text, "storemon_reports_triggered_total", outcome="new") == 1
+    assert metric(text, "storemon_reports_triggered_total", outcome="reused") == 1
+    assert metric(text, "storemon_reports_finished_total", status="complete") == 1
+    assert metric(text, "storemon_report_duration_seconds_count", status="complete") == 1
     assert (
-        metric_value(text, 'storemon_report_duration_seconds_bucket{status="complete",le="+Inf"}')
-        == 1
+        metric(text, "storemon_report_duration_seconds_bucket", status="complete", le="+Inf") == 1
     )
-    assert metric_value(text, 'storemon_reports_in_progress{status="running"}') == 0
+    assert metric(text, "storemon_reports_in_progress", status="running") == 0
     assert "# TYPE storemon_report_duration_seconds histogram" in text

@@ -75,7 +75,7 @@ async def ingest_file(
             ingest, app.store, {source: data}, names={source: file_name}
         )
     except IngestError:
-        app.metrics.ingest_refused.inc(source)
+        app.metrics.ingest_refused_file(source)
         raise
     part = summary.sources[source]
     app.metrics.ingest_finished(
