@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from api_helpers import TestClient, assert_error_shape
 
+from storemon.errors import StoreError
+
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 NO_INPUT = {("GET", "/healthz"), ("GET", "/metrics")}
 
@@ -69,23 +71,21 @@ def test_bad_input_gets_the_error_shape(
     assert_error_shape(client.request(key[0], url, **kwargs), status)
 
 
-def test_wrong_methods_get_405_in_the_error_shape(client: TestClient) -> None:
+def test_wrong_methods_get_405_listing_every_allowed_method(client: TestClient) -> None:
     routes = api_routes(client)
-    paths = {
-        path.replace("{report_id}", "some-id").replace("{source}", "status") for _, path in routes
-    }
+    paths = {concrete(path) for _, path in routes}
     for path in sorted(paths):
-        allowed = {
-            method
-            for method, route in routes
-            if route.replace("{report_id}", "some-id").replace("{source}", "status") == path
-        }
+        allowed = {method for method, route in routes if concrete(route) == path}
         for method in ALL_METHODS:
             if method in allowed:
                 continue
-            body = assert_error_shape(client.request(method, path), 405)
+            response = client.request(method, path)
+            body = assert_error_shape(response, 405)
             assert body["code"] == "method_not_allowed"
             assert method in body["error"]
+            assert set(response.headers["allow"].split(", ")) == allowed, path
+            for other in allowed:
+                assert other in body["error"]
 
 
 def test_unknown_route_is_404_in_the_error_shape(client: TestClient) -> None:
@@ -109,19 +109,46 @@ def test_docs_and_openapi_are_served(client: TestClient) -> None:
     )
 
 
-def test_store_errors_become_503_without_driver_details(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch, store: Any
+class _LostConnection(StoreError):
+    """A StoreError as the store raises it: the full text names the server, ``public`` not."""
+
+    public = "the database does not answer; check STOREMON_DB"
+
+
+def test_store_errors_become_503_with_the_public_message_only(
+    client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    store: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from storemon.errors import StoreError
+    secret = "postgresql://alice@db.internal:5432/storemon"
 
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise StoreError("the database does not answer; check STOREMON_DB")
+        raise _LostConnection(f"cannot reach {secret}: connection refused")
 
     monkeypatch.setattr(store, "data_version", broken)
-    body = assert_error_shape(client.post("/trigger_report"), 503)
-    assert body["code"] == "database_error"
-    assert "STOREMON_DB" in body["error"]
-    assert_error_shape(client.get("/healthz"), 503)
+    for response in (client.post("/trigger_report"), client.get("/healthz")):
+        body = assert_error_shape(response, 503)
+        assert body["code"] == "database_error"
+        assert body["error"] == "the database does not answer; check STOREMON_DB"
+        assert "alice" not in response.text
+        assert "db.internal" not in response.text
+    assert secret in caplog.text  # the log keeps the whole story
+
+
+def test_a_store_error_without_a_public_message_shows_no_detail(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, store: Any
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("cannot reach postgresql://alice@db.internal:5432/storemon")
+
+    monkeypatch.setattr(store, "data_version", broken)
+    monkeypatch.delattr(StoreError, "public", raising=False)
+    response = client.post("/trigger_report")
+    assert assert_error_shape(response, 503)["error"] == (
+        "the database failed; the details are in the server log"
+    )
+    assert "alice" not in response.text
 
 
 def test_unexpected_errors_are_500_in_the_error_shape(
@@ -182,7 +209,7 @@ def test_values_given_twice_are_both_quoted(client: TestClient) -> None:
 
 
 def test_echo_quotes_at_most_200_characters() -> None:
-    from storemon.api.params import echo
+    from storemon.api.errors import echo
 
     assert echo("abc") == "'abc'"
     long = echo("z" * 100_000)
@@ -221,3 +248,55 @@ def test_a_huge_as_of_is_refused_without_being_echoed(
     assert "at most 64 characters" in body["error"]
     assert len(body["error"]) < 300
     assert "999999999" not in str(body)
+
+
+def test_a_flood_of_validation_errors_is_summed_up(client: TestClient) -> None:
+    fields = {f"field_{'x' * 100}_{number}": 1 for number in range(500)}
+    body = assert_error_shape(client.post("/reports", json=fields), 422)
+    assert len(body["details"]) == 20
+    assert body["error"].endswith("; and 480 more")
+    assert len(body["error"]) < 3000
+    assert "x" * 61 not in body["error"]
+
+
+def test_a_client_that_disconnects_mid_upload_logs_one_line(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At the ASGI level: part of the body, then the client is gone."""
+    import anyio
+    from starlette.types import Message
+
+    messages: list[Message] = [
+        {"type": "http.request", "body": b"store_id,status,timestamp_utc\n", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/ingest/status",
+        "raw_path": b"/ingest/status",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"test"), (b"content-length", b"1000000")],
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+        "state": {},
+    }
+    caplog.clear()
+    anyio.run(client.app, scope, receive, send)
+    records = [record for record in caplog.records if record.levelno >= 30]
+    assert [record.getMessage() for record in records] == [
+        "POST /ingest/status: the client disconnected before the request was complete"
+    ]
+    assert all(record.exc_info is None for record in caplog.records)

@@ -93,3 +93,23 @@ def test_empty_or_unreadable_bodies_say_what_to_send(client: TestClient) -> None
     assert_error_shape(post(client, "hours", b"\x00\xff\xfe binary"), 400)
     unknown = assert_error_shape(post(client, "menus", b"a\n"), 422)
     assert "path.source" in unknown["error"]
+
+
+def test_a_body_without_line_breaks_is_not_echoed_and_gets_a_hint(client: TestClient) -> None:
+    """`curl -d @file` strips the newlines: the 'header' is then the whole file."""
+    rows = "".join(f"S{n},active,2023-01-23 10:00:00 UTC" for n in range(20_000))
+    body = ("store_id,status,timestamp_utc" + rows).encode()
+    assert len(body) > 590_000
+    response = post(client, "status", body)
+    error = assert_error_shape(response, 422)
+    assert error["code"] == "missing_column"
+    assert "--data-binary" in error["error"]
+    assert len(response.content) < 2500
+    assert error["details"] == [
+        {"loc": "header.timestamp_utc", "message": "lacks the required column 'timestamp_utc'"}
+    ]
+
+
+def test_a_refused_body_with_line_breaks_gets_no_curl_hint(client: TestClient) -> None:
+    error = assert_error_shape(post(client, "status", b"store_id,status\nA,active\n"), 422)
+    assert "--data-binary" not in error["error"]

@@ -89,7 +89,8 @@ def create_app(
         description=_DESCRIPTION,
         lifespan=lifespan,
     )
-    install_error_handlers(app)
+    routes = [route for router in ROUTERS for route in router.routes]
+    install_error_handlers(app, routes=routes)
     for router in ROUTERS:
         app.include_router(router)
     # The last added middleware runs first: count, authenticate, then limit the body.
@@ -99,6 +100,6 @@ def create_app(
     app.add_middleware(
         HttpMetricsMiddleware,
         metrics=metrics,
-        routes=[route for router in ROUTERS for route in router.routes],
+        routes=routes,
     )
     return app

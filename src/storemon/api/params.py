@@ -12,25 +12,17 @@ import re
 from datetime import datetime
 from typing import Final
 
+from storemon.api.errors import echo
 from storemon.api.schemas import ReportRequest
 from storemon.config import Settings
 from storemon.errors import InvalidRequest
 from storemon.ingest.timestamps import parse_instant
 from storemon.schema import Interpolation
 
-__all__ = ["ECHO_LIMIT", "echo", "report_parameters", "valid_report_id"]
+__all__ = ["report_parameters", "valid_report_id"]
 
-#: At most this many characters of a client's input are quoted back in an error.
-ECHO_LIMIT: Final = 200
 #: An offset whose '+' an unencoded query string turned into a space.
 _PLUS_AS_SPACE: Final = re.compile(r"\d\d:\d\d(:\d\d(\.\d+)?)? \d\d:?\d\d$")
-
-
-def echo(value: str, limit: int = ECHO_LIMIT) -> str:
-    """``value`` quoted for an error message, cut to ``limit`` characters (saying so)."""
-    if len(value) <= limit:
-        return repr(value)
-    return f"{value[:limit]!r}… ({len(value):,} characters)"
 
 
 def _pick(name: str, from_body: str | None, from_query: str | None) -> str | None:

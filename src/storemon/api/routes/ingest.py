@@ -16,6 +16,20 @@ from storemon.schema import Source
 
 router = APIRouter(tags=["ingest"])
 
+_GZIP_MAGIC = b"\x1f\x8b"
+_HEADER_SPAN = 64 * 1024  # a real header ends long before this
+
+
+def _line_break_hint(start: bytes) -> str | None:
+    """A hint for a refused body that has no line break (``curl -d @file`` strips them)."""
+    head = start[:_HEADER_SPAN]
+    if head.startswith(_GZIP_MAGIC) or b"\n" in head or b"\r" in head:
+        return None
+    return (
+        "the body has no line breaks: curl -d strips them, send the file with "
+        "curl --data-binary @file"
+    )
+
 _EXAMPLE = {
     "status": {
         "file": "status.csv",
@@ -68,6 +82,7 @@ async def ingest_file(
             f"the request body is empty: send the {source} CSV file as the body, e.g. "
             f"curl --data-binary @{source}.csv -H 'Content-Type: text/csv' .../ingest/{source}"
         )
+    request.state.error_hint = _line_break_hint(data)
     file_name = name or f"{source}.csv"
     started = time.perf_counter()
     try:

@@ -9,8 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from storemon.api.deps import ReportIdBodyDep, ReportRequestBodyDep, ServicesDep
-from storemon.api.errors import ERROR_RESPONSES, ErrorBody
-from storemon.api.params import echo, report_parameters, valid_report_id
+from storemon.api.errors import ERROR_RESPONSES, ErrorBody, echo
+from storemon.api.params import report_parameters, valid_report_id
 from storemon.api.responses import report_answer
 from storemon.api.schemas import (
     MAX_AS_OF_LENGTH,
