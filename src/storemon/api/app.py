@@ -13,7 +13,7 @@ from storemon import __version__
 from storemon.api.auth import BearerAuthMiddleware
 from storemon.api.deps import Services
 from storemon.api.errors import install_error_handlers
-from storemon.api.limits import BodyLimitMiddleware
+from storemon.api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
 from storemon.api.metrics import HttpMetricsMiddleware, Metrics
 from storemon.api.routes import ROUTERS
 from storemon.config import Settings
@@ -93,10 +93,16 @@ def create_app(
     install_error_handlers(app, routes=routes)
     for router in ROUTERS:
         app.include_router(router)
-    # The last added middleware runs first: count, authenticate, then limit the body.
+    # The last added middleware runs first: count, bound the concurrency, authenticate,
+    # then limit the body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_token:
         app.add_middleware(BearerAuthMiddleware, token=settings.api_token)
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        max_requests=settings.http_max_concurrent_requests,
+        open_paths=("/healthz", "/metrics"),
+    )
     app.add_middleware(
         HttpMetricsMiddleware,
         metrics=metrics,
