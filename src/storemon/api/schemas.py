@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,8 @@ from storemon.schema import Interpolation
 from storemon.store.base import JobRecord, JobStatus
 
 __all__ = [
+    "MAX_AS_OF_LENGTH",
+    "MAX_REPORT_ID_LENGTH",
     "CompleteJson",
     "FailedReport",
     "HealthResponse",
@@ -25,6 +27,11 @@ __all__ = [
     "legacy_status",
     "report_info",
 ]
+
+#: The longest report id accepted (issued ids have 22 characters).
+MAX_REPORT_ID_LENGTH: Final = 128
+#: The longest as_of accepted (``2023-01-25 18:00:00.123456 UTC`` has 30 characters).
+MAX_AS_OF_LENGTH: Final = 64
 
 #: The status words of the original API: queued and running are both "Running".
 LegacyStatus = Literal["Running", "Complete", "Failed"]
@@ -49,6 +56,7 @@ class ReportRequest(BaseModel):
 
     as_of: str | None = Field(
         None,
+        max_length=MAX_AS_OF_LENGTH,
         description="The report's 'now' (SPEC timestamp, e.g. `2023-01-25 18:00:00 UTC`); "
         "default: the latest poll in the database. Polls after it are ignored.",
         examples=["2023-01-25 18:00:00 UTC"],
@@ -64,7 +72,9 @@ class ReportIdRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    report_id: str | None = Field(None, description="The id returned by /trigger_report.")
+    report_id: str | None = Field(
+        None, max_length=MAX_REPORT_ID_LENGTH, description="The id returned by /trigger_report."
+    )
     format: Literal["csv", "json"] | None = Field(None, description="`csv` (default) or `json`.")
 
 
