@@ -33,6 +33,7 @@ import pyarrow.ipc
 
 from storemon.engine import compute_report, report_csv
 from storemon.errors import ReportWorkerError
+from storemon.pids import pid_alive
 from storemon.store.base import DataStore, JobRecord
 
 __all__ = [
@@ -113,16 +114,6 @@ def _handover_dir(size_bytes: int) -> str | None:
     return _SHM if stats.f_bavail * stats.f_frsize > 2 * size_bytes else None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 def _remove_stale_handovers() -> None:
     """Remove hand-over folders of servers that died mid-report (``kill -9``, OOM):
     their names carry the server's pid; those of live processes are left alone."""
@@ -136,7 +127,7 @@ def _remove_stale_handovers() -> None:
             stale = (
                 name.startswith(_HANDOVER_PREFIX)
                 and pid_text.isdigit()
-                and not _pid_alive(int(pid_text))
+                and not pid_alive(int(pid_text))
             )
             if stale:
                 log.warning("removing %s, left by a server that died", name)
