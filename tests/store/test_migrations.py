@@ -10,8 +10,9 @@ import pyarrow as pa
 import pytest
 
 from storemon.errors import StoreError
+from storemon.instants import to_epoch_us
 from storemon.store import IngestBatch, Store, migrations, open_store
-from storemon.store._common import lookback_cutoff, to_epoch_us
+from storemon.store.base import lookback_cutoff
 
 if TYPE_CHECKING:
     from conftest import Tables

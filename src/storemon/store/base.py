@@ -9,16 +9,34 @@ exceptions never leave an implementation: they are translated to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Protocol
 
 import pyarrow as pa
 
+from storemon.errors import InvalidRequest
 from storemon.schema import Interpolation, Source
 
 #: How far back :meth:`DataStore.report_inputs` reads polls by default, and at most.
 LOOKBACK: Final = timedelta(days=7)
 MAX_LOOKBACK: Final = timedelta(days=367)
+_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+
+
+def check_lookback(lookback: timedelta) -> None:
+    """InvalidRequest unless ``0 < lookback <= MAX_LOOKBACK``."""
+    if not timedelta(0) < lookback <= MAX_LOOKBACK:
+        raise InvalidRequest(
+            f"a report reads polls from more than 0 and at most {MAX_LOOKBACK.days} days "
+            f"back; asked for {lookback}"
+        )
+
+
+def lookback_cutoff(as_of: datetime, lookback: timedelta = LOOKBACK) -> datetime:
+    """``as_of - lookback``, or the earliest datetime when that is before year 1."""
+    check_lookback(lookback)
+    return as_of - lookback if as_of - _EARLIEST > lookback else _EARLIEST
+
 
 JobStatus = Literal["queued", "running", "complete", "failed"]
 #: Every job status, in lifecycle order.
@@ -48,7 +66,7 @@ class ReportInputs:
     """What the engine needs for one report, read in bulk.
 
     ``polls`` has the columns of schema.POLLS, but its ``store_id`` is
-    ``dictionary<int32, string>`` (``storemon.store._common.CODED_POLLS``): the
+    ``dictionary<int32, string>`` (``storemon.store.arrow.CODED_POLLS``): the
     dictionary holds the stores' ids, each once, and the indices point into it, so
     the engine numbers the stores without hashing a string per poll. The dictionary
     may hold ids that no row refers to. A consumer that needs plain text casts the

@@ -24,27 +24,28 @@ import pyarrow.compute as pc
 
 from storemon import schema
 from storemon.errors import ConfigError, StoreError
+from storemon.instants import from_epoch_us, to_epoch_us, to_naive_utc, to_utc
 from storemon.schema import Source
 from storemon.store import migrations
-from storemon.store._common import (
+from storemon.store.arrow import (
     CODED_POLLS,
     REJECTS_OUT,
     REJECTS_SELECT,
     changes_data,
     check_code_room,
-    check_lookback,
     coded_polls,
     conform,
-    from_epoch_us,
     ledger_rows,
-    lookback_cutoff,
     prepared,
-    to_epoch_us,
-    to_naive_utc,
-    to_utc,
     with_row_numbers,
 )
-from storemon.store.base import LOOKBACK, IngestBatch, ReportInputs
+from storemon.store.base import (
+    LOOKBACK,
+    IngestBatch,
+    ReportInputs,
+    check_lookback,
+    lookback_cutoff,
+)
 from storemon.store.job_table import Dialect, Execute, JobTable
 
 __all__ = ["DuckDBStore"]

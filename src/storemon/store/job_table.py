@@ -23,8 +23,8 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from storemon.errors import ReportNotFound, StoreError
+from storemon.instants import to_utc
 from storemon.schema import Interpolation
-from storemon.store._common import to_utc
 from storemon.store.base import JOB_STATUSES, JobRecord, JobStatus
 
 __all__ = ["JOB_COLUMNS", "Dialect", "Execute", "JobTable", "job_from_row"]

@@ -40,27 +40,30 @@ from psycopg.pq import TransactionStatus
 
 from storemon import schema
 from storemon.errors import StoreError
+from storemon.instants import from_epoch_us, to_utc
 from storemon.schema import Source
 from storemon.store import migrations
-from storemon.store._common import (
+from storemon.store.arrow import (
     CODED_POLLS,
     REJECTS_IN,
     REJECTS_OUT,
     REJECTS_SELECT,
     changes_data,
     check_code_room,
-    check_lookback,
     coded_polls,
-    from_epoch_us,
     last_per_key,
     ledger_rows,
-    lookback_cutoff,
     prepared,
-    redact_url,
-    to_utc,
 )
-from storemon.store.base import LOOKBACK, IngestBatch, ReportInputs
+from storemon.store.base import (
+    LOOKBACK,
+    IngestBatch,
+    ReportInputs,
+    check_lookback,
+    lookback_cutoff,
+)
 from storemon.store.job_table import Dialect, Execute, JobTable
+from storemon.store.urls import redact_url
 
 __all__ = ["PostgresStore"]
 

@@ -1,12 +1,11 @@
-"""Helpers shared by the DuckDB and PostgreSQL stores: URLs, instants, job rows."""
+"""Arrow tables in and out of the stores: batches checked and conformed, last-row-wins
+de-duplication, store codes and the dictionary-coded polls of report inputs."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 import numpy as np
 import pyarrow as pa
@@ -14,10 +13,8 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from storemon import schema
-from storemon.errors import ConfigError, InvalidRequest, StoreError
-from storemon.store.base import LOOKBACK, MAX_LOOKBACK, IngestBatch
-
-_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+from storemon.errors import StoreError
+from storemon.store.base import IngestBatch
 
 #: Polls as :meth:`storemon.store.base.Store.report_inputs` returns them: schema.POLLS, but
 #: ``store_id`` is ``dictionary<int32, string>`` (indices into the stores' ids), so the
@@ -43,86 +40,6 @@ _SHA256: Final = re.compile(r"[0-9a-f]{64}")
 
 #: Store codes are int32: the highest code an id can be given.
 MAX_STORE_CODE: Final = 2**31 - 1
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_URL_HELP: Final = (
-    "use duckdb:///relative/file.duckdb, duckdb:////absolute/file.duckdb, "
-    "duckdb:///:memory: or postgresql://user@host:port/dbname"
-)
-
-
-@dataclass(frozen=True)
-class StoreUrl:
-    """A parsed database URL: which backend, and its target (a path or a libpq URL)."""
-
-    backend: Literal["duckdb", "postgres"]
-    target: str
-
-
-def parse_url(url: str) -> StoreUrl:
-    """Split a storemon database URL; raise ConfigError saying what a valid one looks like."""
-    text = url.strip()
-    if text.startswith(("postgresql://", "postgres://")):
-        return StoreUrl("postgres", text)
-    if text.startswith("duckdb:///"):
-        path = text[len("duckdb:///") :]
-        if not path:
-            raise ConfigError(f"database URL '{url}' names no file: {_URL_HELP}")
-        return StoreUrl("duckdb", path)
-    if text.startswith("duckdb:"):
-        raise ConfigError(
-            f"database URL '{url}' is not understood (three slashes before a relative "
-            f"path, four before an absolute one): {_URL_HELP}"
-        )
-    raise ConfigError(f"unsupported database URL '{url}': {_URL_HELP}")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and status pages."""
-    return re.sub(r"(://[^:/@]+):[^/]*@", r"\1:***@", url)
-
-
-def check_lookback(lookback: timedelta) -> None:
-    """InvalidRequest unless ``0 < lookback <= MAX_LOOKBACK``."""
-    if not timedelta(0) < lookback <= MAX_LOOKBACK:
-        raise InvalidRequest(
-            f"a report reads polls from more than 0 and at most {MAX_LOOKBACK.days} days "
-            f"back; asked for {lookback}"
-        )
-
-
-def lookback_cutoff(as_of: datetime, lookback: timedelta = LOOKBACK) -> datetime:
-    """``as_of - lookback``, or the earliest datetime when that is before year 1."""
-    check_lookback(lookback)
-    return as_of - lookback if as_of - _EARLIEST > lookback else _EARLIEST
-
-
-def to_utc(value: datetime) -> datetime:
-    """An aware UTC datetime; a naive one is taken to be UTC already."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def to_naive_utc(value: datetime) -> datetime:
-    """A naive datetime in UTC (for a TIMESTAMP column holding UTC instants)."""
-    return to_utc(value).replace(tzinfo=None)
-
-
-def optional_utc(value: datetime | None) -> datetime | None:
-    """:func:`to_utc`, passing None through."""
-    return None if value is None else to_utc(value)
-
-
-def from_epoch_us(value: int) -> datetime:
-    """The UTC instant ``value`` microseconds after the epoch."""
-    return _EPOCH + timedelta(microseconds=value)
-
-
-def to_epoch_us(value: datetime) -> int:
-    """Microseconds since the epoch of an instant (naive = UTC)."""
-    delta = to_utc(value) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def with_row_numbers(table: pa.Table) -> pa.Table:
