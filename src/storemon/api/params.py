@@ -9,17 +9,19 @@ that does not exist, a value given twice) answers 400 from here.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from storemon.api.errors import echo
 from storemon.api.schemas import ReportRequest
 from storemon.config import Settings
+from storemon.engine.options import ReportOptions, report_options
 from storemon.errors import InvalidRequest
 from storemon.ingest.timestamps import parse_instant
 from storemon.schema import Interpolation
 
-__all__ = ["report_parameters", "valid_report_id"]
+__all__ = ["ReportParameters", "report_parameters", "valid_report_id"]
 
 #: An offset whose '+' an unencoded query string turned into a space.
 _PLUS_AS_SPACE: Final = re.compile(r"\d\d:\d\d(:\d\d(\.\d+)?)? \d\d:?\d\d$")
@@ -34,14 +36,23 @@ def _pick(name: str, from_body: str | None, from_query: str | None) -> str | Non
     return from_body if from_body is not None else from_query
 
 
+@dataclass(frozen=True)
+class ReportParameters:
+    """A report request, parsed and with defaults applied."""
+
+    as_of: datetime | None
+    interpolation: Interpolation
+    options: ReportOptions
+
+
 def report_parameters(
     settings: Settings,
     body: ReportRequest | None,
     *,
     as_of: str | None = None,
     interpolation: Interpolation | None = None,
-) -> tuple[datetime | None, Interpolation]:
-    """The as_of (parsed, UTC) and interpolation of a report request, defaults applied."""
+) -> ReportParameters:
+    """The as_of (parsed, UTC), interpolation and options of a report request."""
     as_of_text = _pick("as_of", body.as_of if body else None, as_of)
     chosen = _pick("interpolation", body.interpolation if body else None, interpolation)
     parsed: datetime | None = None
@@ -63,7 +74,13 @@ def report_parameters(
         if chosen == "previous"
         else settings.interpolation
     )
-    return parsed, final
+    options = report_options(
+        windows=body.windows if body else None,
+        extended=bool(body.extended) if body else False,
+        observed_within_minutes=body.observed_within_minutes if body else None,
+        unobserved=body.unobserved if body else None,
+    )
+    return ReportParameters(parsed, final, options)
 
 
 def valid_report_id(report_id: str | None) -> str:

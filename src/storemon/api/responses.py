@@ -13,7 +13,7 @@ from typing import Final, Literal
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from storemon.api.schemas import CompleteJson, FailedReport, RunningReport
+from storemon.api.schemas import CompleteJson, FailedReport, RunningReport, warnings_of
 from storemon.errors import StoreError
 from storemon.jobs import ReportJobs
 from storemon.store.base import JobRecord
@@ -26,6 +26,7 @@ __all__ = [
     "find_result",
     "report_answer",
     "running_response",
+    "warning_header",
 ]
 
 RETRY_AFTER_SECONDS: Final = "1"
@@ -49,14 +50,22 @@ async def find_result(jobs: ReportJobs, report_id: str) -> bytes:
     return csv
 
 
-def csv_response(report_id: str, csv: bytes) -> Response:
+def warning_header(job: JobRecord) -> dict[str, str]:
+    """``X-Report-Warnings: no_polls, stale_stores`` when the job has warnings (the job JSON,
+    ``GET /reports/{id}``, has their messages)."""
+    codes = [warning.code for warning in warnings_of(job)]
+    return {"X-Report-Warnings": ", ".join(codes)} if codes else {}
+
+
+def csv_response(job: JobRecord, csv: bytes) -> Response:
     """A complete report as a CSV download."""
     return Response(
         content=csv,
         media_type="text/csv; charset=utf-8",
         headers={
-            "Content-Disposition": f"attachment; filename=report-{report_id}.csv",
+            "Content-Disposition": f"attachment; filename=report-{job.id}.csv",
             "X-Report-Status": "Complete",
+            **warning_header(job),
         },
     )
 
@@ -91,6 +100,6 @@ async def report_answer(
         return Response(
             CompleteJson(report_id=job.id, data=csv.decode()).model_dump_json(),
             media_type="application/json",
-            headers={"X-Report-Status": "Complete"},
+            headers={"X-Report-Status": "Complete", **warning_header(job)},
         )
-    return csv_response(job.id, csv)
+    return csv_response(job, csv)

@@ -8,6 +8,8 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from storemon.api.errors import ErrorDetail
+from storemon.engine.options import ReportOptions, Unobserved
+from storemon.jobs.summary import stored_warnings
 from storemon.schema import Interpolation
 from storemon.store.base import JobRecord, JobStatus
 
@@ -21,11 +23,15 @@ __all__ = [
     "ReportIdRequest",
     "ReportInfo",
     "ReportLinks",
+    "ReportOptionsInfo",
     "ReportRequest",
+    "ReportWarning",
     "RunningReport",
     "TriggerResponse",
     "legacy_status",
+    "options_info",
     "report_info",
+    "warnings_of",
 ]
 
 #: The longest report id accepted (issued ids have 22 characters).
@@ -64,6 +70,29 @@ class ReportRequest(BaseModel):
     interpolation: Interpolation | None = Field(
         None,
         description="`nearest` or `previous`; default: the server's STOREMON_INTERPOLATION.",
+    )
+    windows: str | list[str] | None = Field(
+        None,
+        max_length=200,
+        description="The windows, `<N>m|h|d|w` (at most 366 days), a comma-separated string "
+        "or a list; default `1h,24h,168h` (the original report). Columns follow the order.",
+        examples=["1h,24h,168h,30d"],
+    )
+    extended: bool | None = Field(
+        None,
+        description="Add `unobserved_*`, `outages_*` and `longest_outage_*` for every window "
+        "(SPEC Part 2); default false.",
+    )
+    observed_within_minutes: float | None = Field(
+        None,
+        gt=0,
+        le=527040,
+        description="A poll observes the instants this many minutes either side of it; default 60.",
+    )
+    unobserved: Unobserved | None = Field(
+        None,
+        description="`extrapolate` (default: unobserved time still counts as uptime or "
+        "downtime) or `exclude` (three-state accounting: up + down + unobserved = business).",
     )
 
 
@@ -109,6 +138,37 @@ class ReportLinks(BaseModel):
     csv: str
 
 
+class ReportWarning(BaseModel):
+    """Something a reader of the report must know (no rows, extrapolated figures)."""
+
+    code: str = Field(description="`no_polls`, `as_of_after_polls` or `stale_stores`.")
+    message: str
+
+
+class ReportOptionsInfo(BaseModel):
+    """The windows and Part 2 choices a report was computed with."""
+
+    windows: list[str]
+    extended: bool
+    observed_within_minutes: float
+    unobserved: Unobserved
+
+
+def options_info(text: str) -> ReportOptionsInfo:
+    options = ReportOptions.from_json(text)
+    return ReportOptionsInfo(
+        windows=[w.text for w in options.windows],
+        extended=options.extended,
+        observed_within_minutes=options.observed_within_us / 60_000_000,
+        unobserved=options.unobserved,
+    )
+
+
+def warnings_of(job: JobRecord) -> list[ReportWarning]:
+    """The warnings a finished job's summary holds."""
+    return [ReportWarning(code=code, message=text) for code, text in stored_warnings(job.summary)]
+
+
 class ReportInfo(BaseModel):
     """A report job: its state, parameters and timing."""
 
@@ -127,6 +187,10 @@ class ReportInfo(BaseModel):
     duration_seconds: float | None = Field(description="finished_at − started_at.")
     row_count: int | None = Field(description="Stores in the report (when complete).")
     error: str | None = Field(description="Why it failed (when failed).")
+    options: ReportOptionsInfo
+    warnings: list[ReportWarning] = Field(
+        description="What the numbers rest on that a reader must know (when complete)."
+    )
     links: ReportLinks
 
 
@@ -148,6 +212,8 @@ def report_info(job: JobRecord) -> ReportInfo:
         duration_seconds=duration,
         row_count=job.row_count,
         error=job.error,
+        options=options_info(job.options),
+        warnings=warnings_of(job),
         links=ReportLinks(self=f"/reports/{job.id}", csv=f"/reports/{job.id}.csv"),
     )
 

@@ -25,16 +25,19 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc
 
 from storemon.engine import compute_report, report_csv
+from storemon.engine.options import ReportOptions
 from storemon.errors import ReportWorkerError
+from storemon.jobs.summary import report_summary
 from storemon.pids import pid_alive
-from storemon.store.base import DataStore, JobRecord
+from storemon.store.base import DataStore, JobRecord, ReportInputs
 
 __all__ = [
     "Compute",
@@ -42,6 +45,7 @@ __all__ = [
     "InThreadCompute",
     "ProcessCompute",
     "compute_tables",
+    "read_inputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,21 +80,42 @@ def compute_tables(
     """Run the engine on a job's inputs (in this process or a worker process).
 
     ``job.as_of_requested`` None means the latest poll of ``polls``, which is the
-    latest stored (the inputs hold it). ``job.options`` is not read here yet.
+    latest stored (the inputs hold it); ``job.options`` are its windows and Part 2
+    choices (:class:`~storemon.engine.options.ReportOptions`).
     """
+    options = ReportOptions.from_json(job.options)
     report = compute_report(
-        polls, hours, timezones, as_of=job.as_of_requested, interpolation=job.interpolation
+        polls,
+        hours,
+        timezones,
+        as_of=job.as_of_requested,
+        interpolation=job.interpolation,
+        options=options,
     )
+    latest = None
+    if report.as_of is not None:
+        instants = polls.column("timestamp_utc")
+        kept = instants.filter(pc.less_equal(instants, pa.scalar(report.as_of, instants.type)))
+        latest = pc.max(kept).as_py()
     return ComputedReport(
-        csv=report_csv(report.table), row_count=report.table.num_rows, as_of_used=report.as_of
+        csv=report_csv(report.table),
+        row_count=report.table.num_rows,
+        as_of_used=report.as_of,
+        summary=report_summary(report, options, latest),
     )
+
+
+def read_inputs(store: DataStore, job: JobRecord) -> ReportInputs:
+    """The inputs of ``job``: polls as far back as its longest window."""
+    longest = ReportOptions.from_json(job.options).longest_us
+    return store.report_inputs(job.as_of_requested, lookback=timedelta(microseconds=longest))
 
 
 class InThreadCompute:
     """Read the inputs in bulk and run the engine on them, in the calling thread."""
 
     def __call__(self, store: DataStore, job: JobRecord) -> ComputedReport:
-        inputs = store.report_inputs(job.as_of_requested)
+        inputs = read_inputs(store, job)
         return compute_tables(inputs.polls, inputs.hours, inputs.timezones, job)
 
     def close(self) -> None:
@@ -213,7 +238,7 @@ class ProcessCompute:
         self._executor().submit(_warm)
 
     def __call__(self, store: DataStore, job: JobRecord) -> ComputedReport:
-        inputs = store.report_inputs(job.as_of_requested)
+        inputs = read_inputs(store, job)
         size = sum(getattr(inputs, name).nbytes for name in _TABLES)
         with tempfile.TemporaryDirectory(
             prefix=f"{_HANDOVER_PREFIX}{os.getpid()}-", dir=_handover_dir(size)

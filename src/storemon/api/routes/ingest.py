@@ -30,6 +30,7 @@ def _line_break_hint(start: bytes) -> str | None:
         "curl --data-binary @file"
     )
 
+
 _EXAMPLE = {
     "status": {
         "file": "status.csv",

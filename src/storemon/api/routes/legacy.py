@@ -55,10 +55,13 @@ async def trigger_report(
     An identical request on unchanged data (same as_of, interpolation and data
     version) returns the job already queued, running or complete.
     """
-    as_of_utc, chosen = report_parameters(
-        app.settings, body, as_of=as_of, interpolation=interpolation
+    wanted = report_parameters(app.settings, body, as_of=as_of, interpolation=interpolation)
+    outcome = await run_in_threadpool(
+        app.jobs.trigger,
+        as_of=wanted.as_of,
+        interpolation=wanted.interpolation,
+        options=wanted.options.to_json(),
     )
-    outcome = await run_in_threadpool(app.jobs.trigger, as_of=as_of_utc, interpolation=chosen)
     app.metrics.report_triggered(reused=outcome.reused)
     return TriggerResponse(report_id=outcome.job.id, status=legacy_status(outcome.job.status))
 

@@ -45,8 +45,13 @@ _REPORT_ID = Path(description="The report's id.", max_length=MAX_REPORT_ID_LENGT
 async def create_report(app: ServicesDep, body: ReportRequestBodyDep) -> JSONResponse:
     """202 with the job and ``Location: /reports/{id}``; identical requests on unchanged
     data return the existing job."""
-    as_of, interpolation = report_parameters(app.settings, body)
-    outcome = await run_in_threadpool(app.jobs.trigger, as_of=as_of, interpolation=interpolation)
+    wanted = report_parameters(app.settings, body)
+    outcome = await run_in_threadpool(
+        app.jobs.trigger,
+        as_of=wanted.as_of,
+        interpolation=wanted.interpolation,
+        options=wanted.options.to_json(),
+    )
     app.metrics.report_triggered(reused=outcome.reused)
     location = f"/reports/{outcome.job.id}"
     return JSONResponse(
