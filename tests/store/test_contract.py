@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -906,27 +907,38 @@ def _every_call(store: Store, tables: type[Tables]) -> list[tuple[str, object]]:
     ]
 
 
-def test_no_driver_error_leaks_from_any_method(
-    store: Store, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Break the connection under the store: every method raises StoreError, nothing else."""
+def _cut_off(store: Store, request: pytest.FixtureRequest) -> None:
+    """Take the database away under the store (its connections, and any new one)."""
     if store.url.startswith("duckdb"):
         store._conn.close()  # type: ignore[attr-defined]
-    else:
-        import psycopg
+        return
+    import psycopg
+    from psycopg import sql
 
-        def refuse(*args: object, **kwargs: object) -> object:
-            raise psycopg.OperationalError("connection refused (simulated)")
+    name = store.url.rsplit("/", 1)[1]
+    with psycopg.connect(request.getfixturevalue("pg_admin_url"), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name))
+        )
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        )
 
-        pool = store._pool  # type: ignore[attr-defined]
-        for conn in pool._idle:
-            conn.close()
-        monkeypatch.setattr(pool, "_connect", refuse)
+
+def test_no_driver_error_leaks_from_any_method(
+    store: Store, tables: type[Tables], request: pytest.FixtureRequest
+) -> None:
+    """Take the database away under the store: every method raises StoreError, and
+    quickly (PostgreSQL: its connections are terminated and no new one is allowed)."""
+    store.counts()  # PostgreSQL: a pooled connection to be cut off
+    _cut_off(store, request)
     for name, call in _every_call(store, tables):
+        started = time.monotonic()
         with pytest.raises(StoreError) as caught:
             call()  # type: ignore[operator]
         assert type(caught.value) is StoreError, name
         assert caught.value.__cause__ is not None, name
+        assert time.monotonic() - started < 5, name  # not the 60 s wait for a busy pool
 
 
 def test_instants_far_from_1970_are_stored_to_the_microsecond(

@@ -132,8 +132,9 @@ class DuckDBStore(JobTable):
                     raise
                 conn.execute("COMMIT")
 
-    def _job_reads(self, doing: str) -> AbstractContextManager[Execute]:
-        return _executing(self._reader(doing))
+    def _job_rows(self, doing: str, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        with self._reader(doing) as cur:
+            return _execute(cur)(sql, params)
 
     def _job_writes(self, doing: str) -> AbstractContextManager[Execute]:
         return _executing(self._transaction(doing))
