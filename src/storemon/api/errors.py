@@ -35,6 +35,7 @@ from storemon.errors import (
     ReportNotFound,
     StoreError,
     StoremonError,
+    UnknownStore,
 )
 
 __all__ = [
@@ -210,6 +211,8 @@ def _status_for(error: StoremonError) -> tuple[int, str]:
         return 422, "missing_column"
     if isinstance(error, IngestError):
         return 400, "file_refused"
+    if isinstance(error, UnknownStore):
+        return 404, "store_not_found"
     if isinstance(error, InputError):
         return 400, "invalid_request"
     if isinstance(error, ReportNotFound):

@@ -29,13 +29,10 @@ from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.ipc
 
-from storemon.engine import compute_report, report_csv
-from storemon.engine.options import ReportOptions
 from storemon.errors import ReportWorkerError
-from storemon.jobs.summary import report_summary
+from storemon.jobs.outputs import JobSpec, compute_output
 from storemon.pids import pid_alive
 from storemon.store.base import DataStore, JobRecord, ReportInputs
 
@@ -80,35 +77,27 @@ def compute_tables(
     """Run the engine on a job's inputs (in this process or a worker process).
 
     ``job.as_of_requested`` None means the latest poll of ``polls``, which is the
-    latest stored (the inputs hold it); ``job.options`` are its windows and Part 2
-    choices (:class:`~storemon.engine.options.ReportOptions`).
+    latest stored (the inputs hold it); ``job.options`` says what to compute
+    (:class:`~storemon.jobs.outputs.JobSpec`: the report with its windows and Part 2
+    choices, the outage list or the profile).
     """
-    options = ReportOptions.from_json(job.options)
-    report = compute_report(
+    done = compute_output(
         polls,
         hours,
         timezones,
+        spec=JobSpec.from_json(job.options),
         as_of=job.as_of_requested,
         interpolation=job.interpolation,
-        options=options,
     )
-    latest = None
-    if report.as_of is not None:
-        instants = polls.column("timestamp_utc")
-        kept = instants.filter(pc.less_equal(instants, pa.scalar(report.as_of, instants.type)))
-        latest = pc.max(kept).as_py()
     return ComputedReport(
-        csv=report_csv(report.table),
-        row_count=report.table.num_rows,
-        as_of_used=report.as_of,
-        summary=report_summary(report, options, latest),
+        csv=done.csv, row_count=done.row_count, as_of_used=done.as_of_used, summary=done.summary
     )
 
 
 def read_inputs(store: DataStore, job: JobRecord) -> ReportInputs:
-    """The inputs of ``job``: polls as far back as its longest window."""
-    longest = ReportOptions.from_json(job.options).longest_us
-    return store.report_inputs(job.as_of_requested, lookback=timedelta(microseconds=longest))
+    """The inputs of ``job``: polls as far back as its output looks."""
+    span = JobSpec.from_json(job.options).span_us
+    return store.report_inputs(job.as_of_requested, lookback=timedelta(microseconds=span))
 
 
 class InThreadCompute:

@@ -179,6 +179,10 @@ class DataStore(_Database, Protocol):
         """The latest poll instant stored, or None when there are no polls."""
         ...
 
+    def latest_ingest_utc(self) -> datetime | None:
+        """When the latest ingest was stored (any source), or None before the first."""
+        ...
+
     def counts(self) -> dict[str, int]:
         """Row counts: ``polls``, ``hours``, ``timezones``, ``rejects``, ``stores``."""
         ...

@@ -352,6 +352,12 @@ class DuckDBStore(JobTable):
         with self._reader("read the latest poll") as cur:
             return self._latest(cur)
 
+    def latest_ingest_utc(self) -> datetime | None:
+        """When the latest ingest was stored, or None."""
+        with self._reader("read the latest ingest") as cur:
+            row = _one(cur, "SELECT max(ingested_at) FROM ingests")
+        return None if row is None or row[0] is None else to_utc(row[0])
+
     def counts(self) -> dict[str, int]:
         """Row counts; ``stores`` is the number of distinct stores with polls."""
         with self._reader("count rows") as cur:

@@ -11,7 +11,7 @@ from typing import Final
 
 from fastapi import APIRouter
 
-from storemon.api.routes import ingest, legacy, ops, reports
+from storemon.api.routes import ingest, insight, legacy, ops, reports
 
 __all__ = ["ROUTERS"]
 
@@ -19,6 +19,7 @@ __all__ = ["ROUTERS"]
 ROUTERS: Final[tuple[APIRouter, ...]] = (
     legacy.router,
     reports.router,
+    insight.router,
     ingest.router,
     ops.router,
 )

@@ -348,6 +348,11 @@ class PostgresStore(JobTable):
         """The latest poll instant stored, or None."""
         return self._read("read the latest poll", self._latest)
 
+    def latest_ingest_utc(self) -> datetime | None:
+        """When the latest ingest was stored, or None."""
+        row = self._one("read the latest ingest", "SELECT max(ingested_at) FROM ingests")
+        return None if row is None or row[0] is None else to_utc(row[0])
+
     def counts(self) -> dict[str, int]:
         """Row counts; ``stores`` is the number of distinct stores with polls."""
         row = self._one(
