@@ -81,13 +81,13 @@ class StoreError(StoremonError):
     """The database failed. Driver exceptions are translated to this in one place.
 
     ``public`` is the message without the database URL, user, host or name: what the
-    API may show a client (the full message goes to the log). It defaults to the
-    message itself, for errors that name nothing about the database.
+    API may show a client (the full message goes to the log). None when the store did
+    not write one: then a client reads only that the database failed.
     """
 
     def __init__(self, message: str, *, public: str | None = None) -> None:
         super().__init__(message)
-        self.public = message if public is None else public
+        self.public = public
 
 
 class ReportNotFound(StoremonError):

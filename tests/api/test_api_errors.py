@@ -42,6 +42,25 @@ BAD_INPUT: dict[tuple[str, str], list[tuple[str, dict[str, Any], int]]] = {
         ("/ingest/menus", {"content": b"a,b\n"}, 422),
         ("/ingest/status", {"content": b""}, 400),
     ],
+    ("GET", "/stores/{store_id}/outages"): [
+        ("/stores/nope/outages", {}, 404),
+        ("/stores/x/outages", {"params": {"interpolation": "linear"}}, 422),
+        ("/stores/x/outages", {"params": {"window": "5x"}}, 400),
+    ],
+    ("GET", "/stores/{store_id}/timeline"): [
+        ("/stores/nope/timeline", {}, 404),
+        ("/stores/x/timeline", {"params": {"observed_within_minutes": "-1"}}, 422),
+    ],
+    ("GET", "/stores"): [
+        ("/stores", {"params": {"sort": "nope"}}, 400),
+        ("/stores", {"params": {"limit": "0"}}, 422),
+    ],
+    ("GET", "/outages"): [
+        ("/outages", {"params": {"window": "400d"}}, 400),
+        ("/outages", {"params": {"ongoing": "maybe"}}, 422),
+    ],
+    ("GET", "/profile"): [("/profile", {"params": {"window": "0h"}}, 400)],
+    ("GET", "/summary"): [("/summary", {"params": {"window": "1h"}}, 422)],
 }
 
 
@@ -109,12 +128,6 @@ def test_docs_and_openapi_are_served(client: TestClient) -> None:
     )
 
 
-class _LostConnection(StoreError):
-    """A StoreError as the store raises it: the full text names the server, ``public`` not."""
-
-    public = "the database does not answer; check STOREMON_DB"
-
-
 def test_store_errors_become_503_with_the_public_message_only(
     client: TestClient,
     monkeypatch: pytest.MonkeyPatch,
@@ -124,7 +137,11 @@ def test_store_errors_become_503_with_the_public_message_only(
     secret = "postgresql://alice@db.internal:5432/storemon"
 
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise _LostConnection(f"cannot reach {secret}: connection refused")
+        # As the store raises it: the full text names the server, ``public`` does not.
+        raise StoreError(
+            f"cannot reach {secret}: connection refused",
+            public="the database does not answer; check STOREMON_DB",
+        )
 
     monkeypatch.setattr(store, "data_version", broken)
     for response in (client.post("/trigger_report"), client.get("/healthz")):
