@@ -18,7 +18,7 @@ from api_helpers import (
     wait_for_report,
 )
 
-import storemon.jobs.compute
+import storemon.jobs.outputs
 from storemon import __version__
 
 
@@ -68,7 +68,7 @@ def test_csv_of_a_failed_report_is_500(loaded: TestClient, monkeypatch: pytest.M
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("bad zone data")
 
-    monkeypatch.setattr(storemon.jobs.compute, "compute_report", broken)
+    monkeypatch.setattr(storemon.jobs.outputs, "compute_report", broken)
     report_id = loaded.post("/reports").json()["report_id"]
     info = wait_for_info(loaded, report_id)
     assert info["status"] == "failed"
