@@ -9,35 +9,35 @@ holds, visibly, on one line.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 __all__ = ["printable"]
 
 _NAMED: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
-#: C0 controls, DEL, C1 controls, and the invisible format characters that reorder
-#: or hide text (bidirectional overrides and isolates, zero-width characters, the
-#: line and paragraph separators, and a byte order mark inside the text).
-_UNSAFE: Final = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
-)
 
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
+def _escape(char: str) -> str:
+    if char == " " or char.isprintable():
+        return char
     named = _NAMED.get(char)
     if named is not None:
         return named
     code = ord(char)
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def printable(text: str) -> str:
-    """``text`` with control and invisible formatting characters escaped.
+    """``text`` with every character that Python does not call printable escaped.
 
-    ``\\n``, ``\\r`` and ``\\t`` become those two-character escapes, other C0/C1
-    controls and DEL ``\\xNN``, the invisible format characters ``\\uNNNN``.
-    Everything else, including ordinary non-ASCII text (``é``, ``東京``), is kept.
+    That is what ``repr()`` escapes: C0 and C1 controls, DEL, the invisible format
+    characters (bidirectional overrides, zero-width characters, a byte order mark),
+    line and paragraph separators, spaces other than the ASCII one, surrogates,
+    private-use and unassigned code points. ``\\n``, ``\\r`` and ``\\t`` become
+    those two-character escapes, others ``\\xNN``, ``\\uNNNN`` or ``\\UNNNNNNNN``.
+    Ordinary text in any script (``é``, ``東京``) is kept; backslashes and quotes too.
     """
-    return _UNSAFE.sub(_escape, text)
+    if text.isprintable():
+        return text
+    return "".join(map(_escape, text))

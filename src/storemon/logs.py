@@ -26,7 +26,14 @@ from typing import Final, Literal, TextIO
 
 from storemon.display import printable
 
-__all__ = ["LOG_FORMATS", "LOG_LEVELS", "JsonFormatter", "TextFormatter", "configure_logging"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+    "remove_logging",
+]
 
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -106,8 +113,16 @@ def configure_logging(level: str = "info", fmt: LogFormat = "text") -> None:
     handler = _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    remove_logging()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def remove_logging(level: int = logging.WARNING) -> None:
+    """Take out the handler :func:`configure_logging` installed; the root logger gets
+    ``level`` again (for a caller that runs commands in-process, like the tests)."""
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
+    root.setLevel(level)

@@ -11,6 +11,7 @@ Exit codes: 0 success, 1 a storemon error (message on stderr), 2 a usage error
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -24,7 +25,7 @@ from storemon.cli import serve as _serve  # noqa: F401  (registers commands)
 from storemon.cli.app import app
 from storemon.display import printable
 from storemon.errors import ConfigError, StoremonError
-from storemon.logs import configure_logging
+from storemon.logs import configure_logging, remove_logging
 
 __all__ = ["app", "main"]
 
@@ -35,7 +36,15 @@ def main(argv: list[str] | None = None) -> None:
     Log records go to stderr, escaped (storemon.logs), warnings and errors only;
     `serve` and `watch` set the level and format from their settings.
     """
+    level = logging.getLogger().level
     configure_logging("warning", "text")
+    try:
+        _run(argv)
+    finally:
+        remove_logging(level)
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         result = app(args=argv, prog_name="storemon", standalone_mode=False)
     except typer.Exit as exit_:
