@@ -24,10 +24,11 @@ if argv[:1] == ["--import"]:
     import storemon.cli
 else:
     from storemon.cli import main
-    try:
-        main(argv)
-    except SystemExit:
-        pass
+    for command in " ".join(argv).split(" ;; "):  # several commands, one process
+        try:
+            main(command.split())
+        except SystemExit as exit_:
+            print("EXIT", exit_.code)
 names = {heavy!r}
 loaded = sorted(n for n in sys.modules if n.split(".")[0] in names or n.startswith(names))
 print("\nLOADED", ",".join(loaded))
@@ -35,7 +36,8 @@ print("\nLOADED", ",".join(loaded))
 
 
 def _loaded(argv: list[str], names: tuple[str, ...], cwd: Path | None = None) -> list[str]:
-    """The modules among ``names`` that running ``storemon ARGV`` in a fresh process loads."""
+    """The modules among ``names`` that running ``storemon ARGV`` in a fresh process loads
+    (``;;`` in ``argv`` separates several commands run one after the other)."""
     done = subprocess.run(
         [sys.executable, "-c", _PROBE.format(heavy=names), *argv],
         capture_output=True,
@@ -44,8 +46,10 @@ def _loaded(argv: list[str], names: tuple[str, ...], cwd: Path | None = None) ->
         cwd=cwd,
         check=True,
     )
-    line = done.stdout.rsplit("\nLOADED ", 1)[1].strip()
-    return line.split(",") if line else []
+    output, line = done.stdout.rsplit("\nLOADED ", 1)
+    if ";;" in argv:  # each of several commands must have run to its end
+        assert output.count("EXIT 0") == argv.count(";;") + 1, output
+    return line.strip().split(",") if line.strip() else []
 
 
 def test_importing_the_cli_loads_no_heavy_module() -> None:
@@ -78,14 +82,14 @@ def test_the_other_commands_do_not_load_what_serve_needs(tmp_path: Path) -> None
     status = tmp_path / "status.csv"
     status.write_text("store_id,status,timestamp_utc\na,active,2023-01-23 10:00:00 UTC\n")
     url = f"duckdb:///{tmp_path}/x.duckdb"
-    for argv in (
-        ["ingest", "--db", url, "--status", str(status)],
-        ["db", "--db", url],
-        ["report", "--db", url],
-        ["report", "--status", str(status)],
-        ["rejects", "--db", url],
-    ):
-        assert _loaded(argv, SERVE_ONLY, cwd=tmp_path) == [], argv
+    commands = [
+        f"ingest --db {url} --status {status}",
+        f"db --db {url}",
+        f"report --db {url}",
+        f"report --status {status}",
+        f"rejects --db {url}",
+    ]
+    assert _loaded(" ;; ".join(commands).split(), SERVE_ONLY, cwd=tmp_path) == []
 
 
 def _storemon(*args: str) -> subprocess.CompletedProcess[str]:

@@ -9,11 +9,21 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+import typer.core
 
 from storemon import __version__
 
+
+class _Commands(typer.core.TyperGroup):
+    """Lists the commands in alphabetical order, not in the order they registered."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        return sorted(super().list_commands(ctx))
+
+
 app = typer.Typer(
     name="storemon",
+    cls=_Commands,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
