@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cli_helpers import run
 
-from storemon.cli._progress import IngestProgress
-
-
-@dataclass(frozen=True)
-class Event:
-    source: str
-    file: str
-    bytes_read: int
-    bytes_total: int | None
-    rows_read: int
-    rows_rejected: int
-    done: bool = False
+from storemon.cli._progress import FileEvent, IngestProgress
 
 
 class Clock:
@@ -33,11 +21,15 @@ class Clock:
 
 def _batches(progress: IngestProgress, clock: Clock, name: str = "polls.csv") -> None:
     """A 100 MB file in ten batches two seconds apart, then done."""
-    progress(Event("status", name, 0, 100_000_000, 0, 0))
+    progress(FileEvent("status", name, 0, 100_000_000, 0, 0, done=False))
     for batch in range(1, 11):
         clock.now += 2
-        progress(Event("status", name, batch * 10_000_000, 100_000_000, batch * 1000, batch))
-    progress(Event("status", name, 100_000_000, 100_000_000, 10_000, 10, done=True))
+        progress(
+            FileEvent(
+                "status", name, batch * 10_000_000, 100_000_000, batch * 1000, batch, done=False
+            )
+        )
+    progress(FileEvent("status", name, 100_000_000, 100_000_000, 10_000, 10, done=True))
 
 
 def test_piped_lines_come_every_few_seconds_and_at_the_end() -> None:
@@ -54,9 +46,9 @@ def test_piped_lines_come_every_few_seconds_and_at_the_end() -> None:
 def test_a_quick_file_prints_nothing_when_piped() -> None:
     stream, clock = io.StringIO(), Clock()
     progress = IngestProgress(stream, terminal=False, every_seconds=5, clock=clock)
-    progress(Event("hours", "hours.csv", 0, 1000, 0, 0))
+    progress(FileEvent("hours", "hours.csv", 0, 1000, 0, 0, done=False))
     clock.now += 0.5
-    progress(Event("hours", "hours.csv", 1000, 1000, 10, 0, done=True))
+    progress(FileEvent("hours", "hours.csv", 1000, 1000, 10, 0, done=True))
     assert stream.getvalue() == ""
     _batches(progress, clock, "next.csv")  # the next file is timed on its own
     assert stream.getvalue().startswith("status: next.csv: 30% of")
@@ -79,7 +71,7 @@ def test_terminal_bar_is_redrawn_in_place_and_erased_when_done() -> None:
 def test_close_ends_an_open_bar_and_names_are_escaped() -> None:
     stream = io.StringIO()
     progress = IngestProgress(stream, terminal=True)
-    progress(Event("status", "a\x1b[2J\n.csv", 0, None, 0, 0))
+    progress(FileEvent("status", "a\x1b[2J\n.csv", 0, None, 0, 0, done=False))
     progress.close()
     assert stream.getvalue() == "\r\x1b[Kstatus: a\\x1b[2J\\n.csv: reading ...\n"
 

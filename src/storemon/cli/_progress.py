@@ -15,11 +15,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final, Protocol, TextIO
 
 from storemon.display import printable
 
-__all__ = ["IngestProgress", "ProgressEventLike"]
+__all__ = ["FileEvent", "IngestProgress", "ProgressEventLike"]
 
 _BAR_CELLS: Final = 24
 _MB: Final = 1_000_000
@@ -42,6 +43,20 @@ class ProgressEventLike(Protocol):
     def rows_rejected(self) -> int: ...
     @property
     def done(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class FileEvent:
+    """A progress event with the fields of the ingest service's ProgressEvent, for a caller
+    that reads a file whole and reports before and after it."""
+
+    source: str
+    file: str
+    bytes_read: int
+    bytes_total: int | None
+    rows_read: int
+    rows_rejected: int
+    done: bool
 
 
 class IngestProgress:

@@ -10,7 +10,6 @@ import json
 import logging
 import signal
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Final
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Final
 import typer
 
 from storemon.cli._options import DbOption, JsonOption, check_source, load_settings, open_db
-from storemon.cli._progress import IngestProgress
+from storemon.cli._progress import FileEvent, IngestProgress
 from storemon.cli.app import app
 from storemon.display import printable
 
@@ -31,20 +30,6 @@ if TYPE_CHECKING:
 SHOWN_REJECTS: Final = 5
 
 _FILE: Final = {"exists": True, "dir_okay": False, "readable": True}
-
-
-@dataclass(frozen=True)
-class _FileRead:
-    """A progress event before or after reading a whole file, with the fields of the
-    ingest service's ProgressEvent."""
-
-    source: str
-    file: str
-    bytes_read: int
-    bytes_total: int | None
-    rows_read: int
-    rows_rejected: int
-    done: bool = True
 
 
 @app.command("ingest")
@@ -112,10 +97,14 @@ def _read_files(files: dict[Source, Path], progress: IngestProgress | None) -> R
     for source, path in files.items():
         size = path.stat().st_size
         if progress is not None:
-            progress(_FileRead(source, str(path), 0, size, 0, 0, done=False))
+            progress(FileEvent(source, str(path), 0, size, 0, 0, done=False))
         part = read_files({source: path}).parsed[source]
         if progress is not None:
-            progress(_FileRead(source, part.file, size, size, part.rows, part.rejects.num_rows))
+            progress(
+                FileEvent(
+                    source, part.file, size, size, part.rows, part.rejects.num_rows, done=True
+                )
+            )
         parsed[source] = part
     return ReadFiles(parsed, started)
 
