@@ -50,12 +50,12 @@ def test_the_default_demo_is_the_same_on_every_run(
     reports = []
     for name in ("one", "two"):
         url = f"duckdb:///{tmp_path}/{name}.duckdb"
-        assert run(["demo", "--db", url, "--days", "0.2"], capsys)[0] == 0
+        assert run(["demo", "--db", url, "--days", "0.05"], capsys)[0] == 0
         code, out, _ = run(["report", "--db", url, "--as-of", "2023-01-25 18:00:00"], capsys)
         assert code == 0
         reports.append(out)
     assert reports[0] == reports[1]
-    assert reports[0].count("\n") > 10_000  # every demo store has a row
+    assert reports[0].count("\n") > 5_000  # a row for every demo store polled in 72 minutes
 
 
 def test_end_now_gives_a_live_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
