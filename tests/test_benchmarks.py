@@ -69,3 +69,22 @@ def test_store_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
     )
     assert done.stdout.count('"report_inputs_best_s"') == 2, done.stdout
     assert '"exit": 0' in done.stdout
+
+
+def test_insight_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
+    done = _run(
+        ROOT / "benchmarks" / "bench_insight.py",
+        "--status",
+        str(DATA / "store_status_head.csv"),
+        "--hours",
+        str(DATA / "menu_hours_head.csv"),
+        "--timezones",
+        str(DATA / "timezones_head.csv"),
+        "--repeat",
+        "1",
+        "--requests",
+        "5",
+        cwd=tmp_path,
+    )
+    assert '"report --extended"' in done.stdout, done.stdout
+    assert '"/stores/{id}/timeline"' in done.stdout
