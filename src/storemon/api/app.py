@@ -10,11 +10,12 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from storemon import __version__
-from storemon.api.auth import BearerAuthMiddleware
+from storemon.api.auth import OPEN_PATHS, BearerAuthMiddleware
 from storemon.api.deps import Services
 from storemon.api.errors import install_error_handlers
 from storemon.api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
 from storemon.api.metrics import HttpMetricsMiddleware, Metrics
+from storemon.api.openapi import openapi_builder
 from storemon.api.routes import ROUTERS
 from storemon.config import Settings
 from storemon.jobs import ProcessCompute, ReportJobs, compute_with_engine
@@ -91,6 +92,9 @@ def create_app(
     )
     routes = [route for router in ROUTERS for route in router.routes]
     install_error_handlers(app, routes=routes)
+    app.openapi = openapi_builder(  # type: ignore[method-assign]
+        app, token_required=bool(settings.api_token), open_paths=OPEN_PATHS
+    )
     for router in ROUTERS:
         app.include_router(router)
     # The last added middleware runs first: count, bound the concurrency, authenticate,

@@ -39,13 +39,13 @@ from storemon.errors import (
 
 __all__ = [
     "ECHO_LIMIT",
-    "ERROR_RESPONSES",
     "MAX_DETAILS",
     "ErrorBody",
     "ErrorDetail",
     "echo",
     "error_body",
     "error_response",
+    "error_responses",
     "install_error_handlers",
     "shorten",
 ]
@@ -100,12 +100,24 @@ class ErrorBody(BaseModel):
     details: list[ErrorDetail] = Field(default_factory=list)
 
 
-#: For route declarations: the error responses every route may give.
-ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    400: {"model": ErrorBody, "description": "A bad parameter; the message says what to fix."},
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
-    422: {"model": ErrorBody, "description": "The request does not match the schema."},
+_ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
+    400: "A value the schema allows but that does not parse; the message says what to fix.",
+    401: "Missing or wrong bearer token.",
+    404: "No report with this id.",
+    413: "The body is larger than STOREMON_MAX_BODY_BYTES.",
+    422: "The request does not match the schema (type, length, allowed words, fields).",
+    503: "The database failed or does not answer (`database_error`), or the server is "
+    "answering as many requests as it may at once (`server_busy`, with `Retry-After`).",
 }
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """For route declarations: the error answers (in :class:`ErrorBody`) a route gives."""
+    return {
+        status: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }
+
 
 _HTTP_CODES: Final = {
     400: "bad_request",

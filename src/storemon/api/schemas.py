@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from storemon.api.errors import ErrorDetail
-from storemon.schema import Interpolation
+from storemon.schema import Interpolation, Source
 from storemon.store.base import JobRecord, JobStatus
 
 __all__ = [
@@ -16,8 +16,11 @@ __all__ = [
     "MAX_REPORT_ID_LENGTH",
     "CompleteJson",
     "FailedReport",
+    "FileSummary",
     "HealthResponse",
+    "IngestResponse",
     "LegacyStatus",
+    "RejectedLine",
     "ReportIdRequest",
     "ReportInfo",
     "ReportLinks",
@@ -156,3 +159,22 @@ class HealthResponse(BaseModel):
     status: Literal["ok"] = "ok"
     version: str
     data_version: int
+
+
+class RejectedLine(BaseModel):
+    line: int = Field(description="The line number in the file (the header is line 1).")
+    reason: str
+
+
+class FileSummary(BaseModel):
+    """One ingested file: rows read, loaded and rejected, and its first rejects."""
+
+    file: str = Field(description="The file name used in messages and in the stored rejects.")
+    rows: int = Field(description="Data rows read.")
+    loaded: int = Field(description="Valid rows stored.")
+    rejected: int = Field(description="Rows rejected (all are stored with their reasons).")
+    rejects: list[RejectedLine] = Field(description="The first rejected rows.")
+
+
+class IngestResponse(RootModel[dict[Source, FileSummary]]):
+    """The summary of an ingest, keyed by source (one key: the source posted)."""

@@ -9,7 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from storemon.api.deps import ServicesDep
-from storemon.api.errors import ERROR_RESPONSES, ErrorBody
+from storemon.api.errors import error_responses
+from storemon.api.schemas import IngestResponse
 from storemon.errors import IngestError, InvalidRequest
 from storemon.ingest.service import ingest
 from storemon.schema import Source
@@ -30,6 +31,7 @@ def _line_break_hint(start: bytes) -> str | None:
         "curl --data-binary @file"
     )
 
+
 _EXAMPLE = {
     "status": {
         "file": "status.csv",
@@ -45,14 +47,18 @@ _EXAMPLE = {
     "/ingest/{source}",
     response_model=None,
     responses={
-        **ERROR_RESPONSES,
+        **error_responses(400, 413, 422, 503),
         200: {
+            "model": IngestResponse,
             "description": "What was read, loaded and rejected (the CLI's `--json` summary).",
             "content": {"application/json": {"example": _EXAMPLE}},
         },
-        400: {"model": ErrorBody, "description": "Empty body, or not a readable CSV file."},
-        413: {"model": ErrorBody, "description": "Body over STOREMON_MAX_BODY_BYTES."},
-        422: {"model": ErrorBody, "description": "The header lacks a required column."},
+        400: {**error_responses(400)[400], "description": "Empty body, or not a CSV file."},
+        422: {
+            **error_responses(422)[422],
+            "description": "The header lacks a required column (`missing_column`), or an "
+            "unknown source or too long a name (`validation_error`).",
+        },
     },
     openapi_extra={
         "requestBody": {

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from storemon.api.deps import ReportIdBodyDep, ReportRequestBodyDep, ServicesDep
-from storemon.api.errors import ERROR_RESPONSES, ErrorBody, echo
+from storemon.api.errors import echo, error_responses
 from storemon.api.params import report_parameters, valid_report_id
 from storemon.api.responses import report_answer
 from storemon.api.schemas import (
@@ -64,7 +64,7 @@ async def trigger_report(
 
 
 _GET_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **ERROR_RESPONSES,
+    **error_responses(400, 404, 422, 503),
     200: {
         "description": "Complete: the CSV (or, with format=json, the CSV inside JSON).",
         "content": {
@@ -73,7 +73,6 @@ _GET_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     },
     202: {"model": RunningReport, "description": "Queued or running: poll again."},
-    404: {"model": ErrorBody, "description": "No report with this id."},
     500: {"model": FailedReport, "description": "The report failed."},
 }
 
@@ -105,7 +104,9 @@ for _method in ("POST", "GET"):
         trigger_report,
         methods=[_method],
         response_model=TriggerResponse,
-        responses=ERROR_RESPONSES,
+        responses=error_responses(400, 413, 422, 503)
+        if _method == "POST"
+        else error_responses(400, 422, 503),
         openapi_extra=_TRIGGER_BODY if _method == "POST" else None,
         summary="Start a report",
         operation_id=f"trigger_report_{_method.lower()}",
@@ -116,7 +117,9 @@ for _method in ("GET", "POST"):
         get_report,
         methods=[_method],
         response_model=None,
-        responses=_GET_REPORT_RESPONSES,
+        responses={**_GET_REPORT_RESPONSES, **error_responses(413)}
+        if _method == "POST"
+        else _GET_REPORT_RESPONSES,
         openapi_extra=_GET_BODY if _method == "POST" else None,
         summary="Poll a report; download it when complete",
         operation_id=f"get_report_{_method.lower()}",

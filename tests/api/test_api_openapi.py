@@ -1,0 +1,227 @@
+"""The OpenAPI document tells the truth: every status an operation declares is
+produced by some request here, every answer here is declared by its operation,
+and its body matches the declared schema and media type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from api_helpers import AS_OF, TestClient, load_example, wait_for_report
+from pydantic import BaseModel
+
+import storemon.api.errors
+import storemon.api.schemas
+from storemon.errors import StoreError
+from storemon.store import JobRecord
+
+LIMIT = 4096  # max_body_bytes of the app under test
+
+
+@pytest.fixture
+def api(
+    client_for: Callable[..., TestClient], store: Any, tables: Any
+) -> tuple[TestClient, dict[str, str]]:
+    """A client on the worked example, and report ids in each state."""
+    client = client_for(max_body_bytes=LIMIT)
+    load_example(store, tables)
+    complete = client.post("/trigger_report", json={"as_of": AS_OF}).json()["report_id"]
+    assert wait_for_report(client, complete).status_code == 200
+    now = datetime.now(UTC)
+    for job_id in ("queued-job-0001", "failed-job-0001"):
+        store.insert_job(
+            JobRecord(
+                id=job_id,
+                status="queued",
+                interpolation="nearest",
+                as_of_requested=None,
+                data_version=store.data_version(),
+                created_at=now,
+            )
+        )
+    store.mark_failed("failed-job-0001", finished_at=now, error="the engine failed")
+    return client, {"complete": complete, "queued": "queued-job-0001", "failed": "failed-job-0001"}
+
+
+def _broken(*args: Any, **kwargs: Any) -> Any:
+    raise StoreError("the database does not answer")
+
+
+Case = Callable[[TestClient, dict[str, str]], httpx.Response]
+BIG = b"x" * (LIMIT + 1)
+
+#: operation -> status -> a request that gets it. ``None``: needs the database broken.
+CASES: dict[tuple[str, str], dict[int, Case]] = {
+    ("GET", "/trigger_report"): {
+        200: lambda c, ids: c.get("/trigger_report"),
+        400: lambda c, ids: c.get("/trigger_report", params={"as_of": "noon"}),
+        422: lambda c, ids: c.get("/trigger_report", params={"interpolation": "linear"}),
+        503: lambda c, ids: c.get("/trigger_report"),
+    },
+    ("POST", "/trigger_report"): {
+        200: lambda c, ids: c.post("/trigger_report", json={"interpolation": "previous"}),
+        400: lambda c, ids: c.post("/trigger_report", content=b"{oops"),
+        413: lambda c, ids: c.post("/trigger_report", content=BIG),
+        422: lambda c, ids: c.post("/trigger_report", json={"as_of": 1}),
+        503: lambda c, ids: c.post("/trigger_report"),
+    },
+    ("GET", "/get_report"): {
+        200: lambda c, ids: c.get("/get_report", params={"report_id": ids["complete"]}),
+        202: lambda c, ids: c.get("/get_report", params={"report_id": ids["queued"]}),
+        400: lambda c, ids: c.get("/get_report"),
+        404: lambda c, ids: c.get("/get_report", params={"report_id": "unknown"}),
+        422: lambda c, ids: c.get("/get_report", params={"report_id": "x" * 129}),
+        500: lambda c, ids: c.get("/get_report", params={"report_id": ids["failed"]}),
+        503: lambda c, ids: c.get("/get_report", params={"report_id": "unknown"}),
+    },
+    ("POST", "/get_report"): {
+        200: lambda c, ids: c.post(
+            "/get_report", json={"report_id": ids["complete"], "format": "json"}
+        ),
+        202: lambda c, ids: c.post("/get_report", json={"report_id": ids["queued"]}),
+        400: lambda c, ids: c.post("/get_report", json={}),
+        404: lambda c, ids: c.post("/get_report", json={"report_id": "unknown"}),
+        413: lambda c, ids: c.post("/get_report", content=BIG),
+        422: lambda c, ids: c.post("/get_report", json={"format": "xml"}),
+        500: lambda c, ids: c.post("/get_report", json={"report_id": ids["failed"]}),
+        503: lambda c, ids: c.post("/get_report", json={"report_id": "unknown"}),
+    },
+    ("POST", "/reports"): {
+        202: lambda c, ids: c.post("/reports", json={"as_of": "2023-01-23 16:00"}),
+        400: lambda c, ids: c.post("/reports", json={"as_of": "2023-02-30 10:00"}),
+        413: lambda c, ids: c.post("/reports", content=BIG),
+        422: lambda c, ids: c.post("/reports", json={"extra": 1}),
+        503: lambda c, ids: c.post("/reports"),
+    },
+    ("GET", "/reports"): {
+        200: lambda c, ids: c.get("/reports"),
+        422: lambda c, ids: c.get("/reports", params={"limit": 0}),
+        503: lambda c, ids: c.get("/reports"),
+    },
+    ("GET", "/reports/{report_id}"): {
+        200: lambda c, ids: c.get(f"/reports/{ids['complete']}"),
+        404: lambda c, ids: c.get("/reports/unknown"),
+        422: lambda c, ids: c.get("/reports/" + "x" * 129),
+        503: lambda c, ids: c.get("/reports/unknown"),
+    },
+    ("GET", "/reports/{report_id}.csv"): {
+        200: lambda c, ids: c.get(f"/reports/{ids['complete']}.csv"),
+        202: lambda c, ids: c.get(f"/reports/{ids['queued']}.csv"),
+        404: lambda c, ids: c.get("/reports/unknown.csv"),
+        422: lambda c, ids: c.get("/reports/" + "x" * 129 + ".csv"),
+        500: lambda c, ids: c.get(f"/reports/{ids['failed']}.csv"),
+        503: lambda c, ids: c.get("/reports/unknown.csv"),
+    },
+    ("POST", "/ingest/{source}"): {
+        200: lambda c, ids: c.post("/ingest/timezones", content=b"store_id,timezone_str\nS,UTC\n"),
+        400: lambda c, ids: c.post("/ingest/status", content=b""),
+        413: lambda c, ids: c.post("/ingest/status", content=BIG),
+        422: lambda c, ids: c.post("/ingest/status", content=b"store_id\nS\n"),
+        503: lambda c, ids: c.post("/ingest/timezones", content=b"store_id,timezone_str\nS,UTC\n"),
+    },
+    ("GET", "/healthz"): {
+        200: lambda c, ids: c.get("/healthz"),
+        503: lambda c, ids: c.get("/healthz"),
+    },
+    ("GET", "/metrics"): {
+        200: lambda c, ids: c.get("/metrics"),
+    },
+}
+_STORE_METHODS = ("data_version", "get_job", "list_jobs", "apply_ingest", "find_reusable_job")
+
+
+def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+def _model(ref: str) -> type[BaseModel]:
+    name = ref.rsplit("/", 1)[1]
+    found = getattr(storemon.api.schemas, name, None) or getattr(storemon.api.errors, name)
+    assert isinstance(found, type), ref
+    assert issubclass(found, BaseModel), ref
+    return found
+
+
+def check_body(response: httpx.Response, declared: dict[str, Any]) -> None:
+    """The answer's media type is declared, and a JSON body fits the declared model."""
+    media = response.headers["content-type"].split(";")[0].strip()
+    content = declared.get("content", {})
+    assert media in content, f"{media} not in the declared {sorted(content)}"
+    schema = content[media].get("schema", {})
+    if media != "application/json":
+        return
+    body = response.json()
+    if "$ref" in schema:
+        _model(schema["$ref"]).model_validate(body)
+    elif schema.get("type") == "array":
+        assert isinstance(body, list)
+        for item in body:
+            _model(schema["items"]["$ref"]).model_validate(item)
+    else:  # an inline model: a title names it
+        _model("#/" + schema["title"]).model_validate(body)
+
+
+def test_every_declared_status_is_produced_and_every_answer_declared(
+    api: tuple[TestClient, dict[str, str]], store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, ids = api
+    document = client.get("/openapi.json").json()
+    declared = operations(document)
+    assert set(declared) == set(CASES)
+    answers: list[tuple[tuple[str, str], int, httpx.Response]] = []
+    for key, cases in CASES.items():
+        assert {int(status) for status in declared[key]["responses"]} == set(cases), key
+        for status, case in cases.items():
+            if status != 503:
+                answers.append((key, status, case(client, ids)))
+    for name in _STORE_METHODS:  # now the database fails
+        monkeypatch.setattr(store, name, _broken)
+    for key, cases in CASES.items():
+        if 503 in cases:
+            answers.append((key, 503, cases[503](client, ids)))
+    for key, status, response in answers:
+        assert response.status_code == status, (key, response.text)
+        check_body(response, declared[key]["responses"][str(status)])
+
+
+def test_with_a_token_the_document_declares_the_bearer_scheme(
+    client_for: Callable[..., TestClient],
+) -> None:
+    client = client_for(api_token="t0ken")
+    response = client.get("/openapi.json")  # open: the browser's Swagger UI reads it
+    assert response.status_code == 200
+    document = response.json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes == {
+        "bearerToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The server's STOREMON_API_TOKEN.",
+        }
+    }
+    for (method, path), operation in operations(document).items():
+        if path == "/healthz":
+            assert "security" not in operation
+            assert "401" not in operation["responses"]
+            continue
+        assert operation["security"] == [{"bearerToken": []}], (method, path)
+        assert "401" in operation["responses"]
+        unauthorized = client.request(method, path.replace("{source}", "status"))
+        assert unauthorized.status_code == 401
+        check_body(unauthorized, operation["responses"]["401"])
+    assert client.get("/docs").status_code == 200
+
+
+def test_without_a_token_no_security_is_declared(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    assert "securitySchemes" not in document.get("components", {})
+    for operation in operations(document).values():
+        assert "security" not in operation
+        assert "401" not in operation["responses"]
