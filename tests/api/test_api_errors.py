@@ -109,12 +109,6 @@ def test_docs_and_openapi_are_served(client: TestClient) -> None:
     )
 
 
-class _LostConnection(StoreError):
-    """A StoreError as the store raises it: the full text names the server, ``public`` not."""
-
-    public = "the database does not answer; check STOREMON_DB"
-
-
 def test_store_errors_become_503_with_the_public_message_only(
     client: TestClient,
     monkeypatch: pytest.MonkeyPatch,
@@ -124,7 +118,10 @@ def test_store_errors_become_503_with_the_public_message_only(
     secret = "postgresql://alice@db.internal:5432/storemon"
 
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise _LostConnection(f"cannot reach {secret}: connection refused")
+        raise StoreError(
+            f"cannot reach {secret}: connection refused",
+            public="the database does not answer; check STOREMON_DB",
+        )
 
     monkeypatch.setattr(store, "data_version", broken)
     for response in (client.post("/trigger_report"), client.get("/healthz")):
@@ -136,14 +133,13 @@ def test_store_errors_become_503_with_the_public_message_only(
     assert secret in caplog.text  # the log keeps the whole story
 
 
-def test_a_store_error_without_a_public_message_shows_no_detail(
+def test_a_store_error_with_an_empty_public_message_shows_no_detail(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, store: Any
 ) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise StoreError("cannot reach postgresql://alice@db.internal:5432/storemon")
+        raise StoreError("cannot reach postgresql://alice@db.internal:5432/storemon", public="")
 
     monkeypatch.setattr(store, "data_version", broken)
-    monkeypatch.delattr(StoreError, "public", raising=False)
     response = client.post("/trigger_report")
     assert assert_error_shape(response, 503)["error"] == (
         "the database failed; the details are in the server log"

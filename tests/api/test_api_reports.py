@@ -18,7 +18,7 @@ from api_helpers import (
     wait_for_report,
 )
 
-import storemon.jobs.runner
+import storemon.jobs.compute
 from storemon import __version__
 
 
@@ -68,7 +68,7 @@ def test_csv_of_a_failed_report_is_500(loaded: TestClient, monkeypatch: pytest.M
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("bad zone data")
 
-    monkeypatch.setattr(storemon.jobs.runner, "compute_report", broken)
+    monkeypatch.setattr(storemon.jobs.compute, "compute_report", broken)
     report_id = loaded.post("/reports").json()["report_id"]
     info = wait_for_info(loaded, report_id)
     assert info["status"] == "failed"

@@ -18,8 +18,7 @@ from storemon.api.metrics import HttpMetricsMiddleware, Metrics
 from storemon.api.openapi import openapi_builder
 from storemon.api.routes import ROUTERS
 from storemon.config import Settings
-from storemon.jobs import ProcessCompute, ReportJobs, compute_with_engine
-from storemon.jobs.runner import Compute
+from storemon.jobs import Compute, InThreadCompute, ProcessCompute, ReportJobs
 from storemon.store import open_store
 from storemon.store.base import Store
 
@@ -56,10 +55,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         active = store if store is not None else await run_in_threadpool(open_store, settings.db)
-        compute: Compute = compute_with_engine
+        compute: Compute = InThreadCompute()
         if compute_in_processes:
-            compute = ProcessCompute(settings.report_workers)
-            compute.warm_up()
+            in_processes = ProcessCompute(settings.report_workers)
+            in_processes.warm_up()
+            compute = in_processes
         jobs = ReportJobs(
             active,
             workers=settings.report_workers,
@@ -67,7 +67,7 @@ def create_app(
             on_finished=metrics.report_finished,
         )
         collector = metrics.watch(
-            active, in_progress=jobs.in_progress, job_counts=getattr(active, "job_counts", None)
+            active, in_progress=jobs.in_progress, job_counts=active.job_counts
         )
         try:
             recovered = await run_in_threadpool(jobs.recover)

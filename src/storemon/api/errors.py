@@ -236,8 +236,7 @@ def _status_for(error: StoremonError) -> tuple[int, str]:
 def _public_message(error: StoremonError) -> str:
     """What the client may read: a StoreError's ``public`` text (no URL, user or host)."""
     if isinstance(error, StoreError):
-        public = getattr(error, "public", None)
-        return public if isinstance(public, str) and public else _DATABASE_FAILED
+        return _capped(error.public) if error.public else _DATABASE_FAILED
     return _capped(str(error))
 
 

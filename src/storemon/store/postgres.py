@@ -25,9 +25,9 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -39,25 +39,31 @@ from numpy.typing import NDArray
 from psycopg.pq import TransactionStatus
 
 from storemon import schema
-from storemon.errors import ReportNotFound, StoreError
-from storemon.schema import Interpolation, Source
+from storemon.errors import StoreError
+from storemon.instants import from_epoch_us, to_utc
+from storemon.schema import Source
 from storemon.store import migrations
-from storemon.store._common import (
+from storemon.store.arrow import (
     CODED_POLLS,
-    JOB_COLUMNS,
+    REJECTS_IN,
+    REJECTS_OUT,
+    REJECTS_SELECT,
     changes_data,
     check_code_room,
     coded_polls,
-    from_epoch_us,
-    job_from_row,
     last_per_key,
-    lookback_cutoff,
-    optional_utc,
+    ledger_rows,
     prepared,
-    redact_url,
-    to_utc,
 )
-from storemon.store.base import IngestBatch, JobRecord, ReportInputs
+from storemon.store.base import (
+    LOOKBACK,
+    IngestBatch,
+    ReportInputs,
+    check_lookback,
+    lookback_cutoff,
+)
+from storemon.store.job_table import Dialect, Execute, JobTable
+from storemon.store.urls import redact_url
 
 __all__ = ["PostgresStore"]
 
@@ -96,9 +102,7 @@ _CODES_BY_POSITION: Final = _fields(
     pa.field("code", pa.int32(), nullable=False),
 )
 
-_REJECTS_OUT = schema.REJECTS.append(
-    pa.field("ingested_at", pa.timestamp("us", tz="UTC"), nullable=False)
-)
+_DIALECT: Final = Dialect(placeholder="%s", instant=to_utc)
 
 
 class _FairSlots:
@@ -235,10 +239,12 @@ class _Pool:
             conn.close()
 
 
-class PostgresStore:
+class PostgresStore(JobTable):
     """A :class:`storemon.store.Store` in a PostgreSQL database."""
 
-    def __init__(self, url: str, conninfo: str) -> None:
+    _dialect = _DIALECT
+
+    def __init__(self, url: str, conninfo: str, *, create: bool = True) -> None:
         self.url = url
         self._display = redact_url(url)
         self._pool = _Pool(conninfo, _POOL_SIZE)
@@ -284,6 +290,12 @@ class PostgresStore:
         """A pooled connection inside one transaction (rolled back on any error)."""
         with self._session(doing) as conn, conn.transaction():
             yield conn
+
+    def _job_reads(self, doing: str) -> AbstractContextManager[Execute]:
+        return _executing(self._session(doing))
+
+    def _job_writes(self, doing: str) -> AbstractContextManager[Execute]:
+        return _executing(self._transaction(doing))
 
     @staticmethod
     def _migrate(conn: _Conn) -> None:
@@ -341,6 +353,11 @@ class PostgresStore:
                 self._replace_timezones(conn, batch.timezones)
             if batch.rejects is not None and batch.rejects.num_rows:
                 self._append_rejects(conn, batch.rejects, ingest_id)
+            for source, name, digest in ledger_rows(batch):
+                conn.execute(
+                    "INSERT INTO ingested_files VALUES (%s, %s, %s, %s)",
+                    [ingest_id, source, name, digest],
+                )
             if changes_data(batch):
                 conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
         if settle:
@@ -433,7 +450,7 @@ class PostgresStore:
         columns: dict[str, pa.Array[Any] | pa.ChunkedArray[Any]] = {
             "ingest_id": pa.array(np.full(rejects.num_rows, ingest_id, dtype=np.int64))
         }
-        for name in schema.REJECTS.names:
+        for name in REJECTS_IN.names:
             column = rejects.column(name)
             if pa.types.is_string(column.type):  # PostgreSQL text cannot hold NUL
                 column = pc.replace_substring(column, "\x00", "\ufffd")
@@ -441,8 +458,11 @@ class PostgresStore:
         names = ", ".join(columns)
         _copy_csv(conn, f"rejects ({names})", pa.table(columns))
 
-    def report_inputs(self, as_of: datetime | None) -> ReportInputs:
-        """Polls in (as_of - 7 d, as_of] plus each store's last before, all hours and zones."""
+    def report_inputs(
+        self, as_of: datetime | None, *, lookback: timedelta = LOOKBACK
+    ) -> ReportInputs:
+        """Polls in (as_of - lookback, as_of] plus each store's last before, all hours and zones."""
+        check_lookback(lookback)
         with self._session("read the report inputs") as conn, conn.transaction():
             # One snapshot for all three tables.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -461,7 +481,7 @@ class PostgresStore:
                     " CROSS JOIN LATERAL (SELECT timestamp_utc, active FROM polls"
                     " WHERE store_code = s.code AND timestamp_utc <= %(cutoff)s"
                     " ORDER BY timestamp_utc DESC LIMIT 1) AS last",
-                    {"as_of": used, "cutoff": lookback_cutoff(used)},
+                    {"as_of": used, "cutoff": lookback_cutoff(used, lookback)},
                     _CODED_ROWS,
                     _estimated_rows(conn, "polls"),
                 )
@@ -512,27 +532,45 @@ class PostgresStore:
         return {name: int(value) for name, value in zip(names, row or (), strict=True)}
 
     def rejects(
-        self, *, source: Source | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        source: Source | None = None,
+        file: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> pa.Table:
         """Stored rejected rows, newest ingest first, then by source, file and line."""
+        params = {"source": source, "file": file, "limit": max(limit, 0), "offset": max(offset, 0)}
         with self._session("read rejected rows") as conn:
             rows = conn.execute(
-                "SELECT r.source, r.file, r.line, r.reason, r.raw, i.ingested_at"
-                " FROM rejects r JOIN ingests i ON i.id = r.ingest_id"
-                " WHERE %(source)s::text IS NULL OR r.source = %(source)s::text"
+                f"SELECT {REJECTS_SELECT} FROM rejects r JOIN ingests i ON i.id = r.ingest_id"
+                " WHERE (%(source)s::text IS NULL OR r.source = %(source)s::text)"
+                " AND (%(file)s::text IS NULL OR r.file = %(file)s::text)"
                 " ORDER BY r.ingest_id DESC, r.source, r.file, r.line"
                 " LIMIT %(limit)s OFFSET %(offset)s",
-                {"source": source, "limit": max(limit, 0), "offset": max(offset, 0)},
+                params,
             ).fetchall()
         # A page of at most ``limit`` rows, for people: no bulk path needed.
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(_REJECTS_OUT)
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(REJECTS_OUT)
         return pa.Table.from_arrays(
             [
                 pa.array(list(values), field.type)
-                for values, field in zip(columns, _REJECTS_OUT, strict=True)
+                for values, field in zip(columns, REJECTS_OUT, strict=True)
             ],
-            schema=_REJECTS_OUT,
+            schema=REJECTS_OUT,
         )
+
+    def ingested_file(self, name: str, sha256: str) -> datetime | None:
+        """When the file ``name`` with these contents was ingested (the latest time), or None."""
+        if "\x00" in name:  # PostgreSQL text holds no NUL: no such file was stored
+            return None
+        with self._session("look up an ingested file") as conn:
+            row = conn.execute(
+                "SELECT max(i.ingested_at) FROM ingested_files f JOIN ingests i"
+                " ON i.id = f.ingest_id WHERE f.name = %s AND f.sha256 = %s",
+                [name, sha256],
+            ).fetchone()
+        return None if row is None or row[0] is None else to_utc(row[0])
 
     def data_version(self) -> int:
         """A counter bumped by every ingest."""
@@ -540,121 +578,22 @@ class PostgresStore:
             row = conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
         return int(row[0]) if row else 0
 
-    # -- report jobs -----------------------------------------------------------------
-    def insert_job(self, job: JobRecord) -> None:
-        """Store a new job (its id must be new)."""
-        with self._transaction(f"insert job {job.id}") as conn:
-            conn.execute(
-                f"INSERT INTO jobs ({JOB_COLUMNS})"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    job.id,
-                    job.status,
-                    job.interpolation,
-                    optional_utc(job.as_of_requested),
-                    job.data_version,
-                    to_utc(job.created_at),
-                    optional_utc(job.started_at),
-                    optional_utc(job.finished_at),
-                    optional_utc(job.as_of_used),
-                    job.row_count,
-                    job.error,
-                    job.attempts,
-                ],
-            )
 
-    def get_job(self, job_id: str) -> JobRecord | None:
-        """The job with this id, or None."""
-        with self._session("read a job") as conn:
-            row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s", [job_id]).fetchone()
-        return None if row is None else job_from_row(row)
+def _execute(conn: _Conn) -> Execute:
+    """:data:`Execute` on a psycopg connection (binary results: bytea as bytes, no hex)."""
 
-    def list_jobs(self, *, limit: int = 50) -> list[JobRecord]:
-        """Newest first."""
-        with self._session("list jobs") as conn:
-            rows = conn.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT %s",
-                [max(limit, 0)],
-            ).fetchall()
-        return [job_from_row(row) for row in rows]
+    def run(sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        with conn.cursor(binary=True) as cur:
+            cur.execute(sql.encode(), list(params))
+            return list(cur.fetchall()) if cur.description is not None else []
 
-    def find_reusable_job(
-        self, *, as_of_requested: datetime | None, interpolation: Interpolation, data_version: int
-    ) -> JobRecord | None:
-        """The newest queued, running or complete job with these parameters on this data."""
-        with self._session("find a reusable job") as conn:
-            row = conn.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ('queued', 'running', 'complete')"
-                " AND as_of_requested IS NOT DISTINCT FROM %s::timestamptz"
-                " AND interpolation = %s AND data_version = %s"
-                " ORDER BY created_at DESC, id DESC LIMIT 1",
-                [optional_utc(as_of_requested), interpolation, data_version],
-            ).fetchone()
-        return None if row is None else job_from_row(row)
+    return run
 
-    def mark_running(self, job_id: str, *, started_at: datetime) -> None:
-        """Set a job running."""
-        with self._transaction(f"mark job {job_id} running") as conn:
-            cur = conn.execute(
-                "UPDATE jobs SET status = 'running', started_at = %s, attempts = attempts + 1"
-                " WHERE id = %s",
-                [to_utc(started_at), job_id],
-            )
-            if cur.rowcount == 0:
-                raise ReportNotFound(job_id)
 
-    def mark_complete(
-        self,
-        job_id: str,
-        *,
-        finished_at: datetime,
-        as_of_used: datetime | None,
-        row_count: int,
-        csv: bytes,
-    ) -> None:
-        """Store the finished CSV with the job, in one transaction."""
-        with self._transaction(f"mark job {job_id} complete") as conn:
-            cur = conn.execute(
-                "UPDATE jobs SET status = 'complete', finished_at = %s, as_of_used = %s,"
-                " row_count = %s, error = NULL WHERE id = %s",
-                [to_utc(finished_at), optional_utc(as_of_used), row_count, job_id],
-            )
-            if cur.rowcount == 0:
-                raise ReportNotFound(job_id)
-            conn.execute(
-                "INSERT INTO job_results VALUES (%s, %s)"
-                " ON CONFLICT (job_id) DO UPDATE SET csv = excluded.csv",
-                [job_id, csv],
-            )
-
-    def mark_failed(self, job_id: str, *, finished_at: datetime, error: str) -> None:
-        """Set a job failed with an error message."""
-        with self._transaction(f"mark job {job_id} failed") as conn:
-            cur = conn.execute(
-                "UPDATE jobs SET status = 'failed', finished_at = %s, error = %s WHERE id = %s",
-                [to_utc(finished_at), error.replace("\x00", "\ufffd"), job_id],
-            )
-            if cur.rowcount == 0:
-                raise ReportNotFound(job_id)
-
-    def job_result(self, job_id: str) -> bytes | None:
-        """The CSV of a complete job, or None."""
-        with self._session("read a job result") as conn, conn.cursor(binary=True) as cur:
-            row = cur.execute(
-                "SELECT r.csv FROM job_results r JOIN jobs j ON j.id = r.job_id"
-                " WHERE r.job_id = %s AND j.status = 'complete'",
-                [job_id],
-            ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def unfinished_jobs(self) -> list[JobRecord]:
-        """Jobs left queued or running, oldest first."""
-        with self._session("list unfinished jobs") as conn:
-            rows = conn.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ('queued', 'running')"
-                " ORDER BY created_at, id"
-            ).fetchall()
-        return [job_from_row(row) for row in rows]
+@contextmanager
+def _executing(opened: AbstractContextManager[_Conn]) -> Iterator[Execute]:
+    with opened as conn:
+        yield _execute(conn)
 
 
 def _about_the_connection(error: psycopg.Error) -> bool:
