@@ -37,6 +37,7 @@ BAD_INPUT: dict[tuple[str, str], list[tuple[str, dict[str, Any], int]]] = {
     ],
     ("GET", "/reports"): [("/reports", {"params": {"limit": "0"}}, 422)],
     ("GET", "/reports/{report_id}"): [("/reports/unknown-id", {}, 404)],
+    ("GET", "/rejects"): [("/rejects", {"params": {"offset": "-1"}}, 422)],
     ("GET", "/reports/{report_id}.csv"): [("/reports/unknown-id.csv", {}, 404)],
     ("POST", "/ingest/{source}"): [
         ("/ingest/menus", {"content": b"a,b\n"}, 422),

@@ -5,7 +5,7 @@ and its body matches the declared schema and media type."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 import storemon.api.errors
 import storemon.api.schemas
-from storemon.errors import StoreError
+from storemon.errors import QueueFull, ReportExpired, StoreError
 from storemon.store import JobRecord
 
 LIMIT = 4096  # max_body_bytes of the app under test
@@ -50,6 +50,38 @@ def _broken(*args: Any, **kwargs: Any) -> Any:
     raise StoreError("the database does not answer")
 
 
+def _queue_full(*args: Any, **kwargs: Any) -> Any:
+    raise QueueFull(queued=100, bound=100, retry_after_seconds=7)
+
+
+def _expired(report_id: str) -> Any:
+    raise ReportExpired(report_id, datetime(2023, 1, 1, tzinfo=UTC), timedelta(hours=24))
+
+
+def queue_full(client: TestClient, request: Callable[[], httpx.Response]) -> httpx.Response:
+    """The answer to ``request`` while the report queue is full."""
+    jobs = client.app.state.services.jobs  # type: ignore[attr-defined]
+    real = jobs.trigger
+    jobs.trigger = _queue_full
+    try:
+        response = request()
+    finally:
+        jobs.trigger = real
+    assert response.headers["retry-after"] == "7"
+    return response
+
+
+def expired(client: TestClient, request: Callable[[], httpx.Response]) -> httpx.Response:
+    """The answer to ``request`` for a report whose result is past its retention."""
+    jobs = client.app.state.services.jobs  # type: ignore[attr-defined]
+    real_cached, real_result = jobs.cached_result, jobs.result
+    jobs.cached_result, jobs.result = (lambda report_id: None), _expired
+    try:
+        return request()
+    finally:
+        jobs.cached_result, jobs.result = real_cached, real_result
+
+
 Case = Callable[[TestClient, dict[str, str]], httpx.Response]
 BIG = b"x" * (LIMIT + 1)
 
@@ -59,6 +91,7 @@ CASES: dict[tuple[str, str], dict[int, Case]] = {
         200: lambda c, ids: c.get("/trigger_report"),
         400: lambda c, ids: c.get("/trigger_report", params={"as_of": "noon"}),
         422: lambda c, ids: c.get("/trigger_report", params={"interpolation": "linear"}),
+        429: lambda c, ids: queue_full(c, lambda: c.get("/trigger_report")),
         503: lambda c, ids: c.get("/trigger_report"),
     },
     ("POST", "/trigger_report"): {
@@ -66,6 +99,7 @@ CASES: dict[tuple[str, str], dict[int, Case]] = {
         400: lambda c, ids: c.post("/trigger_report", content=b"{oops"),
         413: lambda c, ids: c.post("/trigger_report", content=BIG),
         422: lambda c, ids: c.post("/trigger_report", json={"as_of": 1}),
+        429: lambda c, ids: queue_full(c, lambda: c.post("/trigger_report")),
         503: lambda c, ids: c.post("/trigger_report"),
     },
     ("GET", "/get_report"): {
@@ -73,6 +107,9 @@ CASES: dict[tuple[str, str], dict[int, Case]] = {
         202: lambda c, ids: c.get("/get_report", params={"report_id": ids["queued"]}),
         400: lambda c, ids: c.get("/get_report"),
         404: lambda c, ids: c.get("/get_report", params={"report_id": "unknown"}),
+        410: lambda c, ids: expired(
+            c, lambda: c.get("/get_report", params={"report_id": ids["complete"]})
+        ),
         422: lambda c, ids: c.get("/get_report", params={"report_id": "x" * 129}),
         500: lambda c, ids: c.get("/get_report", params={"report_id": ids["failed"]}),
         503: lambda c, ids: c.get("/get_report", params={"report_id": "unknown"}),
@@ -84,6 +121,9 @@ CASES: dict[tuple[str, str], dict[int, Case]] = {
         202: lambda c, ids: c.post("/get_report", json={"report_id": ids["queued"]}),
         400: lambda c, ids: c.post("/get_report", json={}),
         404: lambda c, ids: c.post("/get_report", json={"report_id": "unknown"}),
+        410: lambda c, ids: expired(
+            c, lambda: c.post("/get_report", json={"report_id": ids["complete"]})
+        ),
         413: lambda c, ids: c.post("/get_report", content=BIG),
         422: lambda c, ids: c.post("/get_report", json={"format": "xml"}),
         500: lambda c, ids: c.post("/get_report", json={"report_id": ids["failed"]}),
@@ -94,6 +134,7 @@ CASES: dict[tuple[str, str], dict[int, Case]] = {
         400: lambda c, ids: c.post("/reports", json={"as_of": "2023-02-30 10:00"}),
         413: lambda c, ids: c.post("/reports", content=BIG),
         422: lambda c, ids: c.post("/reports", json={"extra": 1}),
+        429: lambda c, ids: queue_full(c, lambda: c.post("/reports")),
         503: lambda c, ids: c.post("/reports"),
     },
     ("GET", "/reports"): {
@@ -111,6 +152,7 @@ CASES: dict[tuple[str, str], dict[int, Case]] = {
         200: lambda c, ids: c.get(f"/reports/{ids['complete']}.csv"),
         202: lambda c, ids: c.get(f"/reports/{ids['queued']}.csv"),
         404: lambda c, ids: c.get("/reports/unknown.csv"),
+        410: lambda c, ids: expired(c, lambda: c.get(f"/reports/{ids['complete']}.csv")),
         422: lambda c, ids: c.get("/reports/" + "x" * 129 + ".csv"),
         500: lambda c, ids: c.get(f"/reports/{ids['failed']}.csv"),
         503: lambda c, ids: c.get("/reports/unknown.csv"),
@@ -122,6 +164,11 @@ CASES: dict[tuple[str, str], dict[int, Case]] = {
         422: lambda c, ids: c.post("/ingest/status", content=b"store_id\nS\n"),
         503: lambda c, ids: c.post("/ingest/timezones", content=b"store_id,timezone_str\nS,UTC\n"),
     },
+    ("GET", "/rejects"): {
+        200: lambda c, ids: c.get("/rejects", params={"source": "status"}),
+        422: lambda c, ids: c.get("/rejects", params={"limit": 0}),
+        503: lambda c, ids: c.get("/rejects"),
+    },
     ("GET", "/healthz"): {
         200: lambda c, ids: c.get("/healthz"),
         503: lambda c, ids: c.get("/healthz"),
@@ -130,7 +177,14 @@ CASES: dict[tuple[str, str], dict[int, Case]] = {
         200: lambda c, ids: c.get("/metrics"),
     },
 }
-_STORE_METHODS = ("data_version", "get_job", "list_jobs", "apply_ingest", "find_reusable_job")
+_STORE_METHODS = (
+    "data_version",
+    "get_job",
+    "list_jobs",
+    "apply_ingest",
+    "find_reusable_job",
+    "rejects",
+)
 
 
 def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -22,6 +22,7 @@ GUARDED = [
     ("GET", "/reports/x.csv"),
     ("POST", "/ingest/status"),
     ("GET", "/metrics"),
+    ("GET", "/rejects"),
     ("GET", "/no/such/route"),
 ]
 

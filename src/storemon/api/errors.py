@@ -32,6 +32,8 @@ from storemon.errors import (
     IngestError,
     InputError,
     MissingColumnError,
+    QueueFull,
+    ReportExpired,
     ReportNotFound,
     StoreError,
     StoremonError,
@@ -104,8 +106,10 @@ _ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
     400: "A value the schema allows but that does not parse; the message says what to fix.",
     401: "Missing or wrong bearer token.",
     404: "No report with this id.",
+    410: "The report finished, but its result is past its retention (trigger it again).",
     413: "The body is larger than STOREMON_MAX_BODY_BYTES.",
     422: "The request does not match the schema (type, length, allowed words, fields).",
+    429: "Too many reports are queued: try again after `Retry-After` seconds.",
     503: "The database failed or does not answer (`database_error`), or the server is "
     "answering as many requests as it may at once (`server_busy`, with `Retry-After`).",
 }
@@ -226,6 +230,10 @@ def _status_for(error: StoremonError) -> tuple[int, str]:
         return 400, "invalid_request"
     if isinstance(error, ReportNotFound):
         return 404, "report_not_found"
+    if isinstance(error, ReportExpired):
+        return 410, "report_expired"
+    if isinstance(error, QueueFull):
+        return 429, "queue_full"
     if isinstance(error, StoreError):
         return 503, "database_error"
     if isinstance(error, ConfigError):
@@ -253,9 +261,12 @@ async def _on_storemon_error(request: Request, exc: Exception) -> JSONResponse:
         details.append(
             ErrorDetail(loc=f"header.{column}", message=f"lacks the required column '{column}'")
         )
+    headers: dict[str, str] = {}
+    if isinstance(exc, QueueFull):
+        headers["Retry-After"] = str(max(1, exc.retry_after_seconds))
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
-    return error_response(status, message, code, details)
+    return error_response(status, message, code, details, headers=headers)
 
 
 async def _on_client_disconnect(request: Request, exc: Exception) -> JSONResponse:

@@ -13,6 +13,7 @@ from storemon.store.base import JobRecord, JobStatus
 
 __all__ = [
     "MAX_AS_OF_LENGTH",
+    "MAX_FILE_NAME_LENGTH",
     "MAX_REPORT_ID_LENGTH",
     "CompleteJson",
     "FailedReport",
@@ -21,6 +22,8 @@ __all__ = [
     "IngestResponse",
     "LegacyStatus",
     "RejectedLine",
+    "RejectedRow",
+    "RejectsPage",
     "ReportIdRequest",
     "ReportInfo",
     "ReportLinks",
@@ -33,6 +36,8 @@ __all__ = [
 
 #: The longest report id accepted (issued ids have 22 characters).
 MAX_REPORT_ID_LENGTH: Final = 128
+#: The longest file name accepted in a query (``?name=`` of an ingest, ``?file=``).
+MAX_FILE_NAME_LENGTH: Final = 255
 #: The longest as_of accepted (``2023-01-25 18:00:00.123456 UTC`` has 30 characters).
 MAX_AS_OF_LENGTH: Final = 64
 
@@ -178,3 +183,25 @@ class FileSummary(BaseModel):
 
 class IngestResponse(RootModel[dict[Source, FileSummary]]):
     """The summary of an ingest, keyed by source (one key: the source posted)."""
+
+
+class RejectedRow(BaseModel):
+    """A stored rejected row."""
+
+    source: Source
+    file: str
+    line: int = Field(description="The line number in the file (the header is line 1).")
+    reason: str
+    raw: str = Field(description="The row as read, its first 1,000 characters.")
+    raw_length: int = Field(description="The row's length in characters.")
+    store_id: str | None = Field(description="The row's store id, when that field was valid.")
+    ingested_at: datetime
+
+
+class RejectsPage(BaseModel):
+    """One page of rejected rows."""
+
+    rejects: list[RejectedRow]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="The offset of the next page; null: no more.")

@@ -11,7 +11,7 @@ from typing import Final
 
 from fastapi import APIRouter
 
-from storemon.api.routes import ingest, legacy, ops, reports
+from storemon.api.routes import ingest, legacy, ops, rejects, reports
 
 __all__ = ["ROUTERS"]
 
@@ -20,5 +20,6 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     legacy.router,
     reports.router,
     ingest.router,
+    rejects.router,
     ops.router,
 )

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from storemon.api.deps import ServicesDep
 from storemon.api.errors import error_responses
-from storemon.api.schemas import IngestResponse
+from storemon.api.schemas import MAX_FILE_NAME_LENGTH, IngestResponse
 from storemon.errors import IngestError, InvalidRequest
 from storemon.ingest.service import ingest
 from storemon.schema import Source
@@ -73,7 +73,9 @@ async def ingest_file(
     app: ServicesDep,
     source: Source = Path(description="`status` (polls), `hours` or `timezones`."),
     name: str | None = Query(
-        None, max_length=255, description="File name used in messages (default <source>.csv)."
+        None,
+        max_length=MAX_FILE_NAME_LENGTH,
+        description="File name used in messages (default <source>.csv).",
     ),
 ) -> JSONResponse:
     """Validate the CSV body (plain or gzip) and store its valid rows in one transaction.

@@ -64,7 +64,7 @@ async def trigger_report(
 
 
 _GET_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **error_responses(400, 404, 422, 503),
+    **error_responses(400, 404, 410, 422, 503),
     200: {
         "description": "Complete: the CSV (or, with format=json, the CSV inside JSON).",
         "content": {
@@ -104,9 +104,9 @@ for _method in ("POST", "GET"):
         trigger_report,
         methods=[_method],
         response_model=TriggerResponse,
-        responses=error_responses(400, 413, 422, 503)
+        responses=error_responses(400, 413, 422, 429, 503)
         if _method == "POST"
-        else error_responses(400, 422, 503),
+        else error_responses(400, 422, 429, 503),
         openapi_extra=_TRIGGER_BODY if _method == "POST" else None,
         summary="Start a report",
         operation_id=f"trigger_report_{_method.lower()}",

@@ -28,7 +28,7 @@ _REPORT_ID = Path(description="The report's id.", max_length=MAX_REPORT_ID_LENGT
     "",
     status_code=202,
     response_model=ReportInfo,
-    responses=error_responses(400, 413, 422, 503),
+    responses=error_responses(400, 413, 422, 429, 503),
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -68,7 +68,7 @@ async def list_reports(
     "/{report_id}.csv",
     response_model=None,
     responses={
-        **error_responses(404, 422, 503),
+        **error_responses(404, 410, 422, 503),
         200: {
             "description": "The report.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
