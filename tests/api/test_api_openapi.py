@@ -11,11 +11,15 @@ from typing import Any
 import httpx
 import pytest
 from api_helpers import AS_OF, TestClient, load_example, wait_for_report
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 import storemon.api.errors
 import storemon.api.schemas
-from storemon.errors import QueueFull, ReportExpired, StoreError
+from storemon.api.schemas import AS_OF_PATTERN
+from storemon.errors import InvalidRequest, QueueFull, ReportExpired, StoreError
+from storemon.ingest.timestamps import parse_instant
 from storemon.store import JobRecord
 
 LIMIT = 4096  # max_body_bytes of the app under test
@@ -279,3 +283,34 @@ def test_without_a_token_no_security_is_declared(client: TestClient) -> None:
     for operation in operations(document).values():
         assert "security" not in operation
         assert "401" not in operation["responses"]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.from_regex(AS_OF_PATTERN, fullmatch=True))
+def test_what_the_as_of_pattern_allows_parses(text: str) -> None:
+    """The schema's pattern states the SPEC timestamp forms: every instant it allows
+    parses, unless its day does not exist in its month (only parsing can tell)."""
+    import calendar
+    import re
+
+    assume(len(text) <= 64)
+    assume(bool(text.strip()))
+    year, month, day = (int(part) for part in text.strip()[:10].split("-"))
+    assume(re.search(r"\d[ Tt]\d", text) is not None)  # a time part (a bare date: ingest's)
+    if day > calendar.monthrange(year, month)[1]:
+        with pytest.raises(InvalidRequest):
+            parse_instant(text)
+    else:
+        parse_instant(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2023-01-01 10:00+0530", "2023-01-01 10:00:60", "0000-01-01 00:00", "noon", "2023-1-1 10:00"],
+)
+def test_what_the_as_of_pattern_refuses_does_not_parse(text: str) -> None:
+    import re
+
+    assert re.match(AS_OF_PATTERN, text) is None
+    with pytest.raises(InvalidRequest):
+        parse_instant(text)

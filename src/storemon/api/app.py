@@ -16,7 +16,7 @@ from storemon.api.errors import install_error_handlers
 from storemon.api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
 from storemon.api.metrics import HttpMetricsMiddleware, Metrics
 from storemon.api.openapi import openapi_builder
-from storemon.api.routes import ROUTERS
+from storemon.api.routes import ROUTERS, legacy
 from storemon.config import Settings
 from storemon.jobs import Compute, InThreadCompute, ProcessCompute, ReportJobs
 from storemon.store import open_store
@@ -93,7 +93,10 @@ def create_app(
     routes = [route for router in ROUTERS for route in router.routes]
     install_error_handlers(app, routes=routes)
     app.openapi = openapi_builder(  # type: ignore[method-assign]
-        app, token_required=bool(settings.api_token), open_paths=OPEN_PATHS
+        app,
+        token_required=bool(settings.api_token),
+        open_paths=OPEN_PATHS,
+        refinements=[legacy.refine_openapi],
     )
     for router in ROUTERS:
         app.include_router(router)

@@ -1,13 +1,14 @@
 """The OpenAPI document as this app really behaves.
 
-FastAPI builds it from the routes; this adds what depends on the settings: with
+FastAPI builds it from the routes; the routers refine what their signatures cannot
+say; and this adds what depends on the settings: with
 ``STOREMON_API_TOKEN`` set, the bearer scheme (so Swagger UI shows "Authorize"),
 the requirement on every operation but the open ones, and their 401 answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Final
 
 from fastapi import FastAPI
@@ -23,9 +24,15 @@ _UNAUTHORIZED: Final = {
 
 
 def openapi_builder(
-    app: FastAPI, *, token_required: bool, open_paths: Collection[str]
+    app: FastAPI,
+    *,
+    token_required: bool,
+    open_paths: Collection[str],
+    refinements: Iterable[Callable[[dict[str, Any]], None]] = (),
 ) -> Callable[[], dict[str, Any]]:
-    """``app.openapi``: the document, built once."""
+    """``app.openapi``: the document, built once; ``refinements`` (from the routers)
+    state what FastAPI cannot infer from the signatures."""
+    refine = tuple(refinements)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -36,6 +43,8 @@ def openapi_builder(
             description=app.description,
             routes=app.routes,
         )
+        for refinement in refine:
+            refinement(document)
         if token_required:
             components = document.setdefault("components", {})
             components.setdefault("securitySchemes", {})[BEARER_SCHEME] = {

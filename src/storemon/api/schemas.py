@@ -12,9 +12,11 @@ from storemon.schema import Interpolation, Source
 from storemon.store.base import JobRecord, JobStatus
 
 __all__ = [
+    "AS_OF_PATTERN",
     "MAX_AS_OF_LENGTH",
     "MAX_FILE_NAME_LENGTH",
     "MAX_REPORT_ID_LENGTH",
+    "REPORT_ID_PATTERN",
     "CompleteJson",
     "FailedReport",
     "FileSummary",
@@ -41,6 +43,16 @@ MAX_FILE_NAME_LENGTH: Final = 255
 #: The longest as_of accepted (``2023-01-25 18:00:00.123456 UTC`` has 30 characters).
 MAX_AS_OF_LENGTH: Final = 64
 
+#: What a SPEC timestamp looks like (for the schema: parsing says whether it exists; a
+#: bare date is midnight UTC). Blanks around it are ignored; blank alone means "not given".
+AS_OF_PATTERN: Final = (
+    r"^\s*((000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])"
+    r"-(0[1-9]|[12][0-9]|3[01])([ Tt]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
+    r"( [Uu][Tt][Cc]|[Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?)?\s*$"
+)
+#: A report id has something besides blanks (the schema's word for "not missing").
+REPORT_ID_PATTERN: Final = r"\S"
+
 #: The status words of the original API: queued and running are both "Running".
 LegacyStatus = Literal["Running", "Complete", "Failed"]
 
@@ -65,6 +77,7 @@ class ReportRequest(BaseModel):
     as_of: str | None = Field(
         None,
         max_length=MAX_AS_OF_LENGTH,
+        json_schema_extra={"pattern": AS_OF_PATTERN},
         description="The report's 'now' (SPEC timestamp, e.g. `2023-01-25 18:00:00 UTC`); "
         "default: the latest poll in the database. Polls after it are ignored.",
         examples=["2023-01-25 18:00:00 UTC"],
@@ -81,7 +94,10 @@ class ReportIdRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     report_id: str | None = Field(
-        None, max_length=MAX_REPORT_ID_LENGTH, description="The id returned by /trigger_report."
+        None,
+        max_length=MAX_REPORT_ID_LENGTH,
+        json_schema_extra={"pattern": REPORT_ID_PATTERN},
+        description="The id returned by /trigger_report.",
     )
     format: Literal["csv", "json"] | None = Field(None, description="`csv` (default) or `json`.")
 

@@ -63,7 +63,11 @@ _EXAMPLE = {
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "One CSV file of the source (plain or gzip), validated as SPEC.md "
+            "says: a header naming the source's columns, then its rows.",
+            "content": {
+                "text/csv": {"schema": {"type": "string", "format": "binary", "minLength": 1}}
+            },
         }
     },
     summary="Ingest one CSV file",
