@@ -552,13 +552,18 @@ def run_mixed(args: argparse.Namespace, server: Server, samples: Samples) -> dic
 
     salt = timedelta(microseconds=random.randrange(1_000_000))
 
+    ingesting: list[tuple[float, float]] = []  # (start, end) of each ingest
+    triggers: list[tuple[float, float]] = []  # (start, end) of each trigger
+
     def trigger_report(connection: Http, tick: int) -> None:
         as_of = as_of_latest - timedelta(seconds=61 * (tick + 1)) - salt  # a new report
         started = time.perf_counter()
         status, body = connection.request(
             "POST", "/trigger_report", {"as_of": as_of.astimezone(UTC).isoformat()}
         )
-        samples.add("trigger_report", time.perf_counter() - started)
+        ended = time.perf_counter()
+        samples.add("trigger_report", ended - started)
+        triggers.append((started, ended))
         if status != 200:
             samples.error("trigger_report", f"HTTP {status}")
             return
@@ -570,7 +575,9 @@ def run_mixed(args: argparse.Namespace, server: Server, samples: Samples) -> dic
         try:
             started = time.perf_counter()
             status, _ = fresh.request("POST", "/ingest/status?name=batch.csv", raw=batch)
-            samples.add("ingest_status", time.perf_counter() - started)
+            ended = time.perf_counter()
+            samples.add("ingest_status", ended - started)
+            ingesting.append((started, ended))
         finally:
             fresh.close()
         if status != 200:
@@ -583,6 +590,10 @@ def run_mixed(args: argparse.Namespace, server: Server, samples: Samples) -> dic
     for thread in threads:
         thread.join(timeout=120)
     pollers.close(samples)
+    for started, ended in triggers:  # which triggers overlapped an ingest
+        overlapped = any(begin < ended and started < end for begin, end in ingesting)
+        kind = "trigger_report_during_ingest" if overlapped else "trigger_report_between"
+        samples.add(kind, ended - started)
     return sampler.close()
 
 

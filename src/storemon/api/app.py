@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from storemon import __version__
 from storemon.api.auth import OPEN_PATHS, BearerAuthMiddleware
+from storemon.api.background import BackgroundThread
 from storemon.api.deps import Services
 from storemon.api.errors import install_error_handlers
 from storemon.api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
@@ -66,6 +67,7 @@ def create_app(
             compute=compute,
             on_finished=metrics.report_finished,
         )
+        ingests = BackgroundThread("storemon-ingest")
         collector = metrics.watch(
             active, in_progress=jobs.in_progress, job_counts=active.job_counts
         )
@@ -74,10 +76,11 @@ def create_app(
             if recovered:
                 log.warning("re-running %d unfinished report job(s)", len(recovered))
             app.state.services = Services(
-                settings=settings, store=active, jobs=jobs, metrics=metrics
+                settings=settings, store=active, jobs=jobs, metrics=metrics, ingests=ingests
             )
             yield
         finally:
+            await run_in_threadpool(ingests.close)
             await run_in_threadpool(jobs.close)
             metrics.registry.unregister(collector)
             app.state.services = None

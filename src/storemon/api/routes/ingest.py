@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from storemon.api.deps import ServicesDep
@@ -98,7 +97,8 @@ async def ingest_file(
     file_name = name or f"{source}.csv"
     started = time.perf_counter()
     try:
-        summary = await run_in_threadpool(
+        # On the niced ingest thread: never on the event loop, behind requests for the CPU.
+        summary = await app.ingests.run(
             ingest, app.store, {source: data}, names={source: file_name}
         )
     except IngestError:
