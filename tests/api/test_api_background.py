@@ -1,31 +1,21 @@
-"""The API's background thread: niced, one call at a time, errors passed on."""
+"""The API's background thread: off the caller's thread, one call at a time, errors passed on."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 
-import pytest
-
-from storemon.api.background import BACKGROUND_NICENESS, BackgroundThread
+from storemon.api.background import BackgroundThread
 
 
-def _priority() -> int:
-    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-
-@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no thread priorities here")
-def test_calls_run_niced_off_the_calling_thread() -> None:
+def test_calls_run_off_the_calling_thread() -> None:
     background = BackgroundThread("test-background")
     try:
-        here = (threading.get_native_id(), _priority())
-        there = asyncio.run(background.run(lambda: (threading.get_native_id(), _priority())))
+        there = asyncio.run(background.run(threading.get_ident))
     finally:
         background.close()
-    assert there[0] != here[0]
-    assert there[1] == min(19, here[1] + BACKGROUND_NICENESS)
+    assert there != threading.get_ident()
 
 
 def test_calls_run_one_at_a_time_in_order_and_errors_reach_the_caller() -> None:
