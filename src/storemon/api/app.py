@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from storemon import __version__
-from storemon.api.auth import BearerAuthMiddleware
+from storemon import __version__, web
+from storemon.api.auth import OPEN_PATHS, BearerAuthMiddleware
 from storemon.api.deps import Services
 from storemon.api.errors import install_error_handlers
 from storemon.api.limits import BodyLimitMiddleware
@@ -83,12 +83,21 @@ def create_app(
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by the dashboard, from local files (storemon.web)
+        redoc_url=None,
     )
     install_error_handlers(app)
     for module in (legacy, reports, ingest, ops):
         app.include_router(module.router)
+    web.install_web(app)
     # The last added middleware runs first: authenticate, then limit the body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_token:
-        app.add_middleware(BearerAuthMiddleware, token=settings.api_token)
+        app.add_middleware(
+            BearerAuthMiddleware,
+            token=settings.api_token,
+            open_paths=OPEN_PATHS | web.OPEN_PATHS,
+            open_prefixes=web.OPEN_PREFIXES,
+            challenge=web.login_challenge,
+        )
     return app
