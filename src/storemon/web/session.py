@@ -86,7 +86,9 @@ async def login(request: Request, app: Services = Depends(services)) -> Response
             if given
             else "Enter the API token."
         )
-        return _login_page(request, next_path=next_path, error=error, status=401)
+        # 200, not 401: the form is shown again with the message (a browser logs a 401 as an
+        # error, and this is an expected answer to a typing mistake).
+        return _login_page(request, next_path=next_path, error=error, status=200)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
