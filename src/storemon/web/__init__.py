@@ -12,7 +12,7 @@ from typing import Final
 
 from fastapi import FastAPI
 
-from storemon.web import docs_page, pages, session
+from storemon.web import docs_page, pages, session, store_page
 from storemon.web.assets import STATIC_PREFIX
 from storemon.web.session import login_challenge
 
@@ -25,5 +25,5 @@ OPEN_PREFIXES: Final = (STATIC_PREFIX,)
 
 def install_web(app: FastAPI) -> None:
     """Add the dashboard's routes and ``/docs`` to ``app`` (created with ``docs_url=None``)."""
-    for router in (pages.router, session.router, docs_page.router):
+    for router in (pages.router, store_page.router, session.router, docs_page.router):
         app.include_router(router)

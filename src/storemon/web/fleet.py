@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fastapi.concurrency import run_in_threadpool
+from starlette.requests import Request
 
 from storemon.api.deps import Services
-from storemon.api.schemas import ReportInfo, report_info
+from storemon.web.api_client import get_json
 
 __all__ = ["FleetView", "fleet_view"]
 
@@ -19,14 +20,14 @@ RECENT_REPORTS = 5
 class FleetView:
     has_polls: bool
     interpolation: str  # the server's default
-    recent: list[ReportInfo]
+    recent: list[dict[str, object]]  # GET /reports items
 
 
-async def fleet_view(app: Services, query: Mapping[str, str]) -> FleetView:
+async def fleet_view(request: Request, app: Services, query: Mapping[str, str]) -> FleetView:
     counts = await run_in_threadpool(app.store.counts)
-    jobs = await run_in_threadpool(app.jobs.list, limit=RECENT_REPORTS)
+    recent = await get_json(request, "/reports", {"limit": RECENT_REPORTS})
     return FleetView(
         has_polls=counts.get("polls", 0) > 0,
         interpolation=app.settings.interpolation,
-        recent=[report_info(job) for job in jobs],
+        recent=list(recent.body),
     )

@@ -30,7 +30,7 @@ async def fleet_page(request: Request, app: Services = Depends(services)) -> Res
         raise HTTPException(404, "Not Found")
     from storemon.web.fleet import fleet_view
 
-    view = await fleet_view(app, request.query_params)
+    view = await fleet_view(request, app, request.query_params)
     body = render("fleet.html", title="Fleet", nav="fleet", app=await page_app(app), view=view)
     return html_response(request, body)
 

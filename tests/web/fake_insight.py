@@ -1,0 +1,115 @@
+"""The Part 2 JSON of INSIGHT_API.md for one made-up store, served by a stand-in router.
+
+The in-process page tests use it to check how the pages render the contract's shapes
+(the browser tests run on the real endpoints).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+STORE = "north/5 café %"
+AS_OF = "2023-01-25T18:00:00Z"
+
+TIMELINE: dict[str, Any] = {
+    "store_id": STORE,
+    "as_of": AS_OF,
+    "window": {
+        "text": "168h",
+        "name": "last_week",
+        "start_utc": "2023-01-18T18:00:00Z",
+        "end_utc": AS_OF,
+    },
+    "timezone": "America/New_York",
+    "timezone_source": "stored",
+    "hours": [
+        {"day_of_week": 2, "start_time_local": "09:00:00", "end_time_local": "17:00:00"},
+        {"day_of_week": 0, "start_time_local": "09:00:00", "end_time_local": "17:00:00"},
+    ],
+    "business": [
+        {"start_utc": "2023-01-23T14:00:00Z", "end_utc": "2023-01-23T22:00:00Z"},
+        {"start_utc": "2023-01-25T14:00:00Z", "end_utc": "2023-01-25T18:00:00Z"},
+    ],
+    "polls": [
+        {"timestamp_utc": "2023-01-23T15:14:00Z", "status": "active"},
+        {"timestamp_utc": "2023-01-23T16:15:00Z", "status": "inactive"},
+        {"timestamp_utc": "2023-01-25T17:30:00Z", "status": "inactive"},
+    ],
+    "states": [
+        {
+            "start_utc": "2023-01-18T18:00:00Z",
+            "end_utc": "2023-01-23T15:44:30Z",
+            "status": "active",
+        },
+        {"start_utc": "2023-01-23T15:44:30Z", "end_utc": AS_OF, "status": "inactive"},
+    ],
+    "outages": [
+        {
+            "start_utc": "2023-01-23T15:44:30Z",
+            "end_utc": "2023-01-23T22:00:00Z",
+            "duration_minutes": 375.5,
+            "ongoing": False,
+        },
+        {
+            "start_utc": "2023-01-25T14:00:00Z",
+            "end_utc": AS_OF,
+            "duration_minutes": 240.0,
+            "ongoing": True,
+        },
+    ],
+    "unobserved": [{"start_utc": "2023-01-18T18:00:00Z", "end_utc": "2023-01-23T14:14:00Z"}],
+    "figures": {
+        "uptime_last_hour": 0.0,
+        "uptime_last_day": 0.0,
+        "uptime_last_week": 0.49,
+        "downtime_last_hour": 60.0,
+        "downtime_last_day": 4.0,
+        "downtime_last_week": 10.26,
+        "unobserved_last_hour": 0.0,
+        "unobserved_last_day": 0.0,
+        "unobserved_last_week": 0.23,
+        "outages_last_hour": 1,
+        "outages_last_day": 1,
+        "outages_last_week": 2,
+        "longest_outage_last_hour": 60.0,
+        "longest_outage_last_day": 4.0,
+        "longest_outage_last_week": 6.26,
+    },
+}
+
+
+def outages_body() -> dict[str, Any]:
+    return {
+        "store_id": STORE,
+        "as_of": AS_OF,
+        "window": "168h",
+        "outages": TIMELINE["outages"],
+    }
+
+
+def router() -> APIRouter:
+    fake = APIRouter()
+
+    @fake.get("/stores/{store_id:path}/timeline")
+    async def timeline(store_id: str) -> JSONResponse:
+        if store_id != STORE:
+            return _unknown(store_id)
+        return JSONResponse(TIMELINE)
+
+    @fake.get("/stores/{store_id:path}/outages")
+    async def outages(store_id: str) -> JSONResponse:
+        if store_id != STORE:
+            return _unknown(store_id)
+        return JSONResponse(outages_body())
+
+    return fake
+
+
+def _unknown(store_id: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": f"no store {store_id!r}", "code": "store_not_found", "details": []},
+        status_code=404,
+    )
