@@ -64,3 +64,56 @@ def test_an_unknown_store_shows_the_apis_message(client: TestClient) -> None:
     assert answer.status_code == 404
     assert "no store &#39;nope&#39;" in answer.text
     assert 'id="timeline-data"' not in answer.text
+
+
+@pytest.fixture
+def fleet_client(tmp_path: Path) -> Iterator[TestClient]:
+    from web_helpers import load_database
+
+    url = f"duckdb:///{tmp_path}/f.duckdb"
+    load_database(url)
+    app = create_app(make_settings(db=url))
+    app.include_router(fake_insight.fleet_router())
+    with TestClient(app) as client:
+        yield client
+
+
+def _ids(html: str) -> list[str]:
+    return re.findall(r'<td class="text store-id"><a href="/ui/stores/[^"]+">([^<]+)</a>', html)
+
+
+def test_the_fleet_page_shows_the_summary_table_charts_and_down_now(
+    fleet_client: TestClient,
+) -> None:
+    html = fleet_client.get("/", headers=BROWSER).text
+    text = " ".join(_text(html).split())
+    assert "stores reported 70" in text
+    assert "uptime in business hours 50.7 % 2,485.00 h of 4,900.00 h" in text
+    assert "stores down now 1" in text
+    assert html.count('class="cell"') == 168
+    assert html.count('class="bar"') == 20
+    assert "70 stores had business hours" in text
+    down, table = html.split('id="fleet-stores"')
+    assert _ids(table)[:3] == ["s00", "s01", "s02"]
+    assert len(_ids(table)) == 50
+    assert "page 1 of 2" in text
+    assert _ids(down.split('id="down-now"')[1]) == [fake_insight.STORE]
+    assert 'href="/ui/stores/north%2F5%20caf%C3%A9%20%25"' in down
+
+
+def test_the_fleet_tables_state_is_the_url(fleet_client: TestClient) -> None:
+    html = fleet_client.get("/?sort=-downtime_last_week&page=2", headers=BROWSER).text
+    table = html.split('id="fleet-stores"')[1]
+    assert _ids(table) == [f"s{i:02d}" for i in range(19, -1, -1)]
+    assert 'aria-sort="descending"' in table
+    assert 'href="/?sort=-downtime_last_week"' in table  # previous page: page 1 is the default
+    assert 'href="/?sort=downtime_last_week"' in table  # the sorted column flips
+    searched = fleet_client.get("/?q=s1&window=24h", headers=BROWSER).text
+    assert _ids(searched.split('id="fleet-stores"')[1]) == [f"s{i}" for i in range(10, 20)]
+    assert 'value="s1"' in searched
+    assert 'aria-current="true">last day' in searched
+    nothing = fleet_client.get("/?q=zzz", headers=BROWSER).text
+    assert "No store id starts with “zzz”" in nothing
+    odd = fleet_client.get("/?sort=nonsense&page=-3", headers=BROWSER)
+    assert odd.status_code == 200
+    assert _ids(odd.text.split('id="fleet-stores"')[1])[0] == "s00"

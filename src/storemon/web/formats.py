@@ -6,7 +6,17 @@ from datetime import UTC, datetime
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["FILTERS", "count", "hours", "instant_utc", "local", "minutes", "parse_utc", "percent"]
+__all__ = [
+    "FILTERS",
+    "amount",
+    "count",
+    "hours",
+    "instant_utc",
+    "local",
+    "minutes",
+    "parse_utc",
+    "percent",
+]
 
 
 def parse_utc(text: str) -> datetime:
@@ -61,7 +71,19 @@ def local(text: str | None, zone: str) -> str:
     return f"{moment.strftime(shown)} {moment.tzname()}"
 
 
+def amount(value: float | int | None, unit: str) -> str:
+    """A table cell: ``12.50 h``, ``60 min`` or a count."""
+    if value is None:
+        return "–"
+    if unit == "min":
+        return minutes(float(value))
+    if unit == "h":
+        return hours(float(value))
+    return count(value)
+
+
 FILTERS: Final = {
+    "amount": amount,
     "count": count,
     "percent": percent,
     "hours": hours,

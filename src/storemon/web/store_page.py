@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -14,6 +14,7 @@ from storemon.web.context import page_app
 from storemon.web.formats import hours as fmt_hours
 from storemon.web.formats import minutes as fmt_minutes
 from storemon.web.render import html_response, render
+from storemon.web.urls import store_url
 
 __all__ = ["StoreView", "router", "store_url"]
 
@@ -22,11 +23,6 @@ router = APIRouter(include_in_schema=False)
 WINDOWS: Final = (("24h", "last day"), ("168h", "last week"))
 _DAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _LABELS: Final = {"last_hour": "last hour", "last_day": "last day", "last_week": "last week"}
-
-
-def store_url(store_id: str) -> str:
-    """The store page of ``store_id`` (any id: ``/``, ``%``, spaces and unicode are encoded)."""
-    return "/ui/stores/" + quote(store_id, safe="")
 
 
 @dataclass(frozen=True)
