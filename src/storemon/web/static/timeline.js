@@ -172,4 +172,5 @@
   chart.over.addEventListener("mouseleave", () => { tip.hidden = true; });
   window.addEventListener("resize", () => chart.setSize({ width: Math.max(320, holder.clientWidth), height: 250 }));
   holder.dataset.drawn = "1";
+  holder.dataset.drawnAt = String(performance.now());
 })();
