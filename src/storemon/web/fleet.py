@@ -26,7 +26,7 @@ from starlette.requests import Request
 
 from storemon.api.deps import Services
 from storemon.web.api_client import ApiError, get_json
-from storemon.web.charts import heat_cells, heatmap, histogram, uptime_bins
+from storemon.web.charts import HeatCell, heat_cells, heatmap, histogram, uptime_bins
 
 __all__ = ["COLUMNS", "FleetView", "fleet_view"]
 
@@ -124,6 +124,7 @@ class FleetView:
     pages: int = 1
     down_now: list[dict[str, Any]] = field(default_factory=list)
     down_total: int = 0
+    profile: list[HeatCell] = field(default_factory=list)
     heatmap: Markup = field(default_factory=Markup)
     histogram: Markup = field(default_factory=Markup)
     histogram_stores: int = 0
@@ -171,6 +172,7 @@ async def _with_insight(request: Request, base: FleetView) -> FleetView:
     down = await get_json(request, "/outages", {"ongoing": "true", "limit": DOWN_NOW_LIMIT})
     bins_input = await _uptime_percentages(request, WINDOWS[state.window][0])
     total = int(stores.body["total"])
+    cells = heat_cells(profile.body["rows"])
     return _replace(
         base,
         summary=dict(summary.body),
@@ -179,7 +181,8 @@ async def _with_insight(request: Request, base: FleetView) -> FleetView:
         pages=max(1, -(-total // PAGE_SIZE)),
         down_now=list(down.body["outages"]),
         down_total=int(down.body["total"]),
-        heatmap=heatmap(heat_cells(profile.body["rows"])),
+        profile=cells,
+        heatmap=heatmap(cells),
         histogram=histogram(uptime_bins(bins_input)),
         histogram_stores=len(bins_input),
     )

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from storemon import __version__
 from storemon.web import formats
 from storemon.web.assets import Assets
-from storemon.web.charts import HEAT_STEPS
+from storemon.web.charts import DAYS, HEAT_STEPS
 from storemon.web.negotiation import accepts_gzip
 from storemon.web.urls import store_url
 
@@ -44,6 +44,7 @@ def _environment() -> Environment:
     env.globals["version"] = __version__
     env.globals["store_url"] = store_url
     env.globals["heat_steps"] = HEAT_STEPS
+    env.globals["days"] = DAYS
     env.filters.update(formats.FILTERS)
     return env
 
