@@ -171,6 +171,8 @@ async def _with_insight(request: Request, base: FleetView) -> FleetView:
     profile = await get_json(request, "/profile", {"window": state.window})
     down = await get_json(request, "/outages", {"ongoing": "true", "limit": DOWN_NOW_LIMIT})
     bins_input = await _uptime_percentages(request, WINDOWS[state.window][0])
+    if bins_input is None:
+        return _replace(base, running=True)
     total = int(stores.body["total"])
     cells = heat_cells(profile.body["rows"])
     return _replace(
@@ -188,12 +190,15 @@ async def _with_insight(request: Request, base: FleetView) -> FleetView:
     )
 
 
-async def _uptime_percentages(request: Request, name: str) -> list[float]:
-    """Every store's uptime share of its business time in the window (stores open in it)."""
+async def _uptime_percentages(request: Request, name: str) -> list[float] | None:
+    """Every store's uptime share of its business time in the window (stores open in it);
+    None while the API computes the fleet report."""
     shares: list[float] = []
     offset, total = 0, 1
     while offset < total:
         page = await get_json(request, "/stores", {"limit": _API_PAGE, "offset": offset})
+        if page.running:
+            return None
         total = int(page.body["total"])
         for row in page.body["stores"]:
             up, down = float(row[f"uptime_{name}"]), float(row[f"downtime_{name}"])
