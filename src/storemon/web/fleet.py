@@ -170,6 +170,8 @@ async def _with_insight(request: Request, base: FleetView) -> FleetView:
         return _replace(base, running=True)
     profile = await get_json(request, "/profile", {"window": state.window})
     down = await get_json(request, "/outages", {"ongoing": "true", "limit": DOWN_NOW_LIMIT})
+    if profile.running or down.running:
+        return _replace(base, running=True)
     bins_input = await _uptime_percentages(request, WINDOWS[state.window][0])
     if bins_input is None:
         return _replace(base, running=True)

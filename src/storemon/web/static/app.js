@@ -128,14 +128,17 @@ const storemon = (function () {
   }
 
   async function rejectedRows(form, source, summary) {
-    // Every rejected row when the API lists them (GET /rejects), else the summary's first ones.
+    // Every rejected row when the API lists them (GET /rejects: newest ingest first, so this
+    // upload's rows are the first `rejected` of its file), else the summary's first ones.
     const api = form.dataset.rejectsApi;
-    if (!api || summary.rejected <= summary.rejects.length) return summary.rejects;
-    const query = new URLSearchParams({ source, file: summary.file, limit: "500" });
+    if (!api || !summary.rejected) return summary.rejects;
+    const limit = Math.min(summary.rejected, 1000);
+    const query = new URLSearchParams({ source, file: summary.file, limit: String(limit) });
     const response = await fetch(`${api}?${query}`, { headers: { Accept: "application/json" } });
     if (!response.ok) return summary.rejects;
     const body = await response.json();
-    return body.rejects || summary.rejects;
+    const rows = (body.rejects || []).slice(0, limit);
+    return rows.length ? rows.sort((a, b) => a.line - b.line) : summary.rejects;
   }
 
   async function showSummary(form, source, summary) {
@@ -166,17 +169,21 @@ const storemon = (function () {
     }
     const rows = await rejectedRows(form, source, summary);
     const caption = document.createElement("h3");
+    caption.id = "rejects-caption";
     caption.textContent = rows.length < summary.rejected
       ? `Rejected rows (the first ${rows.length} of ${number(summary.rejected)})`
       : `Rejected rows (${number(summary.rejected)})`;
     const table = document.createElement("table");
     table.id = "rejects-table";
-    table.innerHTML = '<thead><tr><th scope="col">line</th><th scope="col" class="text">reason</th></tr></thead>';
+    const withRaw = rows.some((r) => r.raw !== undefined);
+    table.innerHTML = '<thead><tr><th scope="col">line</th><th scope="col" class="text">reason</th>' +
+      (withRaw ? '<th scope="col" class="text">row as read</th>' : "") + "</tr></thead>";
     const tbody = document.createElement("tbody");
     for (const reject of rows) {
       const tr = document.createElement("tr");
       cell(tr, String(reject.line));
       cell(tr, reject.reason, "text");
+      if (withRaw) cell(tr, reject.raw || "", "text raw").title = reject.raw || "";
       tbody.appendChild(tr);
     }
     table.appendChild(tbody);
