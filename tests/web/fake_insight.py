@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
 
 STORE = "north/5 café %"
 AS_OF = "2023-01-25T18:00:00Z"
@@ -88,6 +88,11 @@ def outages_body() -> dict[str, Any]:
         "window": "168h",
         "outages": TIMELINE["outages"],
     }
+
+
+def install(app: FastAPI, fake: APIRouter) -> None:
+    """Put the stand-in's routes in front of the app's own (which they shadow)."""
+    app.router.routes[0:0] = fake.routes
 
 
 def router() -> APIRouter:
@@ -184,6 +189,12 @@ def fleet_router() -> APIRouter:
                 "stores": rows[offset : offset + limit],
             }
         )
+
+    @fake.get("/reports/{report_id}.csv")
+    async def report_csv(report_id: str) -> Response:
+        columns = list(STORES[0])
+        lines = [",".join(columns)] + [",".join(str(row[c]) for c in columns) for row in STORES]
+        return Response("\n".join(lines) + "\n", media_type="text/csv")
 
     @fake.get("/profile")
     async def profile() -> JSONResponse:

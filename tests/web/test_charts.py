@@ -41,7 +41,7 @@ def test_heatmap_has_168_cells_with_their_figures() -> None:
         "Wed 17:00–18:00 local\n12 stores open\nup 11.50 h · down 0.50 h (4.2 % down)"
     )
     assert open_cell.findtext(f"{SVG}title") == open_cell.get("data-tip")
-    assert open_cell.get("fill") == "#f08c4f"  # 4.2 % down: the step from 2.5 to 5 %
+    assert open_cell.get("fill") == "#f9b98b"  # 4.2 % down: the step from 2 to 5 %
     closed = [c for c in cells if c is not open_cell]
     assert {c.get("fill") for c in closed} == {"url(#closed)"}
     assert "no store open" in (closed[0].get("data-tip") or "")

@@ -21,7 +21,7 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     app = create_app(make_settings(db=f"duckdb:///{tmp_path}/a.duckdb"))
-    app.include_router(fake_insight.router())
+    fake_insight.install(app, fake_insight.router())
     with TestClient(app) as client:
         yield client
 
@@ -73,7 +73,7 @@ def fleet_client(tmp_path: Path) -> Iterator[TestClient]:
     url = f"duckdb:///{tmp_path}/f.duckdb"
     load_database(url)
     app = create_app(make_settings(db=url))
-    app.include_router(fake_insight.fleet_router())
+    fake_insight.install(app, fake_insight.fleet_router())
     with TestClient(app) as client:
         yield client
 

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote, urlencode
 from starlette.requests import Request
 from starlette.types import Message
 
-__all__ = ["ApiAnswer", "ApiError", "get_json", "store_path"]
+__all__ = ["ApiAnswer", "ApiError", "RawAnswer", "get_json", "get_raw", "store_path"]
 
 _FORWARDED: Final = (b"cookie", b"authorization")
 
@@ -50,14 +50,38 @@ def store_path(store_id: str, *parts: str) -> str:
     return "/".join(("/stores", quote(store_id, safe=""), *parts))
 
 
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
 async def get_json(
     request: Request, path: str, query: Mapping[str, object] | None = None
 ) -> ApiAnswer:
     """``GET path?query`` on the request's app; raises :class:`ApiError` for a non-2xx answer."""
+    raw = await get_raw(request, path, query)
+    try:
+        body = json.loads(raw.body) if raw.body else None
+    except ValueError:
+        body = None
+    if raw.status >= 400:
+        message = body.get("error") if isinstance(body, dict) else None
+        code = body.get("code") if isinstance(body, dict) else None
+        raise ApiError(raw.status, str(message or f"HTTP {raw.status}"), str(code or "http_error"))
+    retry = next((v.decode() for k, v in raw.headers if k.lower() == b"retry-after"), None)
+    return ApiAnswer(status=raw.status, body=body, retry_after=retry)
+
+
+async def get_raw(
+    request: Request, path: str, query: Mapping[str, object] | None = None
+) -> RawAnswer:
+    """``GET path?query`` on the request's app, as it answered (any status)."""
     params = {key: str(value) for key, value in (query or {}).items() if value is not None}
     query_string = urlencode(params).encode()
     headers = [(key, value) for key, value in request.scope["headers"] if key in _FORWARDED]
-    headers.append((b"accept", b"application/json"))
+    headers.append((b"accept", b"application/json, text/csv"))
     raw_path = path.encode()
     scope = {
         "type": "http",
@@ -95,14 +119,4 @@ async def get_json(
             chunks.append(message.get("body", b""))
 
     await request.app(scope, receive, send)
-    raw = b"".join(chunks)
-    try:
-        body = json.loads(raw) if raw else None
-    except ValueError:
-        body = None
-    if status >= 400:
-        message = body.get("error") if isinstance(body, dict) else None
-        code = body.get("code") if isinstance(body, dict) else None
-        raise ApiError(status, str(message or f"HTTP {status}"), str(code or "http_error"))
-    retry = next((v.decode() for k, v in response_headers if k.lower() == b"retry-after"), None)
-    return ApiAnswer(status=status, body=body, retry_after=retry)
+    return RawAnswer(status=status, headers=response_headers, body=b"".join(chunks))

@@ -17,7 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
 from markupsafe import Markup, escape
+from numpy.typing import NDArray
 
 __all__ = [
     "DAYS",
@@ -34,10 +36,10 @@ DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 #: Down share → fill, light to dark vermillion (upper bounds of each step, in %).
 HEAT_STEPS: Final = (
     (0.0, "#f7f7f7"),
-    (1.0, "#fde0c5"),
-    (2.5, "#f9b98b"),
-    (5.0, "#f08c4f"),
-    (10.0, "#d55e00"),
+    (2.0, "#fde0c5"),
+    (5.0, "#f9b98b"),
+    (10.0, "#f08c4f"),
+    (20.0, "#d55e00"),
     (100.0, "#8a3a00"),
 )
 _CLOSED_FILL: Final = "url(#closed)"
@@ -153,14 +155,15 @@ class Bin:
         return f"{self.low:g}–{self.high:g} %"
 
 
-def uptime_bins(percentages: Sequence[float], *, width: float = 5.0) -> list[Bin]:
+def uptime_bins(
+    percentages: Sequence[float] | NDArray[np.float64], *, width: float = 5.0
+) -> list[Bin]:
     """Counts of stores per ``width``-percent bin of uptime, 0 to 100 (100 in the last bin)."""
     count = round(100 / width)
-    counts = [0] * count
-    for value in percentages:
-        index = min(int(value // width), count - 1) if value > 0 else 0
-        counts[index] += 1
-    return [Bin(i * width, (i + 1) * width, n) for i, n in enumerate(counts)]
+    values = np.asarray(percentages, np.float64)
+    index = np.clip(np.floor(values / width), 0, count - 1).astype(np.int64)
+    counts = np.bincount(index, minlength=count)
+    return [Bin(i * width, (i + 1) * width, int(n)) for i, n in enumerate(counts)]
 
 
 def histogram(bins: Sequence[Bin], *, unit: str = "stores") -> Markup:
@@ -198,8 +201,9 @@ def histogram(bins: Sequence[Bin], *, unit: str = "stores") -> Markup:
     for i in range(0, len(bins) + 1, max(1, len(bins) // 5)):
         x = left + i * bar_w
         label = f"{i * (100 / len(bins)):g} %"
+        anchor = "end" if i == len(bins) else "middle"
         parts.append(
-            f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{label}</text>'
+            f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="{anchor}">{label}</text>'
         )
     parts.append(
         f'<text x="{left + plot_w / 2}" y="{height - 2}" text-anchor="middle">'

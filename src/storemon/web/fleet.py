@@ -6,8 +6,9 @@
   (``/?window=&q=&sort=&page=``), so every view can be bookmarked and works without
   scripts: sorting, searching and paging are links and a GET form;
 - the uptime histogram: every store's ``uptime_<window>`` and ``downtime_<window>`` from
-  ``/stores`` (the API's largest pages), counted into bins here — binning is the one
-  thing no endpoint gives;
+  the fleet report that ``/summary`` names (``GET /reports/{report_id}.csv``), counted
+  into bins here — binning is the one thing no endpoint gives; kept per report, which
+  never changes;
 - down now: ``GET /outages?ongoing=true``.
 
 While the API is still computing the fleet report (202), the page says so and reloads.
@@ -15,17 +16,22 @@ While the API is still computing the fleet report (202), the page says so and re
 
 from __future__ import annotations
 
+import asyncio
+import io
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
+import numpy as np
 from fastapi.concurrency import run_in_threadpool
 from markupsafe import Markup
+from numpy.typing import NDArray
 from starlette.requests import Request
 
 from storemon.api.deps import Services
-from storemon.web.api_client import ApiError, get_json
+from storemon.web.api_client import ApiError, get_json, get_raw
 from storemon.web.charts import HeatCell, heat_cells, heatmap, histogram, uptime_bins
 
 __all__ = ["COLUMNS", "FleetView", "fleet_view"]
@@ -33,7 +39,6 @@ __all__ = ["COLUMNS", "FleetView", "fleet_view"]
 RECENT_REPORTS: Final = 5
 PAGE_SIZE: Final = 50
 DOWN_NOW_LIMIT: Final = 100
-_API_PAGE: Final = 500  # /stores' largest page
 WINDOWS: Final = {"24h": ("last_day", "last day"), "168h": ("last_week", "last week")}
 
 
@@ -153,30 +158,31 @@ async def fleet_view(request: Request, app: Services, query: Mapping[str, str]) 
 
 async def _with_insight(request: Request, base: FleetView) -> FleetView:
     state = base.state
-    summary = await get_json(request, "/summary", {"window": state.window})
-    if summary.running:
-        return _replace(base, running=True)
-    stores = await get_json(
-        request,
-        "/stores",
-        {
-            "q": state.q or None,
-            "sort": state.sort,
-            "limit": PAGE_SIZE,
-            "offset": (state.page - 1) * PAGE_SIZE,
-        },
+    # Side by side: on the first visit after an ingest each is a fleet job to compute.
+    summary, stores, profile, down = await asyncio.gather(
+        get_json(request, "/summary", {"window": state.window}),
+        get_json(
+            request,
+            "/stores",
+            {
+                "q": state.q or None,
+                "sort": state.sort,
+                "limit": PAGE_SIZE,
+                "offset": (state.page - 1) * PAGE_SIZE,
+            },
+        ),
+        get_json(request, "/profile", {"window": state.window}),
+        get_json(request, "/outages", {"ongoing": "true", "limit": DOWN_NOW_LIMIT}),
     )
-    if stores.running:
+    if any(answer.running for answer in (summary, stores, profile, down)):
         return _replace(base, running=True)
-    profile = await get_json(request, "/profile", {"window": state.window})
-    down = await get_json(request, "/outages", {"ongoing": "true", "limit": DOWN_NOW_LIMIT})
-    if profile.running or down.running:
-        return _replace(base, running=True)
-    bins_input = await _uptime_percentages(request, WINDOWS[state.window][0])
-    if bins_input is None:
+    shares = await _uptime_shares(request, str(summary.body["report_id"]), state.window)
+    if shares is None:
         return _replace(base, running=True)
     total = int(stores.body["total"])
-    cells = heat_cells(profile.body["rows"])
+    cells, bins = await run_in_threadpool(
+        lambda: (heat_cells(profile.body["rows"]), uptime_bins(shares))
+    )
     return _replace(
         base,
         summary=dict(summary.body),
@@ -187,29 +193,52 @@ async def _with_insight(request: Request, base: FleetView) -> FleetView:
         down_total=int(down.body["total"]),
         profile=cells,
         heatmap=heatmap(cells),
-        histogram=histogram(uptime_bins(bins_input)),
-        histogram_stores=len(bins_input),
+        histogram=histogram(bins),
+        histogram_stores=len(shares),
     )
 
 
-async def _uptime_percentages(request: Request, name: str) -> list[float] | None:
-    """Every store's uptime share of its business time in the window (stores open in it);
-    None while the API computes the fleet report."""
-    shares: list[float] = []
-    offset, total = 0, 1
-    while offset < total:
-        page = await get_json(request, "/stores", {"limit": _API_PAGE, "offset": offset})
-        if page.running:
-            return None
-        total = int(page.body["total"])
-        for row in page.body["stores"]:
-            up, down = float(row[f"uptime_{name}"]), float(row[f"downtime_{name}"])
-            if up + down > 0:
-                shares.append(100.0 * up / (up + down))
-        offset += _API_PAGE
-        if not page.body["stores"]:
-            break
+_SHARES: OrderedDict[tuple[str, str], NDArray[np.float64]] = OrderedDict()
+_SHARES_KEPT: Final = 8
+
+
+async def _uptime_shares(
+    request: Request, report_id: str, window: str
+) -> NDArray[np.float64] | None:
+    """Every store's uptime share (%) of its business time in the window, for the stores
+    open in it, from the report's CSV; None while the report is computed."""
+    key = (report_id, window)
+    found = _SHARES.get(key)
+    if found is not None:
+        return found
+    answer = await get_raw(request, f"/reports/{quote(report_id, safe='')}.csv")
+    if answer.status == 202:
+        return None
+    if answer.status != 200:
+        raise ApiError(
+            answer.status,
+            f"the fleet report's CSV is not available (HTTP {answer.status})",
+            "report_unavailable",
+        )
+    shares = await run_in_threadpool(_shares, answer.body, WINDOWS[window][0])
+    _SHARES[key] = shares
+    while len(_SHARES) > _SHARES_KEPT:
+        _SHARES.popitem(last=False)
     return shares
+
+
+def _shares(csv: bytes, name: str) -> NDArray[np.float64]:
+    import pyarrow.csv as pacsv
+
+    columns = [f"uptime_{name}", f"downtime_{name}"]
+    table = pacsv.read_csv(
+        io.BytesIO(csv), convert_options=pacsv.ConvertOptions(include_columns=columns)
+    )
+    up = np.asarray(table.column(columns[0]).to_numpy(), np.float64)
+    down = np.asarray(table.column(columns[1]).to_numpy(), np.float64)
+    business = up + down
+    open_ = business > 0
+    return np.asarray(100.0 * up[open_] / business[open_], np.float64)
 
 
 def _replace(view: FleetView, **changes: Any) -> FleetView:

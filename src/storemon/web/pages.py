@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -31,8 +32,11 @@ async def fleet_page(request: Request, app: Services = Depends(services)) -> Res
     from storemon.web.fleet import fleet_view
 
     view = await fleet_view(request, app, request.query_params)
-    body = render("fleet.html", title="Fleet", nav="fleet", app=await page_app(app), view=view)
-    return html_response(request, body)
+    layout = await page_app(app)
+    body = await run_in_threadpool(
+        render, "fleet.html", title="Fleet", nav="fleet", app=layout, view=view
+    )
+    return await run_in_threadpool(html_response, request, body)
 
 
 @router.get("/ui/ingest")
