@@ -35,6 +35,37 @@ class Settings(BaseSettings):
         description="If set, every API endpoint but /healthz needs "
         "`Authorization: Bearer <token>`.",
     )
+    http_header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Time a client has to send a request's line and headers, from its "
+        "connection (or its first byte on a kept-alive connection); then 408 and closed.",
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest pause between two pieces of a request body; then the "
+        "connection is closed.",
+    )
+    http_keep_alive_seconds: int = Field(
+        5, ge=1, le=3600, description="An idle kept-alive connection is closed after this."
+    )
+    http_max_connections: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Open connections at most; a connection beyond them is answered 503 "
+        "and closed at once.",
+    )
+    http_max_concurrent_requests: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="Requests answered at once at most (/healthz and /metrics aside); "
+        "beyond, 503 with Retry-After.",
+    )
     max_body_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, description="Largest request body the API accepts, in bytes."
     )

@@ -13,10 +13,19 @@ JSON error; anything else reaching them is a bug.
     ├── ConfigError           a bad setting (database URL, directory, ...)
     ├── ComputeError          the engine cannot compute this input (a size limit it names)
     ├── StoreError            the database failed; driver errors are translated to this
-    └── ReportNotFound        no report with that id
+    ├── ReportNotFound        no report with that id
+    ├── ReportExpired         a finished report's result is past its retention
+    ├── ReportWorkerError     a report worker process died while computing
+    └── QueueFull             too many reports are queued: try again later
+
+A :class:`StoreError` carries two messages: ``str(error)`` is the whole story for
+the log and the CLI (which database, what the driver said), and ``error.public``
+leaves out what a remote client must not see (the URL, user, host, database name).
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 
 class StoremonError(Exception):
@@ -69,7 +78,16 @@ class ComputeError(StoremonError):
 
 
 class StoreError(StoremonError):
-    """The database failed. Driver exceptions are translated to this in one place."""
+    """The database failed. Driver exceptions are translated to this in one place.
+
+    ``public`` is the message without the database URL, user, host or name: what the
+    API may show a client (the full message goes to the log). None when the store did
+    not write one: then a client reads only that the database failed.
+    """
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public
 
 
 class ReportNotFound(StoremonError):
@@ -78,3 +96,35 @@ class ReportNotFound(StoremonError):
     def __init__(self, report_id: str) -> None:
         self.report_id = report_id
         super().__init__(f"no report with id '{report_id}'")
+
+
+class ReportExpired(StoremonError):
+    """A report finished, but its result is past the retention and was removed."""
+
+    def __init__(self, report_id: str, finished_at: datetime, retention: timedelta) -> None:
+        self.report_id = report_id
+        self.finished_at = finished_at
+        self.retention = retention
+        hours = retention.total_seconds() / 3600
+        super().__init__(
+            f"report '{report_id}' finished at {finished_at.isoformat()} and its result "
+            f"was kept for {hours:g} h (STOREMON_REPORT_RETENTION_HOURS); it has expired: "
+            "trigger the report again"
+        )
+
+
+class ReportWorkerError(StoremonError):
+    """A report worker process died while computing."""
+
+
+class QueueFull(StoremonError):
+    """The report queue is at its bound; ``retry_after_seconds`` says when to try again."""
+
+    def __init__(self, queued: int, bound: int, retry_after_seconds: int) -> None:
+        self.queued = queued
+        self.bound = bound
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(
+            f"{queued} reports are queued, the most this server holds "
+            f"(STOREMON_REPORT_QUEUE_MAX={bound}); try again in {retry_after_seconds} s"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ import pytest
 
 from storemon import schema
 from storemon.engine import compute_report, report_csv
-from storemon.errors import ConfigError, ReportNotFound, StoreError
+from storemon.errors import ConfigError, InvalidRequest, ReportNotFound, StoreError
 from storemon.store import IngestBatch, JobRecord, Store, open_store
 from storemon.store.migrations import SCHEMA_VERSION
 
@@ -418,7 +419,16 @@ def test_rejects_are_appended_with_ingest_time(store: Store, tables: type[Tables
         IngestBatch(rejects=tables.rejects([("hours", "h.csv", 2, "day 9 outside 0-6", "a,9")]))
     )
     listed = store.rejects()
-    assert listed.column_names == [*schema.REJECTS.names, "ingested_at"]
+    assert listed.column_names == [
+        "source",
+        "file",
+        "line",
+        "reason",
+        "raw",
+        "store_id",
+        "ingested_at",
+    ]
+    assert listed.column("store_id").null_count == 3  # the writer gave none
     assert listed.column("line").to_pylist() == [2, 3, 7]  # newest ingest first, then line
     assert listed.column("source").to_pylist() == ["hours", "status", "status"]
     assert listed.schema.field("ingested_at").type == pa.timestamp("us", tz="UTC")
@@ -426,6 +436,122 @@ def test_rejects_are_appended_with_ingest_time(store: Store, tables: type[Tables
     assert store.rejects(source="status", limit=5, offset=1).column("line").to_pylist() == [7]
     assert store.rejects(source="timezones").num_rows == 0
     assert store.counts()["rejects"] == 3
+
+
+def _with_store_ids(rejects: pa.Table, store_ids: list[str | None]) -> pa.Table:
+    if "store_id" in rejects.column_names:
+        rejects = rejects.drop_columns(["store_id"])
+    return rejects.append_column(
+        pa.field("store_id", pa.string(), nullable=True), pa.array(store_ids, pa.string())
+    )
+
+
+def test_rejects_keep_the_store_id_and_filter_by_file(store: Store, tables: type[Tables]) -> None:
+    first = tables.rejects(
+        [
+            ("status", "a.csv", 2, "unknown status 'maybe'", "s1,maybe,2023-01-01"),
+            ("status", "a.csv", 3, "empty store_id", ",active,2023-01-01"),
+        ]
+    )
+    store.apply_ingest(IngestBatch(rejects=_with_store_ids(first, ["s1", None])))
+    second = tables.rejects([("status", "b.csv", 5, "bad time", "s2,active,x")])
+    store.apply_ingest(IngestBatch(rejects=_with_store_ids(second, ["s2"])))
+    assert store.rejects().column("store_id").to_pylist() == ["s2", "s1", None]
+    in_a = store.rejects(file="a.csv")
+    assert in_a.column("line").to_pylist() == [2, 3]
+    assert in_a.column("store_id").to_pylist() == ["s1", None]
+    assert store.rejects(file="b.csv", source="status").column("line").to_pylist() == [5]
+    assert store.rejects(file="b.csv", source="hours").num_rows == 0
+    assert store.rejects(file="c.csv").num_rows == 0
+    assert store.rejects(file="a.csv", limit=1, offset=1).column("line").to_pylist() == [3]
+
+
+_HASH = "ab" * 32
+
+
+def test_the_ledger_of_ingested_files_is_written_with_the_ingest(
+    store: Store, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert store.ingested_file("s.csv", _HASH) is None
+    before = datetime.now(UTC)
+    store.apply_ingest(
+        IngestBatch(
+            polls=tables.polls([("a", "2023-01-23 10:00", True)]),
+            files={"status": "s.csv", "hours": "h.csv"},
+            file_hashes={"status": _HASH},
+        )
+    )
+    when = store.ingested_file("s.csv", _HASH)
+    assert when is not None
+    assert when.tzinfo is not None
+    assert before - timedelta(seconds=5) <= when <= datetime.now(UTC) + timedelta(seconds=5)
+    assert store.ingested_file("s.csv", "cd" * 32) is None  # other contents
+    assert store.ingested_file("other.csv", _HASH) is None  # other name
+    assert store.ingested_file("h.csv", _HASH) is None  # no hash given for it
+
+    # An ingest that fails in the database records no file.
+    def fail(conn: object, table: pa.Table) -> None:
+        conn.execute("SELECT no_such_column FROM timezones")  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(store, "_replace_timezones", fail)
+    with pytest.raises(StoreError):
+        store.apply_ingest(
+            IngestBatch(
+                timezones=tables.timezones([("a", "Asia/Tokyo")]),
+                files={"timezones": "z.csv"},
+                file_hashes={"timezones": _HASH},
+            )
+        )
+    assert store.ingested_file("z.csv", _HASH) is None
+
+
+@pytest.mark.parametrize(
+    ("files", "hashes", "message"),
+    [
+        ({}, {"status": _HASH}, "no file name"),
+        ({"status": "s.csv"}, {"status": "AB" * 32}, "64 lower-case hex"),
+        ({"status": "s.csv"}, {"status": "ab"}, "64 lower-case hex"),
+    ],
+)
+def test_a_bad_file_hash_is_refused_before_writing(
+    store: Store, files: dict[str, str], hashes: dict[str, str], message: str
+) -> None:
+    with pytest.raises(StoreError, match=message):
+        store.apply_ingest(IngestBatch(files=files, file_hashes=hashes))  # type: ignore[arg-type]
+    assert store.counts()["rejects"] == 0
+
+
+def test_report_inputs_read_as_far_back_as_asked(store: Store, tables: type[Tables]) -> None:
+    store.apply_ingest(
+        IngestBatch(
+            polls=tables.polls(
+                [
+                    ("a", "2022-12-01 00:00", True),  # a's last before a 30-day window
+                    ("a", "2022-12-24 00:00:00.000001", False),  # inside 30 days
+                    ("a", "2023-01-10 00:00", True),  # inside 30 days, before 7
+                    ("a", "2023-01-20 00:00", False),  # inside both
+                ]
+            )
+        )
+    )
+    as_of = utc("2023-01-23 00:00")
+    month = store.report_inputs(as_of, lookback=timedelta(days=30))
+    assert [row[1] for row in _rows(_as_text(month.polls))] == [
+        utc("2022-12-01 00:00"),
+        utc("2022-12-24 00:00:00.000001"),
+        utc("2023-01-10 00:00"),
+        utc("2023-01-20 00:00"),
+    ]
+    week = store.report_inputs(as_of)  # the default: 7 days
+    assert [row[1] for row in _rows(_as_text(week.polls))] == [
+        utc("2023-01-10 00:00"),
+        utc("2023-01-20 00:00"),
+    ]
+    year = store.report_inputs(as_of, lookback=timedelta(days=367))
+    assert year.polls.num_rows == 4
+    for bad in (timedelta(0), timedelta(days=-1), timedelta(days=367, microseconds=1)):
+        with pytest.raises(InvalidRequest, match="367 days"):
+            store.report_inputs(as_of, lookback=bad)
 
 
 def test_data_version_changes_on_every_ingest(store: Store, tables: type[Tables]) -> None:
@@ -521,6 +647,55 @@ def test_job_lifecycle(store: Store) -> None:
     assert [j.id for j in store.list_jobs(limit=1)] == ["j2"]
 
 
+def test_options_and_summary_are_kept_and_options_must_match_to_reuse(store: Store) -> None:
+    options = '{"extended":true,"windows":["30d"]}'
+    store.insert_job(_job("plain", "2024-01-01 00:00"))
+    store.insert_job(_job("wide", "2024-01-01 00:01", options=options))
+    assert store.get_job("plain").options == "{}"  # type: ignore[union-attr]
+    assert store.get_job("wide").options == options  # type: ignore[union-attr]
+
+    def find(given: str) -> str | None:
+        job = store.find_reusable_job(
+            as_of_requested=None, interpolation="nearest", data_version=1, options=given
+        )
+        return None if job is None else job.id
+
+    assert find("{}") == "plain"
+    assert find(options) == "wide"
+    assert find('{"windows":["30d"],"extended":true}') is None  # compared as strings
+    assert store.find_reusable_job(
+        as_of_requested=None, interpolation="nearest", data_version=1
+    ) == store.get_job("plain")  # the default options are "{}"
+
+    store.mark_running("wide", started_at=utc("2024-01-01 00:02"))
+    summary = '{"warnings":["no poll before as_of"]}'
+    store.mark_complete(
+        "wide",
+        finished_at=utc("2024-01-01 00:03"),
+        as_of_used=None,
+        row_count=0,
+        csv=b"",
+        summary=summary,
+    )
+    done = store.get_job("wide")
+    assert done is not None
+    assert (done.status, done.summary, done.options) == ("complete", summary, options)
+    assert store.get_job("plain").summary is None  # type: ignore[union-attr]
+
+
+def test_job_counts_has_every_status(store: Store) -> None:
+    assert store.job_counts() == {"queued": 0, "running": 0, "complete": 0, "failed": 0}
+    for index in range(4):
+        store.insert_job(_job(f"j{index}", f"2024-01-01 00:0{index}"))
+    store.mark_running("j1", started_at=utc("2024-01-01 00:05"))
+    store.mark_running("j2", started_at=utc("2024-01-01 00:05"))
+    store.mark_failed("j2", finished_at=utc("2024-01-01 00:06"), error="x")
+    store.mark_complete(
+        "j3", finished_at=utc("2024-01-01 00:06"), as_of_used=None, row_count=0, csv=b""
+    )
+    assert store.job_counts() == {"queued": 1, "running": 1, "complete": 1, "failed": 1}
+
+
 def test_find_reusable_job(store: Store) -> None:
     as_of = utc("2023-01-25 12:00")
     store.insert_job(_job("old", "2024-01-01 00:00", as_of_requested=as_of))
@@ -554,6 +729,30 @@ def test_job_updates_on_an_unknown_id_raise_report_not_found(store: Store) -> No
         )
     with pytest.raises(ReportNotFound):
         store.mark_failed("ghost", finished_at=utc("2024-01-01 00:00"), error="x")
+
+
+def test_job_updates_behave_alike_on_both_backends(store: Store) -> None:
+    """What the two copies of the job SQL did differently, now one behaviour: an update
+    finds its job by the rows it changed (no SELECT before it), and NUL in an error
+    message is stored as U+FFFD (PostgreSQL text cannot hold NUL) on both backends."""
+    store.insert_job(_job("n", "2024-01-01 00:00", error="left \x00 by a crash"))
+    assert store.get_job("n").error == "left \ufffd by a crash"  # type: ignore[union-attr]
+    store.mark_failed("n", finished_at=utc("2024-01-01 00:01"), error="bad\x00byte\x00")
+    failed = store.get_job("n")
+    assert failed is not None
+    assert (failed.status, failed.error) == ("failed", "bad\ufffdbyte\ufffd")
+    with pytest.raises(ReportNotFound):
+        store.mark_failed("n\x00", finished_at=utc("2024-01-01 00:01"), error="x")
+    assert store.get_job("n\x00") is None
+    assert store.job_result("n\x00") is None
+    with pytest.raises(StoreError, match="NUL"):
+        store.insert_job(_job("m\x00", "2024-01-01 00:00"))
+    with pytest.raises(ReportNotFound):  # the result insert never ran: nothing half-done
+        store.mark_complete(
+            "ghost", finished_at=utc("2024-01-01 00:01"), as_of_used=None, row_count=0, csv=b"x"
+        )
+    assert store.job_result("ghost") is None
+    assert [job.id for job in store.list_jobs()] == ["n"]
 
 
 def test_driver_errors_are_translated(store: Store) -> None:
@@ -686,6 +885,8 @@ def _every_call(store: Store, tables: type[Tables]) -> list[tuple[str, object]]:
         ("counts", store.counts),
         ("rejects", store.rejects),
         ("data_version", store.data_version),
+        ("ingested_file", lambda: store.ingested_file("s.csv", "ab" * 32)),
+        ("job_counts", store.job_counts),
         ("insert_job", lambda: store.insert_job(_job("x", "2024-01-01 00:00"))),
         ("get_job", lambda: store.get_job("x")),
         ("list_jobs", store.list_jobs),
@@ -706,27 +907,38 @@ def _every_call(store: Store, tables: type[Tables]) -> list[tuple[str, object]]:
     ]
 
 
-def test_no_driver_error_leaks_from_any_method(
-    store: Store, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Break the connection under the store: every method raises StoreError, nothing else."""
+def _cut_off(store: Store, request: pytest.FixtureRequest) -> None:
+    """Take the database away under the store (its connections, and any new one)."""
     if store.url.startswith("duckdb"):
         store._conn.close()  # type: ignore[attr-defined]
-    else:
-        import psycopg
+        return
+    import psycopg
+    from psycopg import sql
 
-        def refuse(*args: object, **kwargs: object) -> object:
-            raise psycopg.OperationalError("connection refused (simulated)")
+    name = store.url.rsplit("/", 1)[1]
+    with psycopg.connect(request.getfixturevalue("pg_admin_url"), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name))
+        )
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        )
 
-        pool = store._pool  # type: ignore[attr-defined]
-        for conn in pool._idle:
-            conn.close()
-        monkeypatch.setattr(pool, "_connect", refuse)
+
+def test_no_driver_error_leaks_from_any_method(
+    store: Store, tables: type[Tables], request: pytest.FixtureRequest
+) -> None:
+    """Take the database away under the store: every method raises StoreError, and
+    quickly (PostgreSQL: its connections are terminated and no new one is allowed)."""
+    store.counts()  # PostgreSQL: a pooled connection to be cut off
+    _cut_off(store, request)
     for name, call in _every_call(store, tables):
+        started = time.monotonic()
         with pytest.raises(StoreError) as caught:
             call()  # type: ignore[operator]
         assert type(caught.value) is StoreError, name
         assert caught.value.__cause__ is not None, name
+        assert time.monotonic() - started < 5, name  # not the 60 s wait for a busy pool
 
 
 def test_instants_far_from_1970_are_stored_to_the_microsecond(

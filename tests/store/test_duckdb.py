@@ -54,3 +54,16 @@ def test_relative_paths_are_relative_to_the_working_directory(
     monkeypatch.chdir(tmp_path)
     open_store("duckdb:///here.duckdb").close()
     assert (tmp_path / "here.duckdb").is_file()
+
+
+def test_a_missing_file_is_not_created_for_a_read_only_open(tmp_path: Path) -> None:
+    path = tmp_path / "typo.duckdb"
+    with pytest.raises(StoreError, match="does not exist") as caught:
+        open_store(f"duckdb:///{path}", create=False)
+    assert str(path) in str(caught.value)
+    assert str(path) not in caught.value.public  # no path for a remote client
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []
+    open_store(f"duckdb:///{path}").close()  # create=True (the default) creates it
+    reopened = open_store(f"duckdb:///{path}", create=False)  # and then it opens
+    reopened.close()

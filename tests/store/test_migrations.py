@@ -1,4 +1,5 @@
-"""Migration 3 (polls keyed by integer store codes) on a populated schema-2 database."""
+"""Migrations on populated databases: 3 (polls keyed by integer store codes) on schema 2,
+4 (job options, summaries and leases; reject store ids; the ledger) on schema 3."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pyarrow as pa
 import pytest
 
 from storemon.errors import StoreError
+from storemon.instants import to_epoch_us
 from storemon.store import IngestBatch, Store, migrations, open_store
-from storemon.store._common import lookback_cutoff, to_epoch_us
+from storemon.store.base import lookback_cutoff
 
 if TYPE_CHECKING:
     from conftest import Tables
@@ -129,7 +131,7 @@ def test_a_populated_version_2_database_keeps_its_polls(
 
     store = open_store(store_url)  # migrates to version 3
     try:
-        assert store.schema_version() == migrations.SCHEMA_VERSION == 3  # type: ignore[attr-defined]
+        assert store.schema_version() == migrations.SCHEMA_VERSION == 4  # type: ignore[attr-defined]
         assert store.counts() == {
             "polls": len(polls),
             "hours": 1,
@@ -220,7 +222,7 @@ def test_a_migration_failing_midway_leaves_the_version_2_database_as_it_was(
 
     store = open_store(store_url)  # the real migration 3 then runs as on any version 2
     try:
-        assert store.schema_version() == 3  # type: ignore[attr-defined]
+        assert store.schema_version() == 4  # type: ignore[attr-defined]
         latest = max(at for _, at, _ in polls)
         assert _rows(store.report_inputs(latest).polls) == _expected_inputs(polls, latest)
     finally:
@@ -243,3 +245,63 @@ def test_the_migrated_postgres_table_keeps_its_primary_key(pg_url: str) -> None:
             conn.execute(
                 "INSERT INTO polls SELECT store_code, timestamp_utc, NOT active FROM polls LIMIT 1"
             )
+
+
+def _version_3(store_url: str) -> None:
+    """A populated schema-3 database: a version-2 one migrated by the real migration 3."""
+    polls = _polls()
+    if store_url.startswith("duckdb"):
+        _version_2_duckdb(store_url.removeprefix("duckdb:///"), polls)
+    else:
+        _version_2_postgres(store_url, polls)
+    chains = {"DUCKDB": migrations.DUCKDB, "POSTGRES": migrations.POSTGRES}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, chain in chains.items():
+            patch.setattr(migrations, name, chain[:3])
+        open_store(store_url).close()
+    job = (
+        "INSERT INTO jobs (id, status, interpolation, as_of_requested, data_version,"
+        " created_at, started_at, finished_at, as_of_used, row_count, error, attempts)"
+        " VALUES ('old', 'complete', 'nearest', NULL, 7, TIMESTAMP '2024-01-01 00:00:00',"
+        " TIMESTAMP '2024-01-01 00:00:01', TIMESTAMP '2024-01-01 00:00:02',"
+        " TIMESTAMP '2023-01-23 17:00:00', 2, NULL, 1)"
+    )
+    csv = [b"store_id\nS\n"]
+    if store_url.startswith("duckdb"):
+        import duckdb
+
+        conn = duckdb.connect(store_url.removeprefix("duckdb:///"))
+        try:
+            conn.execute(job)
+            conn.execute("INSERT INTO job_results VALUES ('old', ?)", csv)
+        finally:
+            conn.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute("SET TimeZone = 'UTC'")
+            conn.execute(job)
+            conn.execute("INSERT INTO job_results VALUES ('old', %s)", csv)
+
+
+def test_version_4_keeps_the_jobs_and_the_plain_report_reuses_them(store_url: str) -> None:
+    _version_3(store_url)
+    store = open_store(store_url)
+    try:
+        assert store.schema_version() == 4
+        old = store.get_job("old")
+        assert old is not None
+        assert (old.status, old.options, old.summary) == ("complete", "{}", None)
+        assert (old.lease_owner, old.lease_expires_at) == (None, None)
+        found = store.find_reusable_job(
+            as_of_requested=None, interpolation="nearest", data_version=7
+        )
+        assert found == old  # a trigger without options reuses the finished job
+        assert store.job_result("old") == b"store_id\nS\n"
+        rejects = store.rejects()
+        assert rejects.num_rows == 1
+        assert rejects.column("store_id").to_pylist() == [None]
+        assert store.ingested_file("s.csv", "ab" * 32) is None
+    finally:
+        store.close()

@@ -13,12 +13,11 @@ from storemon import __version__, web
 from storemon.api.auth import OPEN_PATHS, BearerAuthMiddleware
 from storemon.api.deps import Services
 from storemon.api.errors import install_error_handlers
-from storemon.api.limits import BodyLimitMiddleware
-from storemon.api.metrics import Metrics
-from storemon.api.routes import ingest, legacy, ops, reports
+from storemon.api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
+from storemon.api.metrics import HttpMetricsMiddleware, Metrics
+from storemon.api.routes import ROUTERS
 from storemon.config import Settings
-from storemon.jobs import ProcessCompute, ReportJobs, compute_with_engine
-from storemon.jobs.runner import Compute
+from storemon.jobs import Compute, InThreadCompute, ProcessCompute, ReportJobs
 from storemon.store import open_store
 from storemon.store.base import Store
 
@@ -49,20 +48,25 @@ def create_app(
     otherwise in the job threads of this process.
     """
 
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         active = store if store is not None else await run_in_threadpool(open_store, settings.db)
-        metrics = Metrics()
-        compute: Compute = compute_with_engine
+        compute: Compute = InThreadCompute()
         if compute_in_processes:
-            compute = ProcessCompute(settings.report_workers)
-            compute.warm_up()
+            in_processes = ProcessCompute(settings.report_workers)
+            in_processes.warm_up()
+            compute = in_processes
         jobs = ReportJobs(
             active,
             workers=settings.report_workers,
             compute=compute,
             on_finished=metrics.report_finished,
+        )
+        collector = metrics.watch(
+            active, in_progress=jobs.in_progress, job_counts=getattr(active, "job_counts", None)
         )
         try:
             recovered = await run_in_threadpool(jobs.recover)
@@ -74,6 +78,7 @@ def create_app(
             yield
         finally:
             await run_in_threadpool(jobs.close)
+            metrics.registry.unregister(collector)
             app.state.services = None
             if own_store:
                 await run_in_threadpool(active.close)
@@ -86,11 +91,13 @@ def create_app(
         docs_url=None,  # served by the dashboard, from local files (storemon.web)
         redoc_url=None,
     )
-    install_error_handlers(app)
-    for module in (legacy, reports, ingest, ops):
-        app.include_router(module.router)
+    routes = [route for router in ROUTERS for route in router.routes]
+    install_error_handlers(app, routes=routes)
+    for router in ROUTERS:
+        app.include_router(router)
     web.install_web(app)
-    # The last added middleware runs first: authenticate, then limit the body.
+    # The last added middleware runs first: count, bound the concurrency, authenticate,
+    # then limit the body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_token:
         app.add_middleware(
@@ -100,4 +107,14 @@ def create_app(
             open_prefixes=web.OPEN_PREFIXES,
             challenge=web.login_challenge,
         )
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        max_requests=settings.http_max_concurrent_requests,
+        open_paths=("/healthz", "/metrics"),
+    )
+    app.add_middleware(
+        HttpMetricsMiddleware,
+        metrics=metrics,
+        routes=routes,
+    )
     return app

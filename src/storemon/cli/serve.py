@@ -103,6 +103,7 @@ def serve(
     import uvicorn
 
     from storemon.api import create_app
+    from storemon.api.serving import uvicorn_config
     from storemon.ingest.inbox import InboxWatcher
     from storemon.store import open_store
 
@@ -117,13 +118,11 @@ def serve(
                 settings.inbox_dir,
                 settings.inbox_interval_seconds,
             )
-        config = uvicorn.Config(
+        config = uvicorn_config(
             create_app(settings, store, compute_in_processes=True),
-            host=settings.host,
-            port=settings.port,
+            settings,
             log_level=log_level.lower(),
             access_log=access_log,
-            lifespan="on",
         )
         server = uvicorn.Server(config)
         _run_until_signal(server)

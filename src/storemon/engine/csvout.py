@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
 
@@ -93,7 +94,36 @@ __all__ = [
     "hundredths_text",
     "integers",
     "lines",
+    "read_table",
     "table_csv",
     "text_field",
     "two_decimals",
 ]
+
+
+def read_table(data: bytes) -> pa.Table:
+    """A CSV storemon wrote, read back: text columns as strings with the spreadsheet
+    escape undone (one leading ``'`` dropped), numbers as numbers."""
+    import pyarrow.csv as pacsv  # only readers of results need it
+
+    header = data.split(b"\n", 1)[0].decode().split(",")
+    text = [name for name in header if name in _TEXT_COLUMNS]
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in text},
+            true_values=["true"],
+            false_values=["false"],
+        ),
+    )
+    for name in text:
+        if name == "store_id":
+            column = table.column(name)
+            escaped = pc.starts_with(column, "'")
+            undone = pc.if_else(escaped, pc.utf8_slice_codeunits(column, 1), column)
+            table = table.set_column(table.column_names.index(name), name, undone)
+    return table
+
+
+#: The columns of storemon's CSVs that hold text.
+_TEXT_COLUMNS: Final = frozenset({"store_id", "start_utc", "end_utc"})

@@ -179,12 +179,13 @@ def iso_seconds(seconds: NDArray[np.int64]) -> pa.Array[Any]:
     return pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%SZ")
 
 
-def duration_minutes_hundredths(table: pa.Table) -> NDArray[np.int64]:
+def minutes_hundredths(
+    start_hus: NDArray[np.int64], end_hus: NDArray[np.int64]
+) -> NDArray[np.int64]:
     """Each outage's exact length in hundredths of a minute, rounded half up."""
-    start = np.asarray(table.column("start_hus").to_numpy(), dtype=np.int64)
-    end = np.asarray(table.column("end_hus").to_numpy(), dtype=np.int64)
     unit = 2 * MINUTE_US
-    return ((end - start) * 100 + unit // 2) // unit
+    rounded: NDArray[np.int64] = ((end_hus - start_hus) * 100 + unit // 2) // unit
+    return rounded
 
 
 def outages_csv(table: pa.Table) -> bytes:
@@ -193,7 +194,12 @@ def outages_csv(table: pa.Table) -> bytes:
         text_field(table.column("store_id")),
         iso_seconds(_seconds(table.column("start_hus"))),
         iso_seconds(_seconds(table.column("end_hus"))),
-        hundredths_text(duration_minutes_hundredths(table)),
+        hundredths_text(
+            minutes_hundredths(
+                np.asarray(table.column("start_hus").to_numpy(), dtype=np.int64),
+                np.asarray(table.column("end_hus").to_numpy(), dtype=np.int64),
+            )
+        ),
         pc.if_else(table.column("ongoing").combine_chunks(), "true", "false"),
     ]
     return lines(OUTAGE_COLUMNS, fields)

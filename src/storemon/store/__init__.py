@@ -2,33 +2,49 @@
 
 from __future__ import annotations
 
-from storemon.store._common import parse_url, redact_url
-from storemon.store.base import IngestBatch, JobRecord, JobStatus, ReportInputs, Store
+from storemon.store.base import (
+    DataStore,
+    IngestBatch,
+    JobRecord,
+    JobStatus,
+    JobStore,
+    ReportInputs,
+    Store,
+    StoreRange,
+)
+from storemon.store.urls import parse_url, redact_url
 
 __all__ = [
+    "DataStore",
     "IngestBatch",
     "JobRecord",
     "JobStatus",
+    "JobStore",
     "ReportInputs",
     "Store",
+    "StoreRange",
     "open_store",
     "redact_url",
 ]
 
 
-def open_store(url: str) -> Store:
-    """Open (creating and migrating as needed) the database at ``url``.
+def open_store(url: str, *, create: bool = True) -> Store:
+    """Open (migrating as needed) the database at ``url``.
 
     ``duckdb:///relative/file.duckdb``, ``duckdb:////abs/file.duckdb``,
     ``duckdb:///:memory:`` or ``postgresql://user@host:port/dbname`` (also
-    ``postgres://``). A bad URL raises ConfigError; a database that cannot be
-    opened raises StoreError.
+    ``postgres://``). With ``create`` (the default) a database that does not exist
+    is created: a new DuckDB file; on PostgreSQL ``CREATE DATABASE`` through the
+    server's ``postgres`` database. With ``create=False`` (read-only commands) it is
+    a StoreError that says it does not exist and how to create it, and nothing is
+    created. A bad URL raises ConfigError; a database that cannot be opened raises
+    StoreError.
     """
     parsed = parse_url(url)
     if parsed.backend == "duckdb":
         from storemon.store.duckdb import DuckDBStore
 
-        return DuckDBStore(url, parsed.target)
+        return DuckDBStore(url, parsed.target, create=create)
     from storemon.store.postgres import PostgresStore
 
-    return PostgresStore(url, parsed.target)
+    return PostgresStore(url, parsed.target, create=create)

@@ -9,14 +9,38 @@ exceptions never leave an implementation: they are translated to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Literal, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal, Protocol
 
 import pyarrow as pa
 
+from storemon.errors import InvalidRequest
 from storemon.schema import Interpolation, Source
 
+#: How far back :meth:`DataStore.report_inputs` reads polls by default, and at most.
+LOOKBACK: Final = timedelta(days=7)
+MAX_LOOKBACK: Final = timedelta(days=367)
+_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+
+
+def check_lookback(lookback: timedelta) -> None:
+    """InvalidRequest unless ``0 < lookback <= MAX_LOOKBACK``."""
+    if not timedelta(0) < lookback <= MAX_LOOKBACK:
+        raise InvalidRequest(
+            f"a report reads polls from more than 0 and at most {MAX_LOOKBACK.days} days "
+            f"back; asked for {lookback}"
+        )
+
+
+def lookback_cutoff(as_of: datetime, lookback: timedelta = LOOKBACK) -> datetime:
+    """``as_of - lookback``, or the earliest datetime when that is before year 1."""
+    check_lookback(lookback)
+    return as_of - lookback if as_of - _EARLIEST > lookback else _EARLIEST
+
+
 JobStatus = Literal["queued", "running", "complete", "failed"]
+#: Every job status, in lifecycle order.
+JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "complete", "failed")
 
 
 @dataclass(frozen=True)
@@ -32,6 +56,36 @@ class IngestBatch:
     timezones: pa.Table | None = None
     rejects: pa.Table | None = None  # schema.REJECTS
     files: dict[Source, str] = field(default_factory=dict)  # source -> file name, for the log
+    #: source -> sha256 (hex) of the file's bytes as given: the ledger of ingested files
+    #: (:meth:`Store.ingested_file`) records (name, sha256) in the ingest's transaction.
+    file_hashes: dict[Source, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoreRange:
+    """Stores by id: those in ``[first, stop)`` in byte order (None: unbounded), or with
+    ``only`` the one store with exactly that id."""
+
+    first: str | None = None
+    stop: str | None = None
+    only: str | None = None
+
+    @classmethod
+    def one(cls, store_id: str) -> StoreRange:
+        return cls(only=store_id)
+
+    def sql(self, column: str, mark: str) -> tuple[str, dict[str, object]]:
+        """A SQL condition on ``column`` and its named parameters; ``mark`` formats a
+        parameter name as the driver wants it (``$name``, ``%(name)s``)."""
+        params = {"range_first": self.first, "range_stop": self.stop, "range_only": self.only}
+        terms = [
+            f"{column} >= {mark.format('range_first')}" if self.first is not None else "",
+            f"{column} < {mark.format('range_stop')}" if self.stop is not None else "",
+            f"{column} = {mark.format('range_only')}" if self.only is not None else "",
+        ]
+        used = [term for term in terms if term]
+        wanted: dict[str, object] = {k: v for k, v in params.items() if v is not None}
+        return (" AND ".join(used) if used else "TRUE"), wanted
 
 
 @dataclass(frozen=True)
@@ -39,7 +93,7 @@ class ReportInputs:
     """What the engine needs for one report, read in bulk.
 
     ``polls`` has the columns of schema.POLLS, but its ``store_id`` is
-    ``dictionary<int32, string>`` (``storemon.store._common.CODED_POLLS``): the
+    ``dictionary<int32, string>`` (``storemon.store.arrow.CODED_POLLS``): the
     dictionary holds the stores' ids, each once, and the indices point into it, so
     the engine numbers the stores without hashing a string per poll. The dictionary
     may hold ids that no row refers to. A consumer that needs plain text casts the
@@ -68,10 +122,18 @@ class JobRecord:
     row_count: int | None = None
     error: str | None = None
     attempts: int = 0  # how many times the job was set running (a crash can cut a run off)
+    #: Canonical JSON of the report options beyond as_of and interpolation; opaque to
+    #: the store, compared exactly (string equality) when looking for a reusable job.
+    options: str = "{}"
+    #: JSON object the compute returned with the result (warnings, counts); opaque here.
+    summary: str | None = None
+    #: Who holds the job (a server's owner id) and until when, unless it renews the lease.
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
 
 
-class Store(Protocol):
-    """A storemon database. Safe to call from several threads."""
+class _Database(Protocol):
+    """What both halves of the port have: the URL, the schema version, closing."""
 
     url: str
 
@@ -79,7 +141,14 @@ class Store(Protocol):
         """Release connections. Idempotent."""
         ...
 
-    # -- data ------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        """The highest migration applied (``storemon.store.migrations.SCHEMA_VERSION``)."""
+        ...
+
+
+class DataStore(_Database, Protocol):
+    """Polls, hours, timezones, rejects and the ledger of ingested files."""
+
     def apply_ingest(self, batch: IngestBatch) -> None:
         """Write one ingest atomically: all of it or nothing.
 
@@ -87,17 +156,31 @@ class Store(Protocol):
         row order and over earlier ingests. Hours and timezones: every store with a
         row in the batch has all its previous rows of that source replaced. Rejects
         are appended. The data version is bumped when the batch has a polls, hours
-        or timezones row (rejects alone change no report).
+        or timezones row (rejects alone change no report). ``file_hashes`` become
+        ledger rows in the same transaction.
         """
         ...
 
-    def report_inputs(self, as_of: datetime | None) -> ReportInputs:
-        """Polls (``store_id`` dictionary-coded), hours and zones for a report at
-        ``as_of`` (latest poll if None)."""
+    def report_inputs(
+        self,
+        as_of: datetime | None,
+        *,
+        lookback: timedelta = LOOKBACK,
+        stores: StoreRange | None = None,
+    ) -> ReportInputs:
+        """Polls in ``(as_of - lookback, as_of]`` plus each store's last poll before
+        (``store_id`` dictionary-coded), hours and zones, for a report at ``as_of``
+        (latest poll if None; the latest of all stores even when ``stores`` selects
+        some). ``lookback`` is positive and at most :data:`MAX_LOOKBACK`. ``stores``
+        reads only those stores' rows (one store, or a range of ids: a partition)."""
         ...
 
     def latest_poll_utc(self) -> datetime | None:
         """The latest poll instant stored, or None when there are no polls."""
+        ...
+
+    def latest_ingest_utc(self) -> datetime | None:
+        """When the latest ingest was stored (any source), or None before the first."""
         ...
 
     def counts(self) -> dict[str, int]:
@@ -105,17 +188,32 @@ class Store(Protocol):
         ...
 
     def rejects(
-        self, *, source: Source | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        source: Source | None = None,
+        file: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> pa.Table:
-        """Stored rejected rows (schema.REJECTS plus ``ingested_at``), newest ingest first."""
+        """Stored rejected rows (``REJECTS_OUT``: schema.REJECTS's columns, ``store_id``
+        and ``ingested_at``), newest ingest first; ``file`` matches the name exactly."""
         ...
 
     def data_version(self) -> int:
         """A number that changes whenever an ingest changes the data."""
         ...
 
-    # -- report jobs -----------------------------------------------------------------
-    def insert_job(self, job: JobRecord) -> None: ...
+    def ingested_file(self, name: str, sha256: str) -> datetime | None:
+        """When the file ``name`` with these contents (sha256 hex) was ingested, or None."""
+        ...
+
+
+class JobStore(_Database, Protocol):
+    """Report jobs and their results."""
+
+    def insert_job(self, job: JobRecord) -> None:
+        """Store a new job (its id must be new)."""
+        ...
 
     def get_job(self, job_id: str) -> JobRecord | None: ...
 
@@ -123,10 +221,20 @@ class Store(Protocol):
         """Newest first."""
         ...
 
+    def job_counts(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status (every status is a key)."""
+        ...
+
     def find_reusable_job(
-        self, *, as_of_requested: datetime | None, interpolation: Interpolation, data_version: int
+        self,
+        *,
+        as_of_requested: datetime | None,
+        interpolation: Interpolation,
+        data_version: int,
+        options: str = "{}",
     ) -> JobRecord | None:
-        """A queued, running or complete job with these parameters on this data version."""
+        """The newest queued, running or complete job with these parameters on this
+        data version (``options`` compared as strings)."""
         ...
 
     def mark_running(self, job_id: str, *, started_at: datetime) -> None:
@@ -141,11 +249,15 @@ class Store(Protocol):
         as_of_used: datetime | None,
         row_count: int,
         csv: bytes,
+        summary: str | None = None,
     ) -> None:
-        """Store the finished CSV with the job, in one transaction."""
+        """Store the finished CSV (and the compute's JSON summary) with the job, in one
+        transaction."""
         ...
 
-    def mark_failed(self, job_id: str, *, finished_at: datetime, error: str) -> None: ...
+    def mark_failed(self, job_id: str, *, finished_at: datetime, error: str) -> None:
+        """Set a job failed with an error message (NUL becomes U+FFFD on both backends)."""
+        ...
 
     def job_result(self, job_id: str) -> bytes | None:
         """The CSV of a complete job, or None."""
@@ -154,3 +266,8 @@ class Store(Protocol):
     def unfinished_jobs(self) -> list[JobRecord]:
         """Jobs left queued or running (e.g. by a crash), oldest first."""
         ...
+
+
+class Store(DataStore, JobStore, Protocol):
+    """A storemon database: the data store and the job store. Safe to call from
+    several threads."""

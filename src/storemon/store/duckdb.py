@@ -12,61 +12,72 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from storemon import schema
-from storemon.errors import ConfigError, ReportNotFound, StoreError
-from storemon.schema import Interpolation, Source
+from storemon.errors import ConfigError, StoreError
+from storemon.instants import from_epoch_us, to_epoch_us, to_naive_utc, to_utc
+from storemon.schema import Source
 from storemon.store import migrations
-from storemon.store._common import (
+from storemon.store.arrow import (
     CODED_POLLS,
-    JOB_COLUMNS,
+    REJECTS_OUT,
+    REJECTS_SELECT,
     changes_data,
     check_code_room,
     coded_polls,
     conform,
-    from_epoch_us,
-    job_from_row,
-    lookback_cutoff,
+    ledger_rows,
     prepared,
-    to_epoch_us,
-    to_naive_utc,
-    to_utc,
     with_row_numbers,
 )
-from storemon.store.base import IngestBatch, JobRecord, ReportInputs
+from storemon.store.base import (
+    LOOKBACK,
+    IngestBatch,
+    ReportInputs,
+    StoreRange,
+    check_lookback,
+    lookback_cutoff,
+)
+from storemon.store.job_table import Dialect, Execute, JobTable
 
 __all__ = ["DuckDBStore"]
 
 _Conn = Any  # duckdb.DuckDBPyConnection (duckdb ships no type information mypy reads)
 
-_REJECTS_OUT = schema.REJECTS.append(
-    pa.field("ingested_at", pa.timestamp("us", tz="UTC"), nullable=False)
-)
+_DIALECT: Final = Dialect(placeholder="?", instant=to_naive_utc)
 
 
-class DuckDBStore:
+class DuckDBStore(JobTable):
     """A :class:`storemon.store.Store` in a DuckDB file (or in memory for tests)."""
 
-    def __init__(self, url: str, path: str) -> None:
+    _dialect = _DIALECT
+
+    def __init__(self, url: str, path: str, *, create: bool = True) -> None:
         self.url = url
         self._path = path
         self._lock = threading.RLock()
         self._closed = False
         if path != ":memory:":
-            parent = Path(path).expanduser().resolve().parent
-            if not parent.is_dir():
+            file = Path(path).expanduser().resolve()
+            if not file.parent.is_dir():
                 raise ConfigError(
-                    f"cannot open database {url}: directory {parent} does not exist "
+                    f"cannot open database {url}: directory {file.parent} does not exist "
                     "(create it, or fix the path in --db / STOREMON_DB)"
+                )
+            if not create and not file.exists():
+                raise StoreError(
+                    f"database {url} does not exist: no file {file} (check the path in "
+                    "--db / STOREMON_DB; `storemon ingest` or `storemon demo` creates it)",
+                    public="the database file does not exist",
                 )
         with self._errors(f"open {path}"):
             self._conn: _Conn = duckdb.connect(path)
@@ -121,6 +132,13 @@ class DuckDBStore:
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+
+    def _job_rows(self, doing: str, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        with self._reader(doing) as cur:
+            return _execute(cur)(sql, params)
+
+    def _job_writes(self, doing: str) -> AbstractContextManager[Execute]:
+        return _executing(self._transaction(doing))
 
     def _migrate(self) -> None:
         with self._lock, self._errors("migrate the schema"):
@@ -177,11 +195,16 @@ class DuckDBStore:
             if batch.rejects is not None and batch.rejects.num_rows:
                 conn.register("_rejects_batch", batch.rejects)
                 conn.execute(
-                    "INSERT INTO rejects SELECT ?, source, file, line, reason, raw"
-                    " FROM _rejects_batch",
+                    "INSERT INTO rejects (ingest_id, source, file, line, reason, raw, store_id)"
+                    " SELECT ?, source, file, line, reason, raw, store_id FROM _rejects_batch",
                     [ingest_id],
                 )
                 conn.unregister("_rejects_batch")
+            for source, name, digest in ledger_rows(batch):
+                conn.execute(
+                    "INSERT INTO ingested_files VALUES (?, ?, ?, ?)",
+                    [ingest_id, source, name, digest],
+                )
             if changes_data(batch):
                 conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
 
@@ -264,32 +287,53 @@ class DuckDBStore:
         conn.execute("INSERT INTO timezones SELECT store_id, timezone_str FROM _zones_staged")
         conn.execute("DROP TABLE _zones_staged")
 
-    def report_inputs(self, as_of: datetime | None) -> ReportInputs:
-        """Polls in (as_of - 7 d, as_of] plus each store's last before, all hours and zones."""
+    def report_inputs(
+        self,
+        as_of: datetime | None,
+        *,
+        lookback: timedelta = LOOKBACK,
+        stores: StoreRange | None = None,
+    ) -> ReportInputs:
+        """Polls in (as_of - lookback, as_of] plus each store's last before, hours and zones
+        (of ``stores`` only, when given)."""
+        check_lookback(lookback)
+        chosen, params = (stores or StoreRange()).sql("store_id", "${}")
         with self._reader("read the report inputs") as cur:
             cur.execute("BEGIN TRANSACTION")  # one snapshot for all three tables
             used = to_utc(as_of) if as_of is not None else self._latest(cur)
             if used is None:
                 polls = schema.empty(CODED_POLLS)
             else:
-                params = {
+                cut = {
+                    **params,
                     "as_of": to_naive_utc(used),
-                    "cutoff": to_naive_utc(lookback_cutoff(used)),
+                    "cutoff": to_naive_utc(lookback_cutoff(used, lookback)),
                 }
+                codes = (
+                    ""
+                    if stores is None
+                    else (f" AND store_code IN (SELECT code FROM stores WHERE {chosen})")
+                )
                 rows = cur.sql(
                     "SELECT store_code, timestamp_utc, active FROM polls"
-                    " WHERE timestamp_utc > $cutoff AND timestamp_utc <= $as_of"
+                    f" WHERE timestamp_utc > $cutoff AND timestamp_utc <= $as_of{codes}"
                     " UNION ALL"
                     " SELECT store_code, max(timestamp_utc), arg_max(active, timestamp_utc)"
-                    " FROM polls WHERE timestamp_utc <= $cutoff GROUP BY store_code",
-                    params=params,
+                    f" FROM polls WHERE timestamp_utc <= $cutoff{codes} GROUP BY store_code",
+                    params=cut,
                 ).to_arrow_table()
-                stores = cur.sql("SELECT code, store_id FROM stores").to_arrow_table()
-                polls = coded_polls(rows, stores)
+                known = cur.sql(
+                    f"SELECT code, store_id FROM stores WHERE {chosen}", params=params
+                ).to_arrow_table()
+                polls = coded_polls(rows, known)
             hours = cur.sql(
                 "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours"
+                f" WHERE {chosen}",
+                params=params,
             ).to_arrow_table()
-            zones = cur.sql("SELECT store_id, timezone_str FROM timezones").to_arrow_table()
+            zones = cur.sql(
+                f"SELECT store_id, timezone_str FROM timezones WHERE {chosen}", params=params
+            ).to_arrow_table()
             cur.execute("COMMIT")
         return ReportInputs(
             polls=polls,
@@ -308,6 +352,12 @@ class DuckDBStore:
         with self._reader("read the latest poll") as cur:
             return self._latest(cur)
 
+    def latest_ingest_utc(self) -> datetime | None:
+        """When the latest ingest was stored, or None."""
+        with self._reader("read the latest ingest") as cur:
+            row = _one(cur, "SELECT max(ingested_at) FROM ingests")
+        return None if row is None or row[0] is None else to_utc(row[0])
+
     def counts(self) -> dict[str, int]:
         """Row counts; ``stores`` is the number of distinct stores with polls."""
         with self._reader("count rows") as cur:
@@ -321,19 +371,41 @@ class DuckDBStore:
         return {name: int(value) for name, value in zip(names, row, strict=True)}
 
     def rejects(
-        self, *, source: Source | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        source: Source | None = None,
+        file: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> pa.Table:
         """Stored rejected rows, newest ingest first, then by source, file and line."""
+        params = {
+            "source": source,
+            "file": file,
+            "limit": max(limit, 0),
+            "offset": max(offset, 0),
+        }
         with self._reader("read rejected rows") as cur:
             table = cur.sql(
-                "SELECT r.source, r.file, r.line, r.reason, r.raw, i.ingested_at"
-                " FROM rejects r JOIN ingests i ON i.id = r.ingest_id"
-                " WHERE $source IS NULL OR r.source = $source"
+                f"SELECT {REJECTS_SELECT} FROM rejects r JOIN ingests i ON i.id = r.ingest_id"
+                " WHERE ($source IS NULL OR r.source = $source)"
+                " AND ($file IS NULL OR r.file = $file)"
                 " ORDER BY r.ingest_id DESC, r.source, r.file, r.line"
                 " LIMIT $limit OFFSET $offset",
-                params={"source": source, "limit": max(limit, 0), "offset": max(offset, 0)},
+                params=params,
             ).to_arrow_table()
-        return conform(table, _REJECTS_OUT)
+        return conform(table, REJECTS_OUT)
+
+    def ingested_file(self, name: str, sha256: str) -> datetime | None:
+        """When the file ``name`` with these contents was ingested (the latest time), or None."""
+        with self._reader("look up an ingested file") as cur:
+            row = _one(
+                cur,
+                "SELECT max(i.ingested_at) FROM ingested_files f JOIN ingests i"
+                " ON i.id = f.ingest_id WHERE f.name = ? AND f.sha256 = ?",
+                [name, sha256],
+            )
+        return None if row is None or row[0] is None else to_utc(row[0])
 
     def data_version(self) -> int:
         """A counter bumped by every ingest."""
@@ -341,124 +413,21 @@ class DuckDBStore:
             row = _one(cur, "SELECT value FROM meta WHERE key = 'data_version'")
         return int(row[0])
 
-    # -- report jobs -----------------------------------------------------------------
-    def insert_job(self, job: JobRecord) -> None:
-        """Store a new job (its id must be new)."""
-        with self._transaction(f"insert job {job.id}") as conn:
-            conn.execute(
-                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    job.id,
-                    job.status,
-                    job.interpolation,
-                    _naive(job.as_of_requested),
-                    job.data_version,
-                    to_naive_utc(job.created_at),
-                    _naive(job.started_at),
-                    _naive(job.finished_at),
-                    _naive(job.as_of_used),
-                    job.row_count,
-                    job.error,
-                    job.attempts,
-                ],
-            )
 
-    def get_job(self, job_id: str) -> JobRecord | None:
-        """The job with this id, or None."""
-        with self._reader("read a job") as cur:
-            row = _one(cur, f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", [job_id])
-        return None if row is None else job_from_row(row)
+def _execute(conn: _Conn) -> Execute:
+    """:data:`Execute` on a DuckDB connection or cursor."""
 
-    def list_jobs(self, *, limit: int = 50) -> list[JobRecord]:
-        """Newest first."""
-        with self._reader("list jobs") as cur:
-            rows = cur.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?",
-                [max(limit, 0)],
-            ).fetchall()
-        return [job_from_row(row) for row in rows]
+    def run(sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        rows: list[tuple[object, ...]] = conn.execute(sql, list(params)).fetchall()
+        return rows
 
-    def find_reusable_job(
-        self, *, as_of_requested: datetime | None, interpolation: Interpolation, data_version: int
-    ) -> JobRecord | None:
-        """The newest queued, running or complete job with these parameters on this data."""
-        with self._reader("find a reusable job") as cur:
-            row = _one(
-                cur,
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ('queued', 'running', 'complete')"
-                " AND as_of_requested IS NOT DISTINCT FROM ? AND interpolation = ?"
-                " AND data_version = ? ORDER BY created_at DESC, id DESC LIMIT 1",
-                [_naive(as_of_requested), interpolation, data_version],
-            )
-        return None if row is None else job_from_row(row)
-
-    def mark_running(self, job_id: str, *, started_at: datetime) -> None:
-        """Set a job running."""
-        with self._transaction(f"mark job {job_id} running") as conn:
-            _require_job(conn, job_id)
-            conn.execute(
-                "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1"
-                " WHERE id = ?",
-                [to_naive_utc(started_at), job_id],
-            )
-
-    def mark_complete(
-        self,
-        job_id: str,
-        *,
-        finished_at: datetime,
-        as_of_used: datetime | None,
-        row_count: int,
-        csv: bytes,
-    ) -> None:
-        """Store the finished CSV with the job, in one transaction."""
-        with self._transaction(f"mark job {job_id} complete") as conn:
-            _require_job(conn, job_id)
-            conn.execute(
-                "UPDATE jobs SET status = 'complete', finished_at = ?, as_of_used = ?,"
-                " row_count = ?, error = NULL WHERE id = ?",
-                [to_naive_utc(finished_at), _naive(as_of_used), row_count, job_id],
-            )
-            conn.execute("DELETE FROM job_results WHERE job_id = ?", [job_id])
-            conn.execute("INSERT INTO job_results VALUES (?, ?)", [job_id, csv])
-
-    def mark_failed(self, job_id: str, *, finished_at: datetime, error: str) -> None:
-        """Set a job failed with an error message."""
-        with self._transaction(f"mark job {job_id} failed") as conn:
-            _require_job(conn, job_id)
-            conn.execute(
-                "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
-                [to_naive_utc(finished_at), error, job_id],
-            )
-
-    def job_result(self, job_id: str) -> bytes | None:
-        """The CSV of a complete job, or None."""
-        with self._reader("read a job result") as cur:
-            row = _one(
-                cur,
-                "SELECT r.csv FROM job_results r JOIN jobs j ON j.id = r.job_id"
-                " WHERE r.job_id = ? AND j.status = 'complete'",
-                [job_id],
-            )
-        return None if row is None else bytes(row[0])
-
-    def unfinished_jobs(self) -> list[JobRecord]:
-        """Jobs left queued or running, oldest first."""
-        with self._reader("list unfinished jobs") as cur:
-            rows = cur.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ('queued', 'running')"
-                " ORDER BY created_at, id"
-            ).fetchall()
-        return [job_from_row(row) for row in rows]
+    return run
 
 
-def _naive(value: datetime | None) -> datetime | None:
-    return None if value is None else to_naive_utc(value)
-
-
-def _require_job(conn: _Conn, job_id: str) -> None:
-    if _one(conn, "SELECT 1 FROM jobs WHERE id = ?", [job_id]) is None:
-        raise ReportNotFound(job_id)
+@contextmanager
+def _executing(opened: AbstractContextManager[_Conn]) -> Iterator[Execute]:
+    with opened as conn:
+        yield _execute(conn)
 
 
 def _one(conn: _Conn, sql: str, params: list[object] | None = None) -> Any:

@@ -22,6 +22,12 @@ refers to it (no foreign key: codes are assigned in the same transaction that
 inserts the polls, and a foreign-key check per poll would slow bulk ingest).
 Existing polls are converted by the migration: codes numbered 0, 1, … in byte
 order of the ids, the table rebuilt in time order.
+
+Migration 4 gives jobs their report ``options`` (canonical JSON; existing jobs get
+``'{}'``, so the plain report keeps reusing them), the compute's ``summary``, and a
+lease (``lease_owner``, ``lease_expires_at``) for claiming a job when several
+servers share a database; rejects a nullable ``store_id``; and adds the ledger of
+ingested files (``ingested_files``: ingest id, source, file name, sha256 of its bytes).
 """
 
 from __future__ import annotations
@@ -85,6 +91,19 @@ DUCKDB: Final[tuple[Migration, ...]] = (
             "DROP TABLE polls_v2",
         ),
     ),
+    Migration(
+        4,
+        "report options and summaries, job leases, reject store ids, ingested-file ledger",
+        (
+            "ALTER TABLE jobs ADD COLUMN options VARCHAR NOT NULL DEFAULT '{}'",
+            "ALTER TABLE jobs ADD COLUMN summary VARCHAR",
+            "ALTER TABLE jobs ADD COLUMN lease_owner VARCHAR",
+            "ALTER TABLE jobs ADD COLUMN lease_expires_at TIMESTAMP",
+            "ALTER TABLE rejects ADD COLUMN store_id VARCHAR",
+            "CREATE TABLE ingested_files (ingest_id BIGINT NOT NULL, source VARCHAR NOT NULL,"
+            " name VARCHAR NOT NULL, sha256 VARCHAR NOT NULL)",
+        ),
+    ),
 )
 
 POSTGRES: Final[tuple[Migration, ...]] = (
@@ -143,6 +162,21 @@ POSTGRES: Final[tuple[Migration, ...]] = (
             "DROP TABLE polls_v2",
             "ANALYZE stores",
             "ANALYZE polls",
+        ),
+    ),
+    Migration(
+        4,
+        "report options and summaries, job leases, reject store ids, ingested-file ledger",
+        (
+            "ALTER TABLE jobs ADD COLUMN options text NOT NULL DEFAULT '{}',"
+            " ADD COLUMN summary text, ADD COLUMN lease_owner text,"
+            " ADD COLUMN lease_expires_at timestamptz",
+            "CREATE INDEX jobs_unfinished ON jobs (created_at)"
+            " WHERE status IN ('queued', 'running')",
+            "ALTER TABLE rejects ADD COLUMN store_id text",
+            "CREATE TABLE ingested_files (ingest_id bigint NOT NULL REFERENCES ingests (id),"
+            " source text NOT NULL, name text NOT NULL, sha256 text NOT NULL)",
+            "CREATE INDEX ingested_files_name_sha256 ON ingested_files (name, sha256)",
         ),
     ),
 )

@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from storemon.api.deps import Services, services
+from storemon.api.deps import ServicesDep
 from storemon.api.errors import ERROR_RESPONSES, ErrorBody
 from storemon.errors import IngestError, InvalidRequest
 from storemon.ingest.service import ingest
 from storemon.schema import Source
 
 router = APIRouter(tags=["ingest"])
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_HEADER_SPAN = 64 * 1024  # a real header ends long before this
+
+
+def _line_break_hint(start: bytes) -> str | None:
+    """A hint for a refused body that has no line break (``curl -d @file`` strips them)."""
+    head = start[:_HEADER_SPAN]
+    if head.startswith(_GZIP_MAGIC) or b"\n" in head or b"\r" in head:
+        return None
+    return (
+        "the body has no line breaks: curl -d strips them, send the file with "
+        "curl --data-binary @file"
+    )
+
 
 _EXAMPLE = {
     "status": {
@@ -50,11 +65,11 @@ _EXAMPLE = {
 )
 async def ingest_file(
     request: Request,
+    app: ServicesDep,
     source: Source = Path(description="`status` (polls), `hours` or `timezones`."),
     name: str | None = Query(
         None, max_length=255, description="File name used in messages (default <source>.csv)."
     ),
-    app: Services = Depends(services),
 ) -> JSONResponse:
     """Validate the CSV body (plain or gzip) and store its valid rows in one transaction.
 
@@ -68,6 +83,7 @@ async def ingest_file(
             f"the request body is empty: send the {source} CSV file as the body, e.g. "
             f"curl --data-binary @{source}.csv -H 'Content-Type: text/csv' .../ingest/{source}"
         )
+    request.state.error_hint = _line_break_hint(data)
     file_name = name or f"{source}.csv"
     started = time.perf_counter()
     try:
@@ -75,7 +91,7 @@ async def ingest_file(
             ingest, app.store, {source: data}, names={source: file_name}
         )
     except IngestError:
-        app.metrics.ingest_refused.inc(source)
+        app.metrics.ingest_refused_file(source)
         raise
     part = summary.sources[source]
     app.metrics.ingest_finished(

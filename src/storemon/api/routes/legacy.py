@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from storemon.api.deps import (
-    Services,
-    csv_response,
-    failed_response,
-    find_job,
-    find_result,
-    json_body,
-    report_parameters,
-    running_response,
-    services,
-    valid_report_id,
-)
-from storemon.api.errors import ERROR_RESPONSES, ErrorBody
+from storemon.api.deps import ReportIdBodyDep, ReportRequestBodyDep, ServicesDep
+from storemon.api.errors import ERROR_RESPONSES, ErrorBody, echo
+from storemon.api.params import report_parameters, valid_report_id
+from storemon.api.responses import report_answer
 from storemon.api.schemas import (
+    MAX_AS_OF_LENGTH,
+    MAX_REPORT_ID_LENGTH,
     CompleteJson,
     FailedReport,
     ReportIdRequest,
@@ -50,21 +43,25 @@ _GET_BODY = {
 
 
 async def trigger_report(
-    request: Request,
-    as_of: str | None = Query(None, description="Alternative to the body field."),
+    app: ServicesDep,
+    body: ReportRequestBodyDep,
+    as_of: str | None = Query(
+        None, max_length=MAX_AS_OF_LENGTH, description="Alternative to the body field."
+    ),
     interpolation: Interpolation | None = Query(None, description="Alternative to the body."),
-    app: Services = Depends(services),
 ) -> TriggerResponse:
     """Start computing a report and return its id at once.
 
     An identical request on unchanged data (same as_of, interpolation and data
     version) returns the job already queued, running or complete.
     """
-    body = await json_body(request, ReportRequest)
-    as_of_utc, chosen = report_parameters(
-        app.settings, body, as_of=as_of, interpolation=interpolation
+    wanted = report_parameters(app.settings, body, as_of=as_of, interpolation=interpolation)
+    outcome = await run_in_threadpool(
+        app.jobs.trigger,
+        as_of=wanted.as_of,
+        interpolation=wanted.interpolation,
+        options=wanted.options.to_json(),
     )
-    outcome = await run_in_threadpool(app.jobs.trigger, as_of=as_of_utc, interpolation=chosen)
     app.metrics.report_triggered(reused=outcome.reused)
     return TriggerResponse(report_id=outcome.job.id, status=legacy_status(outcome.job.status))
 
@@ -85,33 +82,23 @@ _GET_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 async def get_report(
-    request: Request,
-    report_id: str | None = Query(None, description="The id from /trigger_report."),
+    app: ServicesDep,
+    body: ReportIdBodyDep,
+    report_id: str | None = Query(
+        None, max_length=MAX_REPORT_ID_LENGTH, description="The id from /trigger_report."
+    ),
     format: Literal["csv", "json"] | None = Query(None, description="`csv` (default) or `json`."),
-    app: Services = Depends(services),
 ) -> Response:
     """``Running`` (202) until the report is complete, then the CSV (200)."""
-    body = await json_body(request, ReportIdRequest)
     if body is not None and body.report_id and report_id and body.report_id != report_id:
         raise InvalidRequest(
-            f"report_id given twice ({report_id!r} in the query, {body.report_id!r} in the "
-            "body); give it once"
+            f"report_id given twice ({echo(report_id)} in the query, {echo(body.report_id)} "
+            "in the body); give it once"
         )
     chosen_id = valid_report_id(report_id or (body.report_id if body else None))
-    chosen_format = format or (body.format if body else None) or "csv"
-    job = await find_job(app.jobs, chosen_id)
-    if job.status == "failed":
-        return failed_response(job)
-    if job.status != "complete":
-        return running_response(job.id)
-    csv = await find_result(app.jobs, job.id)
-    if chosen_format == "json":
-        return Response(
-            CompleteJson(report_id=job.id, data=csv.decode()).model_dump_json(),
-            media_type="application/json",
-            headers={"X-Report-Status": "Complete"},
-        )
-    return csv_response(job.id, csv)
+    return await report_answer(
+        app.jobs, chosen_id, format=format or (body.format if body else None) or "csv"
+    )
 
 
 # Both methods on both paths, as the original clients use them; one operation id each.

@@ -1,12 +1,11 @@
-"""Helpers shared by the DuckDB and PostgreSQL stores: URLs, instants, job rows."""
+"""Arrow tables in and out of the stores: batches checked and conformed, last-row-wins
+de-duplication, store codes and the dictionary-coded polls of report inputs."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 import numpy as np
 import pyarrow as pa
@@ -14,12 +13,8 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from storemon import schema
-from storemon.errors import ConfigError, StoreError
-from storemon.store.base import IngestBatch, JobRecord
-
-#: The report reads polls in (as_of - LOOKBACK, as_of] plus each store's last before.
-LOOKBACK: Final = timedelta(days=7)
-_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+from storemon.errors import StoreError
+from storemon.store.base import IngestBatch
 
 #: Polls as :meth:`storemon.store.base.Store.report_inputs` returns them: schema.POLLS, but
 #: ``store_id`` is ``dictionary<int32, string>`` (indices into the stores' ids), so the
@@ -28,124 +23,23 @@ CODED_POLLS: Final = schema.POLLS.set(
     0, pa.field("store_id", pa.dictionary(pa.int32(), pa.string()), nullable=False)
 )
 
+_STORE_ID: Final = pa.field("store_id", pa.string(), nullable=True)
+#: Rejected rows as the store takes them: schema.REJECTS with a nullable ``store_id``
+#: (the rejected row's id, when its id field was valid) after ``raw``. A table without
+#: ``store_id`` is taken too (all null), for writers from before that column.
+REJECTS_IN: Final = (
+    schema.REJECTS if "store_id" in schema.REJECTS.names else schema.REJECTS.append(_STORE_ID)
+)
+#: Rejected rows as :meth:`storemon.store.base.DataStore.rejects` returns them.
+REJECTS_OUT: Final = REJECTS_IN.append(
+    pa.field("ingested_at", pa.timestamp("us", tz="UTC"), nullable=False)
+)
+#: The select list of rejects joined with ingests (aliases r, i), in REJECTS_OUT's order.
+REJECTS_SELECT: Final = ", ".join([*(f"r.{name}" for name in REJECTS_IN.names), "i.ingested_at"])
+_SHA256: Final = re.compile(r"[0-9a-f]{64}")
+
 #: Store codes are int32: the highest code an id can be given.
 MAX_STORE_CODE: Final = 2**31 - 1
-
-#: Job columns in the order :func:`job_from_row` expects.
-JOB_COLUMNS: Final = (
-    "id, status, interpolation, as_of_requested, data_version, created_at, "
-    "started_at, finished_at, as_of_used, row_count, error, attempts"
-)
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_URL_HELP: Final = (
-    "use duckdb:///relative/file.duckdb, duckdb:////absolute/file.duckdb, "
-    "duckdb:///:memory: or postgresql://user@host:port/dbname"
-)
-
-
-@dataclass(frozen=True)
-class StoreUrl:
-    """A parsed database URL: which backend, and its target (a path or a libpq URL)."""
-
-    backend: Literal["duckdb", "postgres"]
-    target: str
-
-
-def parse_url(url: str) -> StoreUrl:
-    """Split a storemon database URL; raise ConfigError saying what a valid one looks like."""
-    text = url.strip()
-    if text.startswith(("postgresql://", "postgres://")):
-        return StoreUrl("postgres", text)
-    if text.startswith("duckdb:///"):
-        path = text[len("duckdb:///") :]
-        if not path:
-            raise ConfigError(f"database URL '{url}' names no file: {_URL_HELP}")
-        return StoreUrl("duckdb", path)
-    if text.startswith("duckdb:"):
-        raise ConfigError(
-            f"database URL '{url}' is not understood (three slashes before a relative "
-            f"path, four before an absolute one): {_URL_HELP}"
-        )
-    raise ConfigError(f"unsupported database URL '{url}': {_URL_HELP}")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and status pages."""
-    return re.sub(r"(://[^:/@]+):[^/]*@", r"\1:***@", url)
-
-
-def lookback_cutoff(as_of: datetime) -> datetime:
-    """``as_of - LOOKBACK``, or the earliest datetime when that is before year 1."""
-    return as_of - LOOKBACK if as_of - _EARLIEST > LOOKBACK else _EARLIEST
-
-
-def to_utc(value: datetime) -> datetime:
-    """An aware UTC datetime; a naive one is taken to be UTC already."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def to_naive_utc(value: datetime) -> datetime:
-    """A naive datetime in UTC (for a TIMESTAMP column holding UTC instants)."""
-    return to_utc(value).replace(tzinfo=None)
-
-
-def optional_utc(value: datetime | None) -> datetime | None:
-    """:func:`to_utc`, passing None through."""
-    return None if value is None else to_utc(value)
-
-
-def from_epoch_us(value: int) -> datetime:
-    """The UTC instant ``value`` microseconds after the epoch."""
-    return _EPOCH + timedelta(microseconds=value)
-
-
-def to_epoch_us(value: datetime) -> int:
-    """Microseconds since the epoch of an instant (naive = UTC)."""
-    delta = to_utc(value) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def job_from_row(row: tuple[object, ...]) -> JobRecord:
-    """A :class:`JobRecord` from a row selected with :data:`JOB_COLUMNS`."""
-    (
-        job_id,
-        status,
-        interpolation,
-        as_of_requested,
-        data_version,
-        created_at,
-        started_at,
-        finished_at,
-        as_of_used,
-        row_count,
-        error,
-        attempts,
-    ) = row
-    return JobRecord(
-        id=str(job_id),
-        status=status,  # type: ignore[arg-type]
-        interpolation=interpolation,  # type: ignore[arg-type]
-        as_of_requested=_instant(as_of_requested),
-        data_version=int(data_version),  # type: ignore[call-overload]
-        created_at=to_utc(created_at),  # type: ignore[arg-type]
-        started_at=_instant(started_at),
-        finished_at=_instant(finished_at),
-        as_of_used=_instant(as_of_used),
-        row_count=None if row_count is None else int(row_count),  # type: ignore[call-overload]
-        error=None if error is None else str(error),
-        attempts=int(attempts),  # type: ignore[call-overload]
-    )
-
-
-def _instant(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
-    return to_utc(value)
 
 
 def with_row_numbers(table: pa.Table) -> pa.Table:
@@ -220,16 +114,30 @@ def prepared(batch: IngestBatch) -> IngestBatch:
         ("polls", schema.POLLS),
         ("hours", schema.HOURS),
         ("timezones", schema.TIMEZONES),
-        ("rejects", schema.REJECTS),
+        ("rejects", REJECTS_IN),
     ):
         table = getattr(batch, name)
+        if name == "rejects" and table is not None and "store_id" not in table.column_names:
+            table = table.append_column(_STORE_ID, pa.nulls(table.num_rows, pa.string()))
         try:
             tables[name] = None if table is None else conform(table, table_schema)
         except (KeyError, ValueError, TypeError, pa.ArrowException) as error:
             raise StoreError(
                 f"invalid ingest batch: the {name} table does not match storemon.schema ({error})"
             ) from error
-    return IngestBatch(**tables, files=dict(batch.files))
+    for source, digest in batch.file_hashes.items():
+        if source not in batch.files:
+            raise StoreError(f"invalid ingest batch: a hash for {source} but no file name")
+        if not _SHA256.fullmatch(digest):
+            raise StoreError(
+                f"invalid ingest batch: the hash of {source} is not 64 lower-case hex digits"
+            )
+    return IngestBatch(**tables, files=dict(batch.files), file_hashes=dict(batch.file_hashes))
+
+
+def ledger_rows(batch: IngestBatch) -> list[tuple[str, str, str]]:
+    """(source, file name, sha256) for each hashed file of a :func:`prepared` batch."""
+    return [(source, batch.files[source], digest) for source, digest in batch.file_hashes.items()]
 
 
 def changes_data(batch: IngestBatch) -> bool:

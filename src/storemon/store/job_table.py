@@ -1,0 +1,320 @@
+"""The job table, written once for both backends.
+
+:class:`JobTable` implements :class:`storemon.store.base.JobStore` on top of two
+things a backend provides: ``_job_rows`` runs one read and returns its rows (a
+backend may retry it: reads are idempotent), and ``_job_writes`` is a transaction
+yielding an :data:`Execute` that runs one statement and returns its rows. What differs between
+DuckDB and PostgreSQL is given by a :class:`Dialect`: the parameter placeholder
+and how an instant is handed to the driver (a naive UTC ``datetime`` for DuckDB's
+``TIMESTAMP``, an aware one for ``timestamptz``).
+
+Updates read back what they changed (``RETURNING id``) on both backends: no row
+means the job does not exist (then :class:`ReportNotFound`), never a second query
+before the update. Text cannot hold NUL in PostgreSQL, so an error message has NUL
+replaced by U+FFFD on both backends alike, a job id with NUL is refused at insert,
+and looking one up finds nothing (no such job can exist) on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Protocol
+
+from storemon.errors import ReportNotFound, StoreError
+from storemon.instants import to_utc
+from storemon.schema import Interpolation
+from storemon.store.base import JOB_STATUSES, JobRecord, JobStatus
+
+__all__ = ["JOB_COLUMNS", "Dialect", "Execute", "JobTable", "job_from_row"]
+
+Row = tuple[object, ...]
+
+
+class Execute(Protocol):
+    """Run one statement (``?`` placeholders already in the backend's form); its rows."""
+
+    def __call__(self, sql: str, params: Sequence[object] = ()) -> list[Row]: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What the job SQL needs to know about a backend."""
+
+    placeholder: str  # "?" (DuckDB) or "%s" (psycopg)
+    instant: Callable[[datetime], datetime]  # an instant as the driver takes it
+
+    def sql(self, text: str) -> str:
+        """``text`` with each ``?`` replaced by the placeholder (the SQL holds no other ``?``)."""
+        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+
+    def optional(self, value: datetime | None) -> datetime | None:
+        """:attr:`instant`, passing None through."""
+        return None if value is None else self.instant(value)
+
+
+#: Job columns in the order :func:`job_from_row` expects.
+JOB_COLUMNS: Final = (
+    "id, status, interpolation, as_of_requested, data_version, created_at, "
+    "started_at, finished_at, as_of_used, row_count, error, attempts, options, summary, "
+    "lease_owner, lease_expires_at"
+)
+_INTERPOLATIONS: Final[tuple[Interpolation, ...]] = ("nearest", "previous")
+_UNFINISHED: Final = "status IN ('queued', 'running')"
+
+
+def job_from_row(row: Row) -> JobRecord:
+    """A :class:`JobRecord` from a row selected with :data:`JOB_COLUMNS`.
+
+    Status and interpolation are checked: a value storemon does not know (a database
+    written by a newer version, or by hand) is a :class:`StoreError`, not a bad record.
+    """
+    (
+        job_id,
+        status,
+        interpolation,
+        as_of_requested,
+        data_version,
+        created_at,
+        started_at,
+        finished_at,
+        as_of_used,
+        row_count,
+        error,
+        attempts,
+        options,
+        summary,
+        lease_owner,
+        lease_expires_at,
+    ) = row
+    created = _instant(created_at)
+    if created is None:
+        raise StoreError(f"job {job_id} has no creation time")
+    return JobRecord(
+        id=str(job_id),
+        status=_status(job_id, status),
+        interpolation=_interpolation(job_id, interpolation),
+        as_of_requested=_instant(as_of_requested),
+        data_version=_integer(data_version),
+        created_at=created,
+        started_at=_instant(started_at),
+        finished_at=_instant(finished_at),
+        as_of_used=_instant(as_of_used),
+        row_count=None if row_count is None else _integer(row_count),
+        error=None if error is None else str(error),
+        attempts=_integer(attempts),
+        options=str(options),
+        summary=None if summary is None else str(summary),
+        lease_owner=None if lease_owner is None else str(lease_owner),
+        lease_expires_at=_instant(lease_expires_at),
+    )
+
+
+def _status(job_id: object, value: object) -> JobStatus:
+    for status in JOB_STATUSES:
+        if value == status:
+            return status
+    raise StoreError(f"job {job_id} has an unknown status {value!r} in the database")
+
+
+def _interpolation(job_id: object, value: object) -> Interpolation:
+    for interpolation in _INTERPOLATIONS:
+        if value == interpolation:
+            return interpolation
+    raise StoreError(f"job {job_id} has an unknown interpolation {value!r} in the database")
+
+
+def _integer(value: object) -> int:
+    if isinstance(value, int):
+        return value
+    raise StoreError(f"expected an integer from the database, got {type(value).__name__}")
+
+
+def _instant(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise StoreError(f"expected a datetime from the database, got {type(value).__name__}")
+    return to_utc(value)
+
+
+def _text(value: str) -> str:
+    """Text as both backends store it: PostgreSQL text cannot hold NUL."""
+    return value.replace("\x00", "\ufffd")
+
+
+class JobTable:
+    """The :class:`storemon.store.base.JobStore` methods, for a backend that gives
+    :attr:`_dialect`, :meth:`_job_rows` and :meth:`_job_writes`."""
+
+    _dialect: Dialect
+
+    def _job_rows(self, doing: str, sql: str, params: Sequence[object]) -> list[Row]:
+        """The rows of one read of the last committed state (``sql`` in the backend's form)."""
+        raise NotImplementedError
+
+    def _job_writes(self, doing: str) -> AbstractContextManager[Execute]:
+        """A context inside one transaction (rolled back on any error)."""
+        raise NotImplementedError
+
+    def _rows(self, doing: str, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        return self._job_rows(doing, self._dialect.sql(sql), params)
+
+    def _jobs(self, doing: str, sql: str, params: Sequence[object] = ()) -> list[JobRecord]:
+        return [job_from_row(row) for row in self._rows(doing, sql, params)]
+
+    def insert_job(self, job: JobRecord) -> None:
+        """Store a new job (its id must be new)."""
+        if "\x00" in job.id:
+            raise StoreError("a job id cannot contain NUL")
+        d = self._dialect
+        with self._job_writes(f"insert job {job.id}") as run:
+            run(
+                d.sql(f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join(['?'] * 16)})"),
+                [
+                    job.id,
+                    job.status,
+                    job.interpolation,
+                    d.optional(job.as_of_requested),
+                    job.data_version,
+                    d.instant(job.created_at),
+                    d.optional(job.started_at),
+                    d.optional(job.finished_at),
+                    d.optional(job.as_of_used),
+                    job.row_count,
+                    None if job.error is None else _text(job.error),
+                    job.attempts,
+                    job.options,
+                    job.summary,
+                    job.lease_owner,
+                    d.optional(job.lease_expires_at),
+                ],
+            )
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """The job with this id, or None."""
+        if "\x00" in job_id:
+            return None
+        found = self._jobs("read a job", f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", [job_id])
+        return found[0] if found else None
+
+    def list_jobs(self, *, limit: int = 50) -> list[JobRecord]:
+        """Newest first."""
+        return self._jobs(
+            "list jobs",
+            f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?",
+            [max(limit, 0)],
+        )
+
+    def job_counts(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status (every status is a key, 0 when none)."""
+        counts = dict.fromkeys(JOB_STATUSES, 0)
+        for status, count in self._rows(
+            "count jobs", "SELECT status, count(*) FROM jobs GROUP BY status"
+        ):
+            counts[_status("?", status)] = _integer(count)
+        return counts
+
+    def find_reusable_job(
+        self,
+        *,
+        as_of_requested: datetime | None,
+        interpolation: Interpolation,
+        data_version: int,
+        options: str = "{}",
+    ) -> JobRecord | None:
+        """The newest queued, running or complete job with these parameters on this data."""
+        params: list[object] = [interpolation, data_version, options]
+        if as_of_requested is None:  # no typed NULL parameter needed: IS NULL
+            as_of = "as_of_requested IS NULL"
+        else:
+            as_of = "as_of_requested = ?"
+            params.append(self._dialect.instant(as_of_requested))
+        found = self._jobs(
+            "find a reusable job",
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ('queued', 'running', 'complete')"
+            f" AND interpolation = ? AND data_version = ? AND options = ? AND {as_of}"
+            " ORDER BY created_at DESC, id DESC LIMIT 1",
+            params,
+        )
+        return found[0] if found else None
+
+    def mark_running(self, job_id: str, *, started_at: datetime) -> None:
+        """Set a job running and count the attempt."""
+        self._update(
+            job_id,
+            "running",
+            "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1"
+            " WHERE id = ? RETURNING id",
+            [self._dialect.instant(started_at), job_id],
+        )
+
+    def mark_complete(
+        self,
+        job_id: str,
+        *,
+        finished_at: datetime,
+        as_of_used: datetime | None,
+        row_count: int,
+        csv: bytes,
+        summary: str | None = None,
+    ) -> None:
+        """Store the finished CSV with the job, in one transaction."""
+        if "\x00" in job_id:
+            raise ReportNotFound(job_id)
+        d = self._dialect
+        with self._job_writes(f"mark job {job_id} complete") as run:
+            changed = run(
+                d.sql(
+                    "UPDATE jobs SET status = 'complete', finished_at = ?, as_of_used = ?,"
+                    " row_count = ?, error = NULL, summary = ? WHERE id = ? RETURNING id"
+                ),
+                [d.instant(finished_at), d.optional(as_of_used), row_count, summary, job_id],
+            )
+            if not changed:
+                raise ReportNotFound(job_id)
+            run(d.sql("DELETE FROM job_results WHERE job_id = ?"), [job_id])
+            run(d.sql("INSERT INTO job_results (job_id, csv) VALUES (?, ?)"), [job_id, csv])
+
+    def mark_failed(self, job_id: str, *, finished_at: datetime, error: str) -> None:
+        """Set a job failed with an error message."""
+        self._update(
+            job_id,
+            "failed",
+            "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?"
+            " WHERE id = ? RETURNING id",
+            [self._dialect.instant(finished_at), _text(error), job_id],
+        )
+
+    def _update(self, job_id: str, status: str, sql: str, params: Sequence[object]) -> None:
+        if "\x00" in job_id:
+            raise ReportNotFound(job_id)
+        with self._job_writes(f"mark job {job_id} {status}") as run:
+            if not run(self._dialect.sql(sql), params):
+                raise ReportNotFound(job_id)
+
+    def job_result(self, job_id: str) -> bytes | None:
+        """The CSV of a complete job, or None."""
+        if "\x00" in job_id:
+            return None
+        rows = self._rows(
+            "read a job result",
+            "SELECT r.csv FROM job_results r JOIN jobs j ON j.id = r.job_id"
+            " WHERE r.job_id = ? AND j.status = 'complete'",
+            [job_id],
+        )
+        if not rows:
+            return None
+        csv = rows[0][0]
+        if not isinstance(csv, bytes | bytearray | memoryview):
+            raise StoreError(f"expected bytes from the database, got {type(csv).__name__}")
+        return bytes(csv)
+
+    def unfinished_jobs(self) -> list[JobRecord]:
+        """Jobs left queued or running, oldest first."""
+        return self._jobs(
+            "list unfinished jobs",
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {_UNFINISHED} ORDER BY created_at, id",
+        )
