@@ -262,6 +262,7 @@ def uvicorn_config(
         http=limited_protocol(limits),
         timeout_keep_alive=settings.http_keep_alive_seconds,
         log_level=log_level,
+        log_config=None,  # uvicorn's records go through storemon.logs' handler
         access_log=access_log,
         lifespan="on",
     )

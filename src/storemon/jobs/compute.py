@@ -25,14 +25,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final, Protocol
 
 import pyarrow as pa
 import pyarrow.ipc
 
 from storemon.errors import ReportWorkerError
-from storemon.jobs.outputs import JobSpec, compute_output
+from storemon.jobs.outputs import JobSpec, compute_output, inputs_for
 from storemon.pids import pid_alive
 from storemon.store.base import DataStore, JobRecord, ReportInputs
 
@@ -96,8 +96,7 @@ def compute_tables(
 
 def read_inputs(store: DataStore, job: JobRecord) -> ReportInputs:
     """The inputs of ``job``: polls as far back as its output looks."""
-    span = JobSpec.from_json(job.options).span_us
-    return store.report_inputs(job.as_of_requested, lookback=timedelta(microseconds=span))
+    return inputs_for(store, JobSpec.from_json(job.options), job.as_of_requested)
 
 
 class InThreadCompute:

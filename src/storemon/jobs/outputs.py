@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, Literal
 
 import pyarrow as pa
@@ -24,8 +24,17 @@ from storemon.engine.profile import compute_profile, profile_csv
 from storemon.errors import InvalidRequest
 from storemon.jobs.summary import report_summary
 from storemon.schema import Interpolation
+from storemon.store.base import DataStore, ReportInputs, StoreRange
 
-__all__ = ["OUTPUTS", "ComputedOutput", "JobSpec", "Output", "compute_output"]
+__all__ = [
+    "OUTPUTS",
+    "ComputedOutput",
+    "JobSpec",
+    "Output",
+    "compute_output",
+    "inputs_for",
+    "output_of_store",
+]
 
 Output = Literal["report", "outages", "profile"]
 OUTPUTS: Final[tuple[Output, ...]] = ("report", "outages", "profile")
@@ -83,6 +92,38 @@ def _latest_poll(polls: pa.Table, as_of: datetime) -> datetime | None:
     kept = instants.filter(pc.less_equal(instants, pa.scalar(as_of, instants.type)))
     latest: datetime | None = pc.max(kept).as_py()
     return latest
+
+
+def inputs_for(
+    store: DataStore,
+    spec: JobSpec,
+    as_of: datetime | None,
+    stores: StoreRange | None = None,
+) -> ReportInputs:
+    """What ``spec`` needs from ``store``: polls as far back as its output looks."""
+    return store.report_inputs(as_of, lookback=timedelta(microseconds=spec.span_us), stores=stores)
+
+
+def output_of_store(
+    store: DataStore,
+    spec: JobSpec,
+    *,
+    as_of: datetime | None,
+    interpolation: Interpolation,
+    stores: StoreRange | None = None,
+) -> ComputedOutput:
+    """Read ``spec``'s inputs (of ``stores`` only, when given) and compute it, in this
+    thread: what a job computes, for the command line. ``as_of`` None is the latest poll
+    stored (of all stores)."""
+    inputs = inputs_for(store, spec, as_of, stores)
+    return compute_output(
+        inputs.polls,
+        inputs.hours,
+        inputs.timezones,
+        spec=spec,
+        as_of=as_of if as_of is not None else inputs.as_of,
+        interpolation=interpolation,
+    )
 
 
 def compute_output(

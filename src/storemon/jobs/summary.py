@@ -64,8 +64,8 @@ def report_summary(
         warnings.append(
             _warning(
                 "no_polls",
-                "no poll is at or before as_of, so the report has no rows: give a later "
-                "as_of, or ingest polls (storemon ingest, POST /ingest/status)",
+                "no polls at or before as_of: the report has no rows; give a later as_of, "
+                "or ingest polls (storemon ingest, POST /ingest/status)",
             )
         )
     elif latest_poll is not None:
