@@ -37,6 +37,7 @@ BAD_INPUT: dict[tuple[str, str], list[tuple[str, dict[str, Any], int]]] = {
     ],
     ("GET", "/reports"): [("/reports", {"params": {"limit": "0"}}, 422)],
     ("GET", "/reports/{report_id}"): [("/reports/unknown-id", {}, 404)],
+    ("GET", "/rejects"): [("/rejects", {"params": {"offset": "-1"}}, 422)],
     ("GET", "/reports/{report_id}.csv"): [("/reports/unknown-id.csv", {}, 404)],
     ("POST", "/ingest/{source}"): [
         ("/ingest/menus", {"content": b"a,b\n"}, 422),
@@ -153,14 +154,13 @@ def test_store_errors_become_503_with_the_public_message_only(
     assert secret in caplog.text  # the log keeps the whole story
 
 
-def test_a_store_error_without_a_public_message_shows_no_detail(
+def test_a_store_error_with_an_empty_public_message_shows_no_detail(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, store: Any
 ) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise StoreError("cannot reach postgresql://alice@db.internal:5432/storemon")
+        raise StoreError("cannot reach postgresql://alice@db.internal:5432/storemon", public="")
 
     monkeypatch.setattr(store, "data_version", broken)
-    monkeypatch.delattr(StoreError, "public", raising=False)
     response = client.post("/trigger_report")
     assert assert_error_shape(response, 503)["error"] == (
         "the database failed; the details are in the server log"

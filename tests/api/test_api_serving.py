@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from api_helpers import TestClient, assert_error_shape, make_settings
+from api_helpers import TestClient, assert_error_shape, make_settings, wait_for_report
 
 from storemon.api import create_app
 from storemon.api.serving import uvicorn_config
@@ -46,10 +46,12 @@ class Running:
 
 @pytest.fixture
 def serve(duckdb_url: str) -> Iterator[Callable[..., Running]]:
+    """Start `storemon serve`'s server (uvicorn, its limits) on a thread; ``url``: the
+    database (default: a DuckDB file)."""
     started: list[tuple[uvicorn.Server, threading.Thread, Store]] = []
 
-    def start(**overrides: Any) -> Running:
-        store = open_store(duckdb_url)
+    def start(url: str = duckdb_url, **overrides: Any) -> Running:
+        store = open_store(url)
         values: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": free_port(),
@@ -58,7 +60,7 @@ def serve(duckdb_url: str) -> Iterator[Callable[..., Running]]:
             "http_keep_alive_seconds": 1,
         }
         values.update(overrides)
-        settings = make_settings(db=duckdb_url, **values)
+        settings = make_settings(db=url, **values)
         config = uvicorn_config(
             create_app(settings, store), settings, log_level="warning", access_log=False
         )
@@ -255,3 +257,52 @@ def test_requests_beyond_the_concurrency_limit_get_503(
         thread.join(10)
     assert first[0].status_code == 200
     assert client.get("/reports/some-id").status_code == 404  # a slot is free again
+
+
+def _large_status_file(rows: int) -> bytes:
+    lines = ["store_id,status,timestamp_utc"]
+    lines.extend(
+        f"s{n % 5000},{'active' if n % 7 else 'inactive'},"
+        f"2023-01-{1 + n // 100_000:02d} {n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}"
+        for n in range(rows)
+    )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_requests_do_not_wait_behind_a_large_ingest(
+    serve: Callable[..., Running], store_url: str
+) -> None:
+    """Issue "serving while the data arrives": /healthz and /get_report (from memory and
+    from the database) are answered while a large ingest is stored, not after it."""
+    running = serve(url=store_url)
+    body = _large_status_file(1_500_000)
+    with httpx.Client(base_url=running.url, timeout=60) as client:
+        report_id = client.post("/trigger_report").json()["report_id"]
+        assert wait_for_report(client, report_id).status_code == 200
+        done = threading.Event()
+        ingest: list[httpx.Response] = []
+        ingest_seconds: list[float] = []
+
+        def post() -> None:
+            with httpx.Client(base_url=running.url, timeout=120) as other:
+                began = time.perf_counter()
+                ingest.append(other.post("/ingest/status", content=body))
+                ingest_seconds.append(time.perf_counter() - began)
+            done.set()
+
+        thread = threading.Thread(target=post)
+        thread.start()
+        waits: list[float] = []
+        while not done.is_set():
+            for url in ("/healthz", f"/get_report?report_id={report_id}", "/reports/unknown"):
+                began = time.perf_counter()
+                response = client.get(url)
+                waits.append(time.perf_counter() - began)
+                assert response.status_code in (200, 404), response.text
+            time.sleep(0.02)
+        thread.join()
+    assert ingest[0].status_code == 200, ingest[0].text
+    assert ingest[0].json()["status"]["loaded"] == 1_500_000
+    assert ingest_seconds[0] > 1.0, "the ingest was too quick to tell"
+    assert len(waits) >= 10
+    assert max(waits) < min(0.5, ingest_seconds[0] / 2), (max(waits), ingest_seconds[0])

@@ -1,4 +1,4 @@
-"""Browser-test fixtures: one server and one Chromium per session, a fresh page per test.
+"""Browser-test fixtures: one server per session, one Chromium per module, a fresh page per test.
 
 Every page a test opens is watched: a console error, an uncaught exception or a request
 to anywhere but the test server fails the test (the dashboard must work offline).
@@ -34,9 +34,13 @@ def server(web_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
+    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser).
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in the
+    main thread while it is started, which would break any later test that runs asyncio.
+    """
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"Chromium is not installed at {CHROMIUM}: run `apt-get install -y chromium` "
@@ -81,7 +85,7 @@ class Watch:
 
     def _route(self, route: Any) -> None:
         url = route.request.url
-        if url.startswith(self.base_url) or url.startswith("data:"):
+        if url.startswith(self.base_url) or url.startswith(("data:", "blob:")):
             route.continue_()
         else:
             self.problems.append(f"request off the server: {url}")

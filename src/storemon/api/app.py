@@ -11,11 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from storemon import __version__, web
 from storemon.api.auth import OPEN_PATHS, BearerAuthMiddleware
+from storemon.api.background import BackgroundThread
 from storemon.api.deps import Services
 from storemon.api.errors import install_error_handlers
 from storemon.api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
 from storemon.api.metrics import HttpMetricsMiddleware, Metrics
-from storemon.api.routes import ROUTERS
+from storemon.api.openapi import openapi_builder
+from storemon.api.routes import ROUTERS, legacy
 from storemon.config import Settings
 from storemon.jobs import Compute, InThreadCompute, ProcessCompute, ReportJobs
 from storemon.store import open_store
@@ -65,18 +67,20 @@ def create_app(
             compute=compute,
             on_finished=metrics.report_finished,
         )
+        ingests = BackgroundThread("storemon-ingest")
         collector = metrics.watch(
-            active, in_progress=jobs.in_progress, job_counts=getattr(active, "job_counts", None)
+            active, in_progress=jobs.in_progress, job_counts=active.job_counts
         )
         try:
             recovered = await run_in_threadpool(jobs.recover)
             if recovered:
                 log.warning("re-running %d unfinished report job(s)", len(recovered))
             app.state.services = Services(
-                settings=settings, store=active, jobs=jobs, metrics=metrics
+                settings=settings, store=active, jobs=jobs, metrics=metrics, ingests=ingests
             )
             yield
         finally:
+            await run_in_threadpool(ingests.close)
             await run_in_threadpool(jobs.close)
             metrics.registry.unregister(collector)
             app.state.services = None
@@ -93,6 +97,12 @@ def create_app(
     )
     routes = [route for router in ROUTERS for route in router.routes]
     install_error_handlers(app, routes=routes)
+    app.openapi = openapi_builder(  # type: ignore[method-assign]
+        app,
+        token_required=bool(settings.api_token),
+        open_paths=OPEN_PATHS,
+        refinements=[legacy.refine_openapi],
+    )
     for router in ROUTERS:
         app.include_router(router)
     web.install_web(app)

@@ -28,8 +28,12 @@ __all__ = [
     "token_matches",
 ]
 
-#: Paths served without a token (liveness probes cannot carry secrets).
-OPEN_PATHS: frozenset[str] = frozenset({"/healthz"})
+#: Paths served without a token: liveness probes cannot carry secrets, and a browser
+#: cannot send one to open the interactive docs (whose "Authorize" then sets it for
+#: every call they make). The API's description is no secret.
+OPEN_PATHS: frozenset[str] = frozenset(
+    {"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
 #: The dashboard's session cookie (HttpOnly, SameSite=Strict).
 SESSION_COOKIE = "storemon_session"
 _SESSION_CONTEXT = b"storemon dashboard session v1"

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from storemon.api.background import BackgroundThread
 from storemon.api.metrics import Metrics
 from storemon.api.schemas import ReportIdRequest, ReportRequest
 from storemon.config import Settings
@@ -48,6 +49,7 @@ class Services:
     store: Store
     jobs: ReportJobs
     metrics: Metrics
+    ingests: BackgroundThread  # where ingests run, one at a time
 
 
 async def services(request: Request) -> Services:

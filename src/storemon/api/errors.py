@@ -32,6 +32,8 @@ from storemon.errors import (
     IngestError,
     InputError,
     MissingColumnError,
+    QueueFull,
+    ReportExpired,
     ReportNotFound,
     StoreError,
     StoremonError,
@@ -40,13 +42,13 @@ from storemon.errors import (
 
 __all__ = [
     "ECHO_LIMIT",
-    "ERROR_RESPONSES",
     "MAX_DETAILS",
     "ErrorBody",
     "ErrorDetail",
     "echo",
     "error_body",
     "error_response",
+    "error_responses",
     "install_error_handlers",
     "shorten",
 ]
@@ -101,12 +103,26 @@ class ErrorBody(BaseModel):
     details: list[ErrorDetail] = Field(default_factory=list)
 
 
-#: For route declarations: the error responses every route may give.
-ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    400: {"model": ErrorBody, "description": "A bad parameter; the message says what to fix."},
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
-    422: {"model": ErrorBody, "description": "The request does not match the schema."},
+_ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
+    400: "A value the schema allows but that does not parse; the message says what to fix.",
+    401: "Missing or wrong bearer token.",
+    404: "No report with this id.",
+    410: "The report finished, but its result is past its retention (trigger it again).",
+    413: "The body is larger than STOREMON_MAX_BODY_BYTES.",
+    422: "The request does not match the schema (type, length, allowed words, fields).",
+    429: "Too many reports are queued: try again after `Retry-After` seconds.",
+    503: "The database failed or does not answer (`database_error`), or the server is "
+    "answering as many requests as it may at once (`server_busy`, with `Retry-After`).",
 }
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """For route declarations: the error answers (in :class:`ErrorBody`) a route gives."""
+    return {
+        status: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }
+
 
 _HTTP_CODES: Final = {
     400: "bad_request",
@@ -217,6 +233,10 @@ def _status_for(error: StoremonError) -> tuple[int, str]:
         return 400, "invalid_request"
     if isinstance(error, ReportNotFound):
         return 404, "report_not_found"
+    if isinstance(error, ReportExpired):
+        return 410, "report_expired"
+    if isinstance(error, QueueFull):
+        return 429, "queue_full"
     if isinstance(error, StoreError):
         return 503, "database_error"
     if isinstance(error, ConfigError):
@@ -227,8 +247,7 @@ def _status_for(error: StoremonError) -> tuple[int, str]:
 def _public_message(error: StoremonError) -> str:
     """What the client may read: a StoreError's ``public`` text (no URL, user or host)."""
     if isinstance(error, StoreError):
-        public = getattr(error, "public", None)
-        return public if isinstance(public, str) and public else _DATABASE_FAILED
+        return _capped(error.public) if error.public else _DATABASE_FAILED
     return _capped(str(error))
 
 
@@ -245,9 +264,12 @@ async def _on_storemon_error(request: Request, exc: Exception) -> JSONResponse:
         details.append(
             ErrorDetail(loc=f"header.{column}", message=f"lacks the required column '{column}'")
         )
+    headers: dict[str, str] = {}
+    if isinstance(exc, QueueFull):
+        headers["Retry-After"] = str(max(1, exc.retry_after_seconds))
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
-    return error_response(status, message, code, details)
+    return error_response(status, message, code, details, headers=headers)
 
 
 async def _on_client_disconnect(request: Request, exc: Exception) -> JSONResponse:

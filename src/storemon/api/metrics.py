@@ -41,7 +41,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storemon.errors import StoremonError
-from storemon.store.base import JobRecord
+from storemon.store.base import JobRecord, JobStatus
 
 __all__ = ["POLL_COUNT_REFRESH_SECONDS", "HttpMetricsMiddleware", "Metrics"]
 
@@ -137,7 +137,7 @@ class Metrics:
         source: _StateSource,
         *,
         in_progress: Callable[[], Mapping[str, int]],
-        job_counts: Callable[[], Mapping[str, int]] | None = None,
+        job_counts: Callable[[], Mapping[JobStatus, int]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> Collector:
         """Expose the database-wide gauges of ``source`` and this process's queue;
@@ -184,7 +184,7 @@ class _StateCollector:
         self,
         source: _StateSource,
         in_progress: Callable[[], Mapping[str, int]],
-        job_counts: Callable[[], Mapping[str, int]] | None,
+        job_counts: Callable[[], Mapping[JobStatus, int]] | None,
         clock: Callable[[], float],
     ) -> None:
         self._source = source

@@ -5,21 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from storemon.api.errors import ErrorDetail
 from storemon.engine.options import ReportOptions, Unobserved
 from storemon.jobs.summary import stored_warnings
-from storemon.schema import Interpolation
+from storemon.schema import Interpolation, Source
 from storemon.store.base import JobRecord, JobStatus
 
 __all__ = [
+    "AS_OF_PATTERN",
     "MAX_AS_OF_LENGTH",
+    "MAX_FILE_NAME_LENGTH",
     "MAX_REPORT_ID_LENGTH",
+    "REPORT_ID_PATTERN",
     "CompleteJson",
     "FailedReport",
+    "FileSummary",
     "HealthResponse",
+    "IngestResponse",
     "LegacyStatus",
+    "RejectedLine",
+    "RejectedRow",
+    "RejectsPage",
     "ReportIdRequest",
     "ReportInfo",
     "ReportLinks",
@@ -36,8 +44,20 @@ __all__ = [
 
 #: The longest report id accepted (issued ids have 22 characters).
 MAX_REPORT_ID_LENGTH: Final = 128
+#: The longest file name accepted in a query (``?name=`` of an ingest, ``?file=``).
+MAX_FILE_NAME_LENGTH: Final = 255
 #: The longest as_of accepted (``2023-01-25 18:00:00.123456 UTC`` has 30 characters).
 MAX_AS_OF_LENGTH: Final = 64
+
+#: What a SPEC timestamp looks like (for the schema: parsing says whether it exists; a
+#: bare date is midnight UTC). Blanks around it are ignored; blank alone means "not given".
+AS_OF_PATTERN: Final = (
+    r"^\s*((000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])"
+    r"-(0[1-9]|[12][0-9]|3[01])([ Tt]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
+    r"( [Uu][Tt][Cc]|[Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?)?\s*$"
+)
+#: A report id has something besides blanks (the schema's word for "not missing").
+REPORT_ID_PATTERN: Final = r"\S"
 
 #: The status words of the original API: queued and running are both "Running".
 LegacyStatus = Literal["Running", "Complete", "Failed"]
@@ -63,6 +83,7 @@ class ReportRequest(BaseModel):
     as_of: str | None = Field(
         None,
         max_length=MAX_AS_OF_LENGTH,
+        json_schema_extra={"pattern": AS_OF_PATTERN},
         description="The report's 'now' (SPEC timestamp, e.g. `2023-01-25 18:00:00 UTC`); "
         "default: the latest poll in the database. Polls after it are ignored.",
         examples=["2023-01-25 18:00:00 UTC"],
@@ -102,7 +123,10 @@ class ReportIdRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     report_id: str | None = Field(
-        None, max_length=MAX_REPORT_ID_LENGTH, description="The id returned by /trigger_report."
+        None,
+        max_length=MAX_REPORT_ID_LENGTH,
+        json_schema_extra={"pattern": REPORT_ID_PATTERN},
+        description="The id returned by /trigger_report.",
     )
     format: Literal["csv", "json"] | None = Field(None, description="`csv` (default) or `json`.")
 
@@ -222,3 +246,44 @@ class HealthResponse(BaseModel):
     status: Literal["ok"] = "ok"
     version: str
     data_version: int
+
+
+class RejectedLine(BaseModel):
+    line: int = Field(description="The line number in the file (the header is line 1).")
+    reason: str
+
+
+class FileSummary(BaseModel):
+    """One ingested file: rows read, loaded and rejected, and its first rejects."""
+
+    file: str = Field(description="The file name used in messages and in the stored rejects.")
+    rows: int = Field(description="Data rows read.")
+    loaded: int = Field(description="Valid rows stored.")
+    rejected: int = Field(description="Rows rejected (all are stored with their reasons).")
+    rejects: list[RejectedLine] = Field(description="The first rejected rows.")
+
+
+class IngestResponse(RootModel[dict[Source, FileSummary]]):
+    """The summary of an ingest, keyed by source (one key: the source posted)."""
+
+
+class RejectedRow(BaseModel):
+    """A stored rejected row."""
+
+    source: Source
+    file: str
+    line: int = Field(description="The line number in the file (the header is line 1).")
+    reason: str
+    raw: str = Field(description="The row as read, its first 1,000 characters.")
+    raw_length: int = Field(description="The row's length in characters.")
+    store_id: str | None = Field(description="The row's store id, when that field was valid.")
+    ingested_at: datetime
+
+
+class RejectsPage(BaseModel):
+    """One page of rejected rows."""
+
+    rejects: list[RejectedRow]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="The offset of the next page; null: no more.")

@@ -55,7 +55,7 @@ async def ingest_page(request: Request, app: Services = Depends(services)) -> Re
 
 def _rejects_api(request: Request) -> str:
     """``/rejects`` when the API has it (the page then lists every rejected row)."""
-    paths = {getattr(route, "path", None) for route in request.app.routes}
+    paths = request.app.openapi().get("paths", {})  # built once, then cached by the app
     return "/rejects" if "/rejects" in paths else ""
 
 

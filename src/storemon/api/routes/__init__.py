@@ -11,7 +11,7 @@ from typing import Final
 
 from fastapi import APIRouter
 
-from storemon.api.routes import ingest, insight, legacy, ops, reports
+from storemon.api.routes import ingest, insight, legacy, ops, rejects, reports
 
 __all__ = ["ROUTERS"]
 
@@ -21,5 +21,6 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     reports.router,
     insight.router,
     ingest.router,
+    rejects.router,
     ops.router,
 )

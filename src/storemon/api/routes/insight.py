@@ -22,7 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from storemon.api.deps import Services, ServicesDep
-from storemon.api.errors import ERROR_RESPONSES, ErrorBody
+from storemon.api.errors import ErrorBody, error_responses
 from storemon.api.insight_schemas import (
     Computing,
     FleetOutage,
@@ -38,7 +38,7 @@ from storemon.api.insight_schemas import (
 )
 from storemon.api.params import report_parameters
 from storemon.api.responses import RETRY_AFTER_SECONDS, failed_response, find_result
-from storemon.api.schemas import MAX_AS_OF_LENGTH
+from storemon.api.schemas import AS_OF_PATTERN, MAX_AS_OF_LENGTH, FailedReport
 from storemon.engine.options import (
     DEFAULT_OBSERVED_WITHIN_MINUTES,
     Window,
@@ -66,7 +66,8 @@ AsOfParam = Annotated[
     str | None,
     Query(
         max_length=MAX_AS_OF_LENGTH,
-        description="The report's 'now' (default: the latest poll).",
+        json_schema_extra={"pattern": AS_OF_PATTERN},
+        description="The report's 'now' (SPEC timestamp; default: the latest poll).",
         examples=["2023-01-25 18:00:00 UTC"],
     ),
 ]
@@ -81,16 +82,21 @@ StoreIdPath = Annotated[
     ),
 ]
 _STORE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **ERROR_RESPONSES,
+    **error_responses(400, 422, 503),
     404: {
         "model": ErrorBody,
         "description": "No store with that id has a poll at or before as_of.",
     },
 }
-_FLEET_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **ERROR_RESPONSES,
-    202: {"model": Computing, "description": "Being computed: ask again (Retry-After)."},
-}
+
+
+def _fleet_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A fleet view's answers: ``statuses`` of the error shape, and those of its job."""
+    return {
+        **error_responses(*statuses, 429, 503),
+        202: {"model": Computing, "description": "Being computed: ask again (Retry-After)."},
+        500: {"model": FailedReport, "description": "The job computing it failed."},
+    }
 
 
 def _window(text: str) -> Window:
@@ -205,7 +211,7 @@ async def _table(app: Services, job: JobRecord) -> pa.Table:
 @router.get(
     "/profile",
     response_model=ProfileResponse,
-    responses=_FLEET_RESPONSES,
+    responses=_fleet_responses(400, 422),
     summary="The downtime profile",
 )
 async def get_profile(
@@ -232,7 +238,7 @@ async def get_profile(
 @router.get(
     "/outages",
     response_model=FleetOutages,
-    responses=_FLEET_RESPONSES,
+    responses=_fleet_responses(400, 422),
     summary="The fleet's outages",
 )
 async def get_outages(
@@ -270,7 +276,7 @@ async def get_outages(
 @router.get(
     "/stores",
     response_model=StoresPage,
-    responses=_FLEET_RESPONSES,
+    responses=_fleet_responses(400, 422),
     summary="Stores and their figures",
 )
 async def list_stores(
@@ -323,7 +329,7 @@ async def list_stores(
 @router.get(
     "/summary",
     response_model=Summary,
-    responses=_FLEET_RESPONSES,
+    responses=_fleet_responses(422),
     summary="The fleet's headline figures",
 )
 async def get_summary(

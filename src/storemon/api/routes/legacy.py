@@ -9,12 +9,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from storemon.api.deps import ReportIdBodyDep, ReportRequestBodyDep, ServicesDep
-from storemon.api.errors import ERROR_RESPONSES, ErrorBody, echo
+from storemon.api.errors import echo, error_responses
 from storemon.api.params import report_parameters, valid_report_id
 from storemon.api.responses import report_answer
 from storemon.api.schemas import (
+    AS_OF_PATTERN,
     MAX_AS_OF_LENGTH,
     MAX_REPORT_ID_LENGTH,
+    REPORT_ID_PATTERN,
     CompleteJson,
     FailedReport,
     ReportIdRequest,
@@ -34,19 +36,58 @@ _TRIGGER_BODY = {
         "content": {"application/json": {"schema": ReportRequest.model_json_schema()}},
     }
 }
-_GET_BODY = {
+_ID_BODY = ReportIdRequest.model_json_schema()
+_GET_BODY = {  # the POST form: the id is required in the body (GET takes it in the query)
     "requestBody": {
-        "required": False,
-        "content": {"application/json": {"schema": ReportIdRequest.model_json_schema()}},
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    **_ID_BODY,
+                    "properties": {
+                        **_ID_BODY["properties"],
+                        "report_id": {
+                            "type": "string",
+                            "maxLength": MAX_REPORT_ID_LENGTH,
+                            "pattern": REPORT_ID_PATTERN,
+                            "description": "The id returned by /trigger_report.",
+                        },
+                    },
+                    "required": ["report_id"],
+                }
+            }
+        },
     }
 }
+
+
+def refine_openapi(document: dict[str, Any]) -> None:
+    """Document one form per method: GET takes the query, POST the JSON body.
+
+    The server accepts both on both (the original clients mix them), but a value
+    given in both places must agree, which a schema cannot say; and the id that
+    ``/get_report`` needs in one place or the other is required in the form shown.
+    """
+    paths = document.get("paths", {})
+    for path in ("/trigger_report", "/get_report"):
+        post = paths.get(path, {}).get("post")
+        if post is not None:
+            post.pop("parameters", None)
+    get = paths.get("/get_report", {}).get("get")
+    if get is not None:
+        for parameter in get.get("parameters", []):
+            if parameter.get("name") == "report_id":
+                parameter["required"] = True
 
 
 async def trigger_report(
     app: ServicesDep,
     body: ReportRequestBodyDep,
     as_of: str | None = Query(
-        None, max_length=MAX_AS_OF_LENGTH, description="Alternative to the body field."
+        None,
+        max_length=MAX_AS_OF_LENGTH,
+        json_schema_extra={"pattern": AS_OF_PATTERN},
+        description="The report's 'now' (SPEC timestamp); default: the latest poll.",
     ),
     interpolation: Interpolation | None = Query(None, description="Alternative to the body."),
 ) -> TriggerResponse:
@@ -67,7 +108,7 @@ async def trigger_report(
 
 
 _GET_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **ERROR_RESPONSES,
+    **error_responses(400, 404, 410, 422, 503),
     200: {
         "description": "Complete: the CSV (or, with format=json, the CSV inside JSON).",
         "content": {
@@ -76,7 +117,6 @@ _GET_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     },
     202: {"model": RunningReport, "description": "Queued or running: poll again."},
-    404: {"model": ErrorBody, "description": "No report with this id."},
     500: {"model": FailedReport, "description": "The report failed."},
 }
 
@@ -85,7 +125,10 @@ async def get_report(
     app: ServicesDep,
     body: ReportIdBodyDep,
     report_id: str | None = Query(
-        None, max_length=MAX_REPORT_ID_LENGTH, description="The id from /trigger_report."
+        None,
+        max_length=MAX_REPORT_ID_LENGTH,
+        json_schema_extra={"pattern": REPORT_ID_PATTERN},
+        description="The id from /trigger_report.",
     ),
     format: Literal["csv", "json"] | None = Query(None, description="`csv` (default) or `json`."),
 ) -> Response:
@@ -108,7 +151,9 @@ for _method in ("POST", "GET"):
         trigger_report,
         methods=[_method],
         response_model=TriggerResponse,
-        responses=ERROR_RESPONSES,
+        responses=error_responses(400, 413, 422, 429, 503)
+        if _method == "POST"
+        else error_responses(400, 422, 429, 503),
         openapi_extra=_TRIGGER_BODY if _method == "POST" else None,
         summary="Start a report",
         operation_id=f"trigger_report_{_method.lower()}",
@@ -119,7 +164,9 @@ for _method in ("GET", "POST"):
         get_report,
         methods=[_method],
         response_model=None,
-        responses=_GET_REPORT_RESPONSES,
+        responses={**_GET_REPORT_RESPONSES, **error_responses(413)}
+        if _method == "POST"
+        else _GET_REPORT_RESPONSES,
         openapi_extra=_GET_BODY if _method == "POST" else None,
         summary="Poll a report; download it when complete",
         operation_id=f"get_report_{_method.lower()}",

@@ -9,7 +9,7 @@ from prometheus_client.exposition import choose_encoder
 
 from storemon import __version__
 from storemon.api.deps import ServicesDep
-from storemon.api.errors import ERROR_RESPONSES, ErrorBody
+from storemon.api.errors import error_responses
 from storemon.api.schemas import HealthResponse
 
 router = APIRouter(tags=["operations"])
@@ -18,7 +18,7 @@ router = APIRouter(tags=["operations"])
 @router.get(
     "/healthz",
     response_model=HealthResponse,
-    responses={503: {"model": ErrorBody, "description": "The database does not answer."}},
+    responses=error_responses(503),
     summary="Liveness and database check",
 )
 async def healthz(app: ServicesDep) -> HealthResponse:
@@ -31,8 +31,13 @@ async def healthz(app: ServicesDep) -> HealthResponse:
     "/metrics",
     response_class=Response,
     responses={
-        **ERROR_RESPONSES,
-        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        200: {
+            "description": "The metrics in Prometheus' text format (or OpenMetrics on request).",
+            "content": {
+                "text/plain": {"schema": {"type": "string"}},
+                "application/openmetrics-text": {"schema": {"type": "string"}},
+            },
+        },
     },
     summary="Prometheus metrics",
 )

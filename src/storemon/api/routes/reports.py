@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from storemon.api.deps import ReportRequestBodyDep, ServicesDep
-from storemon.api.errors import ERROR_RESPONSES, ErrorBody
+from storemon.api.errors import error_responses
 from storemon.api.params import report_parameters, valid_report_id
 from storemon.api.responses import find_job, report_answer
 from storemon.api.schemas import (
@@ -23,9 +21,6 @@ from storemon.api.schemas import (
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No report with this id."}
-}
 _REPORT_ID = Path(description="The report's id.", max_length=MAX_REPORT_ID_LENGTH)
 
 
@@ -33,7 +28,7 @@ _REPORT_ID = Path(description="The report's id.", max_length=MAX_REPORT_ID_LENGT
     "",
     status_code=202,
     response_model=ReportInfo,
-    responses=ERROR_RESPONSES,
+    responses=error_responses(400, 413, 422, 429, 503),
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -61,7 +56,9 @@ async def create_report(app: ServicesDep, body: ReportRequestBodyDep) -> JSONRes
     )
 
 
-@router.get("", response_model=list[ReportInfo], responses=ERROR_RESPONSES, summary="List")
+@router.get(
+    "", response_model=list[ReportInfo], responses=error_responses(422, 503), summary="List"
+)
 async def list_reports(
     app: ServicesDep,
     limit: int = Query(50, ge=1, le=1000, description="How many, newest first."),
@@ -76,8 +73,7 @@ async def list_reports(
     "/{report_id}.csv",
     response_model=None,
     responses={
-        **ERROR_RESPONSES,
-        **_NOT_FOUND,
+        **error_responses(404, 410, 422, 503),
         200: {
             "description": "The report.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
@@ -95,7 +91,7 @@ async def report_csv_download(app: ServicesDep, report_id: str = _REPORT_ID) -> 
 @router.get(
     "/{report_id}",
     response_model=ReportInfo,
-    responses={**ERROR_RESPONSES, **_NOT_FOUND},
+    responses=error_responses(404, 422, 503),
     summary="Status and details",
 )
 async def get_report_info(app: ServicesDep, report_id: str = _REPORT_ID) -> ReportInfo:
