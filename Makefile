@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 BENCH_DATA ?= ../shared/data/store_status.csv.gz
 
-.PHONY: help install run test test-fast lint format typecheck pytest bench bench-load demo docs lock clean
+.PHONY: help install run test test-fast lint format typecheck pytest bench bench-load bench-dashboard demo docs lock clean vendor screenshots
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,15 @@ bench: install  ## CSV reader, engine, CLI, database, growth and Part 2 benchmar
 
 bench-load: install  ## HTTP load benchmark: a local server on the benchmark data set
 	$(BIN)/python benchmarks/load.py --data-dir $(dir $(BENCH_DATA))
+
+bench-dashboard: install  ## dashboard page timings in headless Chromium on the benchmark set
+	$(BIN)/python benchmarks/bench_dashboard.py --data-dir $(dir $(BENCH_DATA))
+
+vendor: install  ## re-fetch the pinned front-end packages with npm and check their hashes
+	$(BIN)/python -m storemon.web.vendoring fetch
+
+screenshots: install  ## retake docs/screenshots/*.png with the browser tests' Chromium
+	STOREMON_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/web -q -k screenshot
 
 lock:  ## re-pin requirements.lock from a fresh environment
 	rm -rf /tmp/storemon-lock && $(PYTHON) -m venv /tmp/storemon-lock

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from storemon import __version__
+from storemon import __version__, web
 from storemon.api.auth import OPEN_PATHS, BearerAuthMiddleware
 from storemon.api.background import BackgroundThread
 from storemon.api.deps import Services
@@ -92,6 +92,8 @@ def create_app(
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by the dashboard, from local files (storemon.web)
+        redoc_url=None,
     )
     routes = [route for router in ROUTERS for route in router.routes]
     install_error_handlers(app, routes=routes)
@@ -103,11 +105,18 @@ def create_app(
     )
     for router in ROUTERS:
         app.include_router(router)
+    web.install_web(app)
     # The last added middleware runs first: count, bound the concurrency, authenticate,
     # then limit the body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_token:
-        app.add_middleware(BearerAuthMiddleware, token=settings.api_token)
+        app.add_middleware(
+            BearerAuthMiddleware,
+            token=settings.api_token,
+            open_paths=OPEN_PATHS | web.OPEN_PATHS,
+            open_prefixes=web.OPEN_PREFIXES,
+            challenge=web.login_challenge,
+        )
     app.add_middleware(
         ConcurrencyLimitMiddleware,
         max_requests=settings.http_max_concurrent_requests,
