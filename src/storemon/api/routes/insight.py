@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
@@ -19,7 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from storemon.api.deps import Services, ServicesDep
 from storemon.api.errors import ErrorBody, error_responses
@@ -118,25 +120,27 @@ async def get_store_outages(
     window: WindowParam = "168h",
     as_of: AsOfParam = None,
     interpolation: InterpolationParam = None,
-) -> StoreOutages:
+) -> Response:
     """Every outage of the store overlapping the window, clipped to it (SPEC Part 2)."""
     chosen = parse_window(window)
     at, mode = _parameters(app, as_of, interpolation)
-    found = await run_in_threadpool(
-        store_outages, app.store, store_id, as_of=at, interpolation=mode, window=chosen
-    )
-    table = found.table
-    assert found.as_of is not None
-    return StoreOutages(
-        store_id=store_id,
-        as_of=found.as_of,
-        window=chosen.text,
-        outages=outage_items(
-            np.asarray(table.column("start_hus").to_numpy(), np.int64),
-            np.asarray(table.column("end_hus").to_numpy(), np.int64),
-            np.asarray(table.column("ongoing").to_numpy(zero_copy_only=False), bool),
-        ),
-    )
+
+    def build() -> BaseModel:
+        found = store_outages(app.store, store_id, as_of=at, interpolation=mode, window=chosen)
+        table = found.table
+        assert found.as_of is not None
+        return StoreOutages(
+            store_id=store_id,
+            as_of=found.as_of,
+            window=chosen.text,
+            outages=outage_items(
+                np.asarray(table.column("start_hus").to_numpy(), np.int64),
+                np.asarray(table.column("end_hus").to_numpy(), np.int64),
+                np.asarray(table.column("ongoing").to_numpy(zero_copy_only=False), bool),
+            ),
+        )
+
+    return await _json(build)
 
 
 @router.get(
@@ -154,24 +158,38 @@ async def get_store_timeline(
     observed_within_minutes: Annotated[
         float, Query(gt=0, le=527040, description="A poll observes this many minutes around it.")
     ] = DEFAULT_OBSERVED_WITHIN_MINUTES,
-) -> StoreTimeline:
+) -> Response:
     """Business hours, polls, interpolated state, outages and unobserved stretches of one
     store in one window, its figures for every window, and its hours and zone as stored."""
     chosen = parse_window(window)
     at, mode = _parameters(app, as_of, interpolation)
-    view = await run_in_threadpool(
-        store_view,
-        app.store,
-        store_id,
-        as_of=at,
-        interpolation=mode,
-        window=chosen,
-        observed_within_us=observed_within_us(observed_within_minutes),
-    )
-    return timeline_response(view, chosen)
+    within = observed_within_us(observed_within_minutes)
+
+    def build() -> BaseModel:
+        view = store_view(
+            app.store,
+            store_id,
+            as_of=at,
+            interpolation=mode,
+            window=chosen,
+            observed_within_us=within,
+        )
+        return timeline_response(view, chosen)
+
+    return await _json(build)
 
 
 # -- the fleet ---------------------------------------------------------------------------
+async def _json(build: Callable[[], BaseModel]) -> Response:
+    """The model ``build`` makes, built and serialized in a worker thread (a page of a
+    fleet table is not work for the event loop)."""
+
+    def run() -> bytes:
+        return build().model_dump_json().encode()
+
+    return Response(await run_in_threadpool(run), media_type="application/json")
+
+
 async def _fleet_result(
     app: Services, spec: JobSpec, as_of: datetime | None, interpolation: Interpolation
 ) -> tuple[JobRecord, pa.Table] | JSONResponse:
@@ -211,7 +229,7 @@ async def get_profile(
     window: WindowParam = "168h",
     as_of: AsOfParam = None,
     interpolation: InterpolationParam = None,
-) -> ProfileResponse | JSONResponse:
+) -> Response:
     """Business time, uptime and downtime of the fleet by local weekday and hour (168 rows,
     Monday 00 first), each store in its own zone (SPEC Part 2)."""
     chosen = parse_window(window)
@@ -220,11 +238,12 @@ async def get_profile(
     if isinstance(found, JSONResponse):
         return found
     job, table = found
-    return ProfileResponse(
-        as_of=job.as_of_used,
-        window=chosen.text,
-        rows=[ProfileRow(**row) for row in table.to_pylist()],
-    )
+
+    def build() -> BaseModel:
+        rows = [ProfileRow(**row) for row in table.to_pylist()]
+        return ProfileResponse(as_of=job.as_of_used, window=chosen.text, rows=rows)
+
+    return await _json(build)
 
 
 @router.get(
@@ -243,7 +262,7 @@ async def get_outages(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> FleetOutages | JSONResponse:
+) -> Response:
     """SPEC's outage list of every store, by store id then start; ``ongoing=true`` gives the
     stores down now."""
     chosen = parse_window(window)
@@ -252,17 +271,23 @@ async def get_outages(
     if isinstance(found, JSONResponse):
         return found
     job, table = found
-    if ongoing is not None:
-        table = table.filter(pc.equal(table.column("ongoing"), pa.scalar(ongoing)))
-    page = table.slice(offset, limit).to_pylist()
-    return FleetOutages(
-        as_of=job.as_of_used,
-        window=chosen.text,
-        total=table.num_rows,
-        offset=offset,
-        limit=limit,
-        outages=[FleetOutage(**row) for row in page],
-    )
+
+    def build() -> BaseModel:
+        chosen_rows = table
+        if ongoing is not None:
+            wanted = pc.equal(table.column("ongoing"), pa.scalar(ongoing))
+            chosen_rows = table.filter(wanted)
+        page = chosen_rows.slice(offset, limit).to_pylist()
+        return FleetOutages(
+            as_of=job.as_of_used,
+            window=chosen.text,
+            total=chosen_rows.num_rows,
+            offset=offset,
+            limit=limit,
+            outages=[FleetOutage(**row) for row in page],
+        )
+
+    return await _json(build)
 
 
 @router.get(
@@ -286,7 +311,7 @@ async def list_stores(
     ] = "store_id",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> StoresPage | JSONResponse:
+) -> Response:
     """Stores with the figures of the latest fleet report (extended columns, windows 1h,
     24h, 168h, as of the latest poll): searchable by id prefix, sortable by any column,
     paged."""
@@ -302,22 +327,25 @@ async def list_stores(
             f"cannot sort by {column!r}: use one of {', '.join(table.column_names)} "
             "(a leading '-' sorts in descending order)"
         )
-    if q:
-        table = table.filter(pc.starts_with(table.column("store_id"), q))
-    order: Literal["ascending", "descending"] = (
-        "descending" if sort.startswith("-") else "ascending"
-    )
-    keys = [(column, order)] + ([("store_id", "ascending")] if column != "store_id" else [])
-    ordered = table.take(pc.sort_indices(table, sort_keys=keys))
-    return StoresPage(
-        report_id=job.id,
-        as_of=job.as_of_used,
-        columns=table.column_names,
-        total=table.num_rows,
-        offset=offset,
-        limit=limit,
-        stores=ordered.slice(offset, limit).to_pylist(),
-    )
+
+    def build() -> BaseModel:
+        chosen_rows = table.filter(pc.starts_with(table.column("store_id"), q)) if q else table
+        order: Literal["ascending", "descending"] = (
+            "descending" if sort.startswith("-") else "ascending"
+        )
+        keys = [(column, order)] + ([("store_id", "ascending")] if column != "store_id" else [])
+        ordered = chosen_rows.take(pc.sort_indices(chosen_rows, sort_keys=keys))
+        return StoresPage(
+            report_id=job.id,
+            as_of=job.as_of_used,
+            columns=table.column_names,
+            total=chosen_rows.num_rows,
+            offset=offset,
+            limit=limit,
+            stores=ordered.slice(offset, limit).to_pylist(),
+        )
+
+    return await _json(build)
 
 
 @router.get(
