@@ -230,12 +230,12 @@ def test_a_second_scanner_never_ingests_a_file_the_first_is_ingesting(
 
     _write(inbox / "a.csv", STATUS + BAD_ROW, mtime=1_000)
     _write(inbox / "b.csv", STATUS + BAD_ROW, mtime=2_000)
-    real_ingest = inbox_module.ingest
+    real_store_files = inbox_module.store_files
     other: list[InboxResult] = []
     raced: list[bool] = []
 
-    def ingest_then_race(store: Store, files: dict[str, Path], **kw: object) -> object:
-        summary = real_ingest(store, files, **kw)  # type: ignore[arg-type]
+    def store_then_race(store: Store, read: object) -> object:
+        summary = real_store_files(store, read)  # type: ignore[arg-type]
         if not raced:  # once: the other scanner runs a whole scan right now
             raced.append(True)
             racer = threading.Thread(target=lambda: other.extend(scan_inbox(store, inbox)))
@@ -243,7 +243,7 @@ def test_a_second_scanner_never_ingests_a_file_the_first_is_ingesting(
             racer.join()
         return summary
 
-    monkeypatch.setattr(inbox_module, "ingest", ingest_then_race)
+    monkeypatch.setattr(inbox_module, "store_files", store_then_race)
     first = scan_inbox(store, inbox)
     names = sorted(r.name for r in [*first, *other] if r.ok)
     assert names == ["a.csv", "b.csv"]  # each once, whoever took it
@@ -313,7 +313,8 @@ def test_a_database_failure_puts_the_claimed_file_back(
     def broken(*args: object, **kw: object) -> object:
         raise StoreError("the database is down")
 
-    monkeypatch.setattr(inbox_module, "ingest", broken)
+    monkeypatch.setattr(inbox_module, "store_files", broken)
+    monkeypatch.setattr(store, "data_version", broken)  # down for every query
     (result,) = scan_inbox(store, inbox)  # the scan stops at the first failure
     assert (result.name, result.moved_to, result.error) == ("a.csv", None, "the database is down")
     assert sorted(p.name for p in inbox.iterdir()) == ["a.csv", "b.csv"]
@@ -327,14 +328,27 @@ def test_a_file_gone_before_its_stat_is_skipped(
 ) -> None:
     _write(inbox / "a.csv", STATUS, mtime=1_000)
     _write(inbox / "b.csv", STATUS, mtime=2_000)
-    real_stat = Path.stat
-    calls: list[str] = []
+    real_scandir = os.scandir
 
-    def stat(path: Path, **kw: bool) -> os.stat_result:
-        calls.append(path.name)
-        if path.name == "a.csv" and calls.count("a.csv") > 1:  # gone after it was listed
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
-        return real_stat(path, **kw)
+    class Gone:  # a.csv is listed, then taken by another scanner before its stat
+        def __init__(self, entry: os.DirEntry[str]) -> None:
+            self.entry = entry
+            self.name = entry.name
 
-    monkeypatch.setattr(Path, "stat", stat)
+        def stat(self, **kw: bool) -> os.stat_result:
+            if self.name == "a.csv":
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", self.name)
+            return self.entry.stat(**kw)
+
+    class Listing:
+        def __init__(self, path: Path) -> None:
+            self.scan = real_scandir(path)
+
+        def __enter__(self) -> list[Gone]:
+            return [Gone(entry) for entry in self.scan]
+
+        def __exit__(self, *exc: object) -> None:
+            self.scan.close()
+
+    monkeypatch.setattr(os, "scandir", Listing)
     assert [p.name for p in inbox_files(inbox)] == ["b.csv"]

@@ -62,6 +62,7 @@ def test_to_json_is_keyed_by_the_sources_given(store: Store) -> None:
                 {"line": line, "reason": reason}
                 for line, reason in summary.sources["status"].first_rejects
             ],
+            "warnings": [],
         }
     }
 

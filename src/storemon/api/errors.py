@@ -21,9 +21,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storemon.errors import (
     ConfigError,
+    FileTooLarge,
     IngestError,
     InputError,
     MissingColumnError,
+    NothingLoaded,
     ReportNotFound,
     StoreError,
     StoremonError,
@@ -135,6 +137,10 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
 def _status_for(error: StoremonError) -> tuple[int, str]:
     if isinstance(error, MissingColumnError):
         return 422, "missing_column"
+    if isinstance(error, NothingLoaded):
+        return 422, "nothing_loaded"
+    if isinstance(error, FileTooLarge):
+        return 413, "file_too_large"
     if isinstance(error, IngestError):
         return 400, "file_refused"
     if isinstance(error, InputError):
@@ -154,6 +160,8 @@ async def _on_storemon_error(request: Request, exc: Exception) -> JSONResponse:
     details: list[ErrorDetail] = []
     if isinstance(exc, MissingColumnError):
         details.append(ErrorDetail(loc=f"header.{exc.column}", message=str(exc)))
+    if isinstance(exc, NothingLoaded):
+        details += [ErrorDetail(loc=f"line.{line}", message=why) for line, why in exc.first_rejects]
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
     return error_response(status, str(exc), code, details)
