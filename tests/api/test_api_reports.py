@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
@@ -20,15 +19,17 @@ from api_helpers import (
 
 import storemon.jobs.compute
 from storemon import __version__
+from waiting import wait_until
 
 
 def wait_info(client: TestClient, report_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while True:
-        info: dict[str, Any] = client.get(f"/reports/{report_id}").json()
-        if info["status"] in ("complete", "failed") or time.monotonic() > deadline:
-            return info
-        time.sleep(0.01)
+    info: dict[str, Any] = wait_until(
+        lambda: client.get(f"/reports/{report_id}").json(),
+        lambda info: info["status"] in ("complete", "failed"),
+        timeout=TIMEOUT_SECONDS,
+        interval=0.01,
+    )
+    return info
 
 
 def test_post_reports_is_202_with_location(loaded: TestClient) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -51,15 +53,20 @@ def _zones(store: Store) -> dict[object, object]:
 
 
 def _codes(store: Store) -> dict[str, int]:
-    """The stores table, id -> code, read through the backend's own connection."""
-    query = "SELECT store_id, code FROM stores"
-    if store.url.startswith("duckdb"):
-        with store._reader("read store codes") as cur:  # type: ignore[attr-defined]
-            rows = cur.execute(query).fetchall()
-    else:
-        with store._session("read store codes") as conn:  # type: ignore[attr-defined]
-            rows = conn.execute(query).fetchall()
-    return {str(store_id): int(code) for store_id, code in rows}
+    """The stores table, id -> code."""
+    rows = store.execute_sql("SELECT store_id, code FROM stores")
+    return {str(store_id): int(code) for store_id, code in rows}  # type: ignore[call-overload]
+
+
+@contextmanager
+def _timezones_away(store: Store) -> Iterator[None]:
+    """The timezones table renamed: an ingest fails at its timezones, after its polls
+    and hours are written (the database refuses the statement)."""
+    store.execute_sql("ALTER TABLE timezones RENAME TO timezones_away")
+    try:
+        yield
+    finally:
+        store.execute_sql("ALTER TABLE timezones_away RENAME TO timezones")
 
 
 def test_empty_store(store: Store) -> None:
@@ -190,21 +197,14 @@ def _assert_unchanged(store: Store, version: int) -> None:
 
 
 def test_a_batch_failing_in_the_database_changes_nothing(
-    store: Store, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
+    store: Store, tables: type[Tables]
 ) -> None:
     store.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
     version = store.data_version()
-
-    def fail(conn: object, table: pa.Table) -> None:
-        # Polls and hours are written by now; the database refuses the next statement.
-        conn.execute("SELECT no_such_column FROM timezones")  # type: ignore[attr-defined]
-
-    monkeypatch.setattr(store, "_replace_timezones", fail)
-    with pytest.raises(StoreError):
+    with _timezones_away(store), pytest.raises(StoreError):
         store.apply_ingest(_batch_failing_late(tables))
     _assert_unchanged(store, version)
     assert _codes(store) == {"a": 0}  # the new store's code went with the transaction
-    monkeypatch.undo()
     store.apply_ingest(_batch_failing_late(tables))  # the store is usable afterwards
     assert store.counts()["polls"] == 2
     assert _codes(store) == {"a": 0, "c": 1}
@@ -305,18 +305,12 @@ def test_store_codes_are_given_once_in_byte_order_and_kept_across_ingests(
     assert ("a", utc("2023-01-23 12:00"), False) in _polls(store)
 
 
-def _execute(store: Store, sql: str) -> None:
-    """Run one statement in a transaction of the backend's own (tests only: no other way in)."""
-    with store._transaction("run a test statement") as conn:  # type: ignore[attr-defined]
-        conn.execute(sql)
-
-
 def test_store_codes_running_out_is_a_clear_error_that_changes_nothing(
     store: Store, tables: type[Tables]
 ) -> None:
     store.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
     # As if 2^31 - 1 ids had been coded: the next new id gets the last code there is.
-    _execute(store, "INSERT INTO stores VALUES (2147483646, 'b')")
+    store.execute_sql("INSERT INTO stores VALUES (2147483646, 'b')")
     store.apply_ingest(IngestBatch(polls=tables.polls([("c", "2023-01-23 10:00", True)])))
     assert _codes(store)["c"] == 2**31 - 1
     before = (store.counts(), store.data_version(), _codes(store))
@@ -470,7 +464,7 @@ _HASH = "ab" * 32
 
 
 def test_the_ledger_of_ingested_files_is_written_with_the_ingest(
-    store: Store, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
+    store: Store, tables: type[Tables]
 ) -> None:
     assert store.ingested_file("s.csv", _HASH) is None
     before = datetime.now(UTC)
@@ -490,11 +484,7 @@ def test_the_ledger_of_ingested_files_is_written_with_the_ingest(
     assert store.ingested_file("h.csv", _HASH) is None  # no hash given for it
 
     # An ingest that fails in the database records no file.
-    def fail(conn: object, table: pa.Table) -> None:
-        conn.execute("SELECT no_such_column FROM timezones")  # type: ignore[attr-defined]
-
-    monkeypatch.setattr(store, "_replace_timezones", fail)
-    with pytest.raises(StoreError):
+    with _timezones_away(store), pytest.raises(StoreError):
         store.apply_ingest(
             IngestBatch(
                 timezones=tables.timezones([("a", "Asia/Tokyo")]),
@@ -755,6 +745,16 @@ def test_job_updates_behave_alike_on_both_backends(store: Store) -> None:
     assert [job.id for job in store.list_jobs()] == ["n"]
 
 
+def test_a_job_row_storemon_cannot_read_is_a_store_error(store: Store) -> None:
+    store.insert_job(_job("odd", "2024-01-01 00:00"))
+    store.execute_sql("UPDATE jobs SET status = 'paused' WHERE id = 'odd'")
+    with pytest.raises(StoreError, match="job odd has an unknown status 'paused'"):
+        store.get_job("odd")
+    store.execute_sql("UPDATE jobs SET status = 'queued', interpolation = 'linear'")
+    with pytest.raises(StoreError, match="unknown interpolation 'linear'"):
+        store.list_jobs()
+
+
 def test_driver_errors_are_translated(store: Store) -> None:
     store.insert_job(_job("dup", "2024-01-01 00:00"))
     with pytest.raises(StoreError) as caught:
@@ -785,7 +785,7 @@ def test_reopening_keeps_data_and_migrations_run_once(store_url: str, tables: ty
         try:
             assert again.counts()["polls"] == 1
             assert again.data_version() == version
-            assert again.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]
+            assert again.schema_version() == SCHEMA_VERSION
         finally:
             again.close()
 
@@ -867,7 +867,7 @@ def test_a_new_migration_is_applied_once_on_an_existing_database(
     for _ in range(2):  # a second apply would fail: the table exists
         again = open_store(store_url)
         try:
-            assert again.schema_version() == SCHEMA_VERSION + 1  # type: ignore[attr-defined]
+            assert again.schema_version() == SCHEMA_VERSION + 1
             assert again.counts()["polls"] == 1
         finally:
             again.close()
@@ -909,8 +909,12 @@ def _every_call(store: Store, tables: type[Tables]) -> list[tuple[str, object]]:
 
 def _cut_off(store: Store, request: pytest.FixtureRequest) -> None:
     """Take the database away under the store (its connections, and any new one)."""
-    if store.url.startswith("duckdb"):
-        store._conn.close()  # type: ignore[attr-defined]
+    if store.url.startswith("duckdb"):  # one process, no server to lose: no tables
+        tables = store.execute_sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        )
+        for (name,) in tables:
+            store.execute_sql(f"DROP TABLE {name}")
         return
     import psycopg
     from psycopg import sql

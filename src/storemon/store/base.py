@@ -8,6 +8,7 @@ exceptions never leave an implementation: they are translated to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Protocol
@@ -116,6 +117,12 @@ class _Database(Protocol):
 
     def schema_version(self) -> int:
         """The highest migration applied (``storemon.store.migrations.SCHEMA_VERSION``)."""
+        ...
+
+    def execute_sql(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Run one statement (the backend's own SQL and placeholders) in a transaction of
+        its own and return its rows. For maintenance and tests; everything storemon
+        does goes through the methods of the port."""
         ...
 
 

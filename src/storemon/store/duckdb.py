@@ -167,6 +167,11 @@ class DuckDBStore(JobTable):
             with self._errors("close the database"):
                 self._conn.close()
 
+    def execute_sql(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Run one statement in a transaction of its own; its rows (maintenance, tests)."""
+        with self._transaction("run a statement") as conn:
+            return _execute(conn)(sql, params)
+
     def schema_version(self) -> int:
         """The highest migration applied."""
         with self._reader("read the schema version") as cur:

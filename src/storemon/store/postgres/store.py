@@ -83,17 +83,18 @@ class PostgresStore(JobTable):
     def __init__(self, url: str, conninfo: str, *, create: bool = True) -> None:
         self.url = url
         self._display = redact_url(url)
-        self._connections = Connections(conninfo, self._display)
+        #: The pooled connections (public for status pages and tests).
+        self.connections = Connections(conninfo, self._display)
         try:
             self._open(conninfo)
         except BaseException:
-            self._connections.close()
+            self.connections.close()
             raise
 
     def _open(self, conninfo: str) -> None:
         """Check the encoding and migrate, on a connection of its own (the pool connects
         in the background, and would not say why a first connection failed)."""
-        with self._connections.errors("connect"):
+        with self.connections.errors("connect"):
             conn = psycopg.connect(
                 conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS
             )
@@ -113,15 +114,15 @@ class PostgresStore(JobTable):
     # -- plumbing --------------------------------------------------------------------
     def _session(self, doing: str) -> AbstractContextManager[_Conn]:
         """A pooled autocommit connection, errors translated."""
-        return self._connections.session(doing)
+        return self.connections.session(doing)
 
     def _transaction(self, doing: str) -> AbstractContextManager[_Conn]:
         """A pooled connection inside one transaction (rolled back on any error)."""
-        return self._connections.transaction(doing)
+        return self.connections.transaction(doing)
 
     def _read(self, doing: str, body: Callable[[_Conn], T]) -> T:
         """``body(conn)``, an idempotent read, on a pooled connection."""
-        return self._connections.read(doing, body)
+        return self.connections.read(doing, body)
 
     def _job_rows(self, doing: str, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
         return self._read(doing, lambda conn: _execute(conn)(sql, params))
@@ -131,7 +132,12 @@ class PostgresStore(JobTable):
 
     def close(self) -> None:
         """Close every pooled connection. Idempotent."""
-        self._connections.close()
+        self.connections.close()
+
+    def execute_sql(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Run one statement in a transaction of its own; its rows (maintenance, tests)."""
+        with self._transaction("run a statement") as conn:
+            return _execute(conn)(sql, params)
 
     def schema_version(self) -> int:
         """The highest migration applied."""
