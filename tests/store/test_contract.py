@@ -14,7 +14,7 @@ import pytest
 
 from storemon import schema
 from storemon.engine import compute_report, report_csv
-from storemon.errors import ConfigError, InvalidRequest, ReportNotFound, StoreError
+from storemon.errors import ConfigError, IngestError, InvalidRequest, ReportNotFound, StoreError
 from storemon.store import IngestBatch, JobRecord, Store, open_store
 from storemon.store.migrations import SCHEMA_VERSION
 
@@ -971,3 +971,120 @@ def test_an_as_of_in_the_first_week_of_year_one_reads_without_overflow(
     got = store.report_inputs(datetime(1, 1, 3, tzinfo=UTC))
     assert _rows(_as_text(got.polls)) == [("a", first, False)]
     assert got.as_of == datetime(1, 1, 3, tzinfo=UTC)
+
+
+def _batches(tables: type[Tables], *groups: list[tuple[str, str, bool]]) -> Iterator[pa.Table]:
+    for rows in groups:
+        yield tables.polls(rows)
+
+
+def test_polls_as_batches_are_one_ingest_and_a_later_batch_wins(
+    store: Store, tables: type[Tables]
+) -> None:
+    version = store.data_version()
+    store.apply_ingest(
+        IngestBatch(
+            polls=_batches(
+                tables,
+                [("b", "2023-01-23 10:00", True), ("a", "2023-01-23 10:00", True)],
+                [],  # an empty batch is skipped
+                [("a", "2023-01-23 10:00", False), ("c", "2023-01-23 11:00", True)],
+                [("a", "2023-01-23 10:00", True), ("a", "2023-01-23 10:00", False)],
+            ),
+            hours=tables.hours([("a", 0, "09:00", "12:00")]),
+            files={"status": "s.csv"},
+            file_hashes={"status": _HASH},
+        )
+    )
+    assert _polls(store) == [
+        ("a", utc("2023-01-23 10:00"), False),  # the last row of the last batch holding it
+        ("b", utc("2023-01-23 10:00"), True),
+        ("c", utc("2023-01-23 11:00"), True),
+    ]
+    assert store.counts()["stores"] == 3
+    assert sorted(_codes(store).values()) == [0, 1, 2]
+    assert store.latest_poll_utc() == utc("2023-01-23 11:00")
+    assert store.data_version() == version + 1  # one ingest, one version
+    assert store.ingested_file("s.csv", _HASH) is not None
+    # Again, as batches of other sizes against the stored polls: only the change lands.
+    store.apply_ingest(
+        IngestBatch(
+            polls=_batches(
+                tables,
+                [("c", "2023-01-23 11:00", True)],
+                [("b", "2023-01-23 10:00", False)],
+            )
+        )
+    )
+    assert ("b", utc("2023-01-23 10:00"), False) in _polls(store)
+    assert store.counts()["polls"] == 3
+
+
+def test_batches_without_rows_change_nothing(store: Store, tables: type[Tables]) -> None:
+    version = store.data_version()
+    store.apply_ingest(IngestBatch(polls=iter([])))
+    store.apply_ingest(IngestBatch(polls=_batches(tables, [], [])))
+    assert store.data_version() == version
+    assert store.counts()["polls"] == 0
+
+
+def test_a_batch_source_that_fails_midway_stores_nothing(
+    store: Store, tables: type[Tables]
+) -> None:
+    store.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+    version = store.data_version()
+
+    def failing() -> Iterator[pa.Table]:
+        yield tables.polls([("a", "2023-01-23 10:00", False), ("c", "2023-01-23 11:00", True)])
+        yield tables.polls([("d", "2023-01-23 11:00", True)])
+        raise IngestError("s.csv: the file ended inside a quoted field")
+
+    with pytest.raises(IngestError, match="inside a quoted field"):
+        store.apply_ingest(
+            IngestBatch(polls=failing(), rejects=_batch_failing_late(tables).rejects)
+        )
+    _assert_unchanged(store, version)
+    assert _codes(store) == {"a": 0}
+
+    def malformed() -> Iterator[pa.Table]:
+        yield tables.polls([("c", "2023-01-23 11:00", True)])
+        yield pa.table({"store_id": ["d"]})
+
+    with pytest.raises(StoreError, match="polls table does not match"):
+        store.apply_ingest(IngestBatch(polls=malformed()))
+    _assert_unchanged(store, version)
+
+
+def test_memory_for_batches_follows_one_batch(store: Store) -> None:
+    """Arrow memory while the store consumes 30 batches stays that of a few batches: it
+    keeps none of those it has staged (a list of them all would hold 30)."""
+    import numpy as np
+
+    rows_per_batch = 20_000
+    ids = pa.array([f"s{i}" for i in range(500)])
+
+    def batch(k: int) -> pa.Table:
+        index = np.arange(k * rows_per_batch, (k + 1) * rows_per_batch)
+        seconds = 1_672_531_200 + index
+        return pa.Table.from_arrays(
+            [
+                ids.take(pa.array(index % 500)),
+                pa.array(seconds * 1_000_000, pa.timestamp("us", tz="UTC")),
+                pa.array(index % 3 == 0),
+            ],
+            schema=schema.POLLS,
+        )
+
+    one = batch(0).get_total_buffer_size()
+    base = pa.total_allocated_bytes()
+    peaks: list[int] = []
+
+    def batches() -> Iterator[pa.Table]:
+        for k in range(30):
+            table = batch(k)
+            peaks.append(pa.total_allocated_bytes() - base)
+            yield table
+
+    store.apply_ingest(IngestBatch(polls=batches()))
+    assert store.counts()["polls"] == 30 * rows_per_batch
+    assert max(peaks) < 6 * one, (max(peaks), one)

@@ -8,7 +8,7 @@ exceptions never leave an implementation: they are translated to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Protocol
@@ -50,9 +50,13 @@ class IngestBatch:
 
     Tables use the schemas of :mod:`storemon.schema` and keep file order, so
     that "later row wins" can be applied. ``None`` means the source was not given.
+    ``polls`` may also be an iterable of tables (batches of one file, in file order):
+    the store consumes it inside the ingest's transaction, staging one batch at a
+    time, so memory follows one batch; a later batch's row wins over an earlier one's.
+    An exception raised by the iterable rolls the whole ingest back.
     """
 
-    polls: pa.Table | None = None
+    polls: pa.Table | Iterable[pa.Table] | None = None
     hours: pa.Table | None = None
     timezones: pa.Table | None = None
     rejects: pa.Table | None = None  # schema.REJECTS
