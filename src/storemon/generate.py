@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
 import numpy as np
@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from storemon import demo_data
 from storemon.ingest.csv import read_source
 from storemon.ingest.timestamps import format_instants
+from storemon.instants import to_epoch_us
 from storemon.schema import POLLS, US_PER_SECOND, Source
 
 __all__ = ["demo_polls", "generate_polls", "polls_csv"]
@@ -181,7 +182,7 @@ def _inactive_at(
 def _epoch_us(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise ValueError(f"{moment.isoformat()} has no time zone; give an aware datetime")
-    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return to_epoch_us(moment)
 
 
 # The stubs do not know that scalars broadcast against arrays here.

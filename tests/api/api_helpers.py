@@ -5,13 +5,14 @@ Import ``TestClient`` from here, not from fastapi/starlette (see the comment bel
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import httpx
 from starlette.exceptions import StarletteDeprecationWarning
+
+from waiting import wait_until
 
 with warnings.catch_warnings():
     # Starlette 1.x asks for the httpx2 fork in its TestClient; the pinned httpx works,
@@ -59,12 +60,12 @@ def load_example(store: Store, tables: Any) -> None:
 
 def wait_done(client: TestClient, report_id: str, **params: str) -> httpx.Response:
     """Poll /get_report until it is no longer Running."""
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while True:
-        response = client.get("/get_report", params={"report_id": report_id, **params})
-        if response.status_code != 202 or time.monotonic() > deadline:
-            return response
-        time.sleep(0.01)
+    return wait_until(
+        lambda: client.get("/get_report", params={"report_id": report_id, **params}),
+        lambda response: response.status_code != 202,
+        timeout=TIMEOUT_SECONDS,
+        interval=0.01,
+    )
 
 
 def parse_csv(text: str) -> dict[str, list[float]]:

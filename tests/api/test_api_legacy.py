@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from api_helpers import AS_OF, EXPECTED, TestClient, assert_error_shape, parse_csv, wait_done
 
-import storemon.jobs.runner
+import storemon.jobs.compute
 from storemon.errors import StoreError
 
 
@@ -91,13 +91,13 @@ def test_running_report_answers_202(loaded: TestClient, monkeypatch: pytest.Monk
     import threading
 
     gate = threading.Event()
-    real = storemon.jobs.runner.compute_report
+    real = storemon.jobs.compute.compute_report
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         assert gate.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(storemon.jobs.runner, "compute_report", slow)
+    monkeypatch.setattr(storemon.jobs.compute, "compute_report", slow)
     report_id = loaded.post("/trigger_report").json()["report_id"]
     try:
         response = loaded.get("/get_report", params={"report_id": report_id})
@@ -136,7 +136,7 @@ def test_failed_report_answers_500_with_the_reason(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise StoreError("disk full while reading polls")
 
-    monkeypatch.setattr(storemon.jobs.runner, "compute_report", broken)
+    monkeypatch.setattr(storemon.jobs.compute, "compute_report", broken)
     report_id = loaded.post("/trigger_report").json()["report_id"]
     response = wait_done(loaded, report_id)
     body = assert_error_shape(response, 500)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
@@ -18,17 +17,19 @@ from api_helpers import (
     wait_done,
 )
 
-import storemon.jobs.runner
+import storemon.jobs.compute
 from storemon import __version__
+from waiting import wait_until
 
 
 def wait_info(client: TestClient, report_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while True:
-        info: dict[str, Any] = client.get(f"/reports/{report_id}").json()
-        if info["status"] in ("complete", "failed") or time.monotonic() > deadline:
-            return info
-        time.sleep(0.01)
+    info: dict[str, Any] = wait_until(
+        lambda: client.get(f"/reports/{report_id}").json(),
+        lambda info: info["status"] in ("complete", "failed"),
+        timeout=TIMEOUT_SECONDS,
+        interval=0.01,
+    )
+    return info
 
 
 def test_post_reports_is_202_with_location(loaded: TestClient) -> None:
@@ -77,7 +78,7 @@ def test_csv_of_a_failed_report_is_500(loaded: TestClient, monkeypatch: pytest.M
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("bad zone data")
 
-    monkeypatch.setattr(storemon.jobs.runner, "compute_report", broken)
+    monkeypatch.setattr(storemon.jobs.compute, "compute_report", broken)
     report_id = loaded.post("/reports").json()["report_id"]
     info = wait_info(loaded, report_id)
     assert info["status"] == "failed"

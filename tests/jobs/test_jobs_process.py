@@ -14,8 +14,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from storemon.jobs import ProcessCompute, ReportWorkerError, compute_with_engine
-from storemon.store import IngestBatch, Store, open_store
+from storemon.jobs import InThreadCompute, ProcessCompute, ReportWorkerError
+from storemon.store import IngestBatch, JobRecord, Store, open_store
 
 AS_OF = datetime(2023, 1, 23, 17, 0, tzinfo=UTC)
 
@@ -47,13 +47,25 @@ def process_compute() -> Iterator[ProcessCompute]:
     compute.close()
 
 
+def _job(as_of: datetime | None = AS_OF, interpolation: str = "nearest") -> JobRecord:
+    return JobRecord(
+        id="job",
+        status="running",
+        interpolation=interpolation,  # type: ignore[arg-type]
+        as_of_requested=as_of,
+        data_version=1,
+        created_at=AS_OF,
+    )
+
+
 def test_worker_process_gives_the_same_report_as_the_thread(
     example_store: Store, process_compute: ProcessCompute
 ) -> None:
     for as_of in (AS_OF, None):
         for interpolation in ("nearest", "previous"):
-            in_process = process_compute(example_store, as_of, interpolation)  # type: ignore[arg-type]
-            in_thread = compute_with_engine(example_store, as_of, interpolation)  # type: ignore[arg-type]
+            job = _job(as_of, interpolation)
+            in_process = process_compute(example_store, job)
+            in_thread = InThreadCompute()(example_store, job)
             assert in_process == in_thread
     assert in_process.row_count == 2
     assert in_process.csv.startswith(b"store_id,uptime_last_hour,")
@@ -62,14 +74,14 @@ def test_worker_process_gives_the_same_report_as_the_thread(
 def test_the_hand_over_keeps_the_dictionary_coded_store_ids(
     example_store: Store, tmp_path: Path
 ) -> None:
-    from storemon.jobs import runner
+    from storemon.jobs import compute as compute_module
 
     inputs = example_store.report_inputs(AS_OF)
     assert inputs.polls.schema.field("store_id").type == pa.dictionary(pa.int32(), pa.string())
     for name in ("polls", "hours", "timezones"):
         table = getattr(inputs, name)
-        runner._write_table(table, str(tmp_path / name))
-        back = runner._read_table(str(tmp_path / name))
+        compute_module._write_table(table, str(tmp_path / name))
+        back = compute_module._read_table(str(tmp_path / name))
         assert back.schema == table.schema
         assert back.equals(table)
 
@@ -87,25 +99,25 @@ def test_a_dead_worker_fails_the_report_and_the_next_one_works(
         os.kill(child.pid, signal.SIGKILL)
         child.join(10)
     with pytest.raises(ReportWorkerError, match="worker process died"):
-        process_compute(example_store, AS_OF, "nearest")
-    assert process_compute(example_store, AS_OF, "nearest").row_count == 2
+        process_compute(example_store, _job())
+    assert process_compute(example_store, _job()).row_count == 2
 
 
 def test_inputs_go_through_dev_shm_only_when_it_has_room(monkeypatch: pytest.MonkeyPatch) -> None:
-    from storemon.jobs import runner
+    from storemon.jobs import compute as compute_module
 
     class Small:
         f_bavail, f_frsize = 64, 1024 * 1024  # 64 MB free, like a container's default
 
-    monkeypatch.setattr(runner.os, "statvfs", lambda path: Small())
-    assert runner._handover_dir(10 * 1024 * 1024) == "/dev/shm"
-    assert runner._handover_dir(50 * 1024 * 1024) is None  # the temporary directory instead
+    monkeypatch.setattr(compute_module.os, "statvfs", lambda path: Small())
+    assert compute_module._handover_dir(10 * 1024 * 1024) == "/dev/shm"
+    assert compute_module._handover_dir(50 * 1024 * 1024) is None  # the temporary directory instead
 
     def missing(path: str) -> None:
         raise FileNotFoundError(path)
 
-    monkeypatch.setattr(runner.os, "statvfs", missing)
-    assert runner._handover_dir(1) is None
+    monkeypatch.setattr(compute_module.os, "statvfs", missing)
+    assert compute_module._handover_dir(1) is None
 
 
 _ORPHAN_SCRIPT = """
@@ -166,9 +178,9 @@ def test_warm_up_removes_inputs_left_by_a_killed_server(
     import sys
     import tempfile
 
-    from storemon.jobs import runner
+    from storemon.jobs import compute as compute_module
 
-    monkeypatch.setattr(runner, "_SHM", str(tmp_path / "shm"))
+    monkeypatch.setattr(compute_module, "_SHM", str(tmp_path / "shm"))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "shm").mkdir()
     (tmp_path / "tmp").mkdir()
@@ -197,11 +209,14 @@ def test_warm_up_removes_inputs_left_by_a_killed_server(
         assert [folder.exists() for folder in kept] == [True, True]
         # its own hand-over folders carry its pid, so a later start can tell
         seen: list[str] = []
-        real_write = runner._write_table
-        monkeypatch.setattr(
-            runner, "_write_table", lambda table, path: (seen.append(path), real_write(table, path))
-        )
-        assert compute(example_store, AS_OF, "nearest").row_count == 2
+        real_write = compute_module._write_table
+
+        def spy(table: pa.Table, path: str) -> None:
+            seen.append(path)
+            real_write(table, path)
+
+        monkeypatch.setattr(compute_module, "_write_table", spy)
+        assert compute(example_store, _job()).row_count == 2
         assert seen
         assert all(f"storemon-report-{os.getpid()}-" in path for path in seen)
     finally:

@@ -13,7 +13,8 @@ import pytest
 from storemon.errors import ReportNotFound, StoreError
 from storemon.jobs import ComputedReport, ReportJobs, new_report_id
 from storemon.schema import Interpolation
-from storemon.store import IngestBatch, JobRecord, Store, open_store
+from storemon.store import DataStore, IngestBatch, JobRecord, Store, open_store
+from waiting import wait_until
 
 AS_OF = datetime(2023, 1, 23, 17, 0, tzinfo=UTC)
 TIMEOUT = 10.0
@@ -28,16 +29,19 @@ class FakeCompute:
     error: Exception | None = None
     summary: dict[str, object] = field(default_factory=dict)
     calls: list[tuple[datetime | None, Interpolation]] = field(default_factory=list)
+    jobs: list[JobRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.gate.set()  # open unless a test closes it
 
-    def __call__(
-        self, store: Store, as_of: datetime | None, interpolation: Interpolation
-    ) -> ComputedReport:
+    closed: int = 0
+
+    def __call__(self, store: DataStore, job: JobRecord) -> ComputedReport:
+        as_of, interpolation = job.as_of_requested, job.interpolation
         with self.lock:
             self.calls.append((as_of, interpolation))
+            self.jobs.append(job)
         self.started.set()
         assert self.gate.wait(TIMEOUT)
         if self.error is not None:
@@ -47,15 +51,14 @@ class FakeCompute:
             csv=body, row_count=1, as_of_used=as_of or AS_OF, summary=dict(self.summary)
         )
 
+    def close(self) -> None:
+        self.closed += 1
+
 
 def wait_for(jobs: ReportJobs, job_id: str, status: str) -> JobRecord:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        job = jobs.get(job_id)
-        if job.status == status:
-            return job
-        time.sleep(0.005)
-    raise AssertionError(f"job {job_id} never became {status}: {jobs.get(job_id)}")
+    job = wait_until(lambda: jobs.get(job_id), lambda job: job.status == status, timeout=TIMEOUT)
+    assert job.status == status, f"job {job_id} never became {status}: {job}"
+    return job
 
 
 @pytest.fixture
@@ -361,3 +364,42 @@ def test_a_result_that_cannot_be_stored_fails_the_job(
     assert stored is not None
     assert stored.status == "failed"
     assert jobs.in_progress() == {"queued": 0, "running": 0}
+
+
+def test_the_compute_gets_the_running_job_and_is_closed_with_the_service(
+    store: Store, compute: FakeCompute
+) -> None:
+    jobs = ReportJobs(store, compute=compute)
+    job = jobs.trigger(as_of=AS_OF, interpolation="previous", options='{"x":1}').job
+    wait_for(jobs, job.id, "complete")
+    [given] = compute.jobs
+    assert (given.id, given.status, given.options) == (job.id, "running", '{"x":1}')
+    assert given.attempts == 1
+    jobs.close()
+    jobs.close()
+    assert compute.closed == 1  # owned by the service, whatever its type
+
+
+def test_the_in_thread_compute_calls_the_engine_through_compute_tables(
+    store: Store, tables: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storemon.jobs import compute as compute_module
+
+    store.apply_ingest(IngestBatch(polls=tables.polls([("S", "2023-01-23 10:00", True)])))
+    seen: list[JobRecord] = []
+    real = compute_module.compute_tables
+
+    def spy(polls: object, hours: object, timezones: object, job: JobRecord) -> ComputedReport:
+        seen.append(job)
+        return real(polls, hours, timezones, job)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compute_module, "compute_tables", spy)
+    jobs = ReportJobs(store)  # the default strategy
+    try:
+        job = jobs.trigger(as_of=None, interpolation="nearest").job
+        done = wait_for(jobs, job.id, "complete")
+    finally:
+        jobs.close()
+    assert [j.id for j in seen] == [job.id]
+    assert done.row_count == 1
+    assert done.as_of_used == datetime(2023, 1, 23, 10, 0, tzinfo=UTC)

@@ -13,8 +13,8 @@ import pytest
 
 from storemon.errors import StoreError
 from storemon.store import IngestBatch, open_store
-from storemon.store import postgres as pg_module
 from storemon.store.migrations import SCHEMA_VERSION
+from storemon.store.postgres import PostgresStore, bulk, connections
 
 if TYPE_CHECKING:
     from conftest import Tables
@@ -66,7 +66,7 @@ def test_bulk_reads_in_several_chunks_give_every_row(
         rows = [(f"s{i % 37}", start + timedelta(minutes=7 * i), i % 3 == 0) for i in range(500)]
         store.apply_ingest(IngestBatch(polls=tables.polls(rows)))
         whole = _text_ids(store.report_inputs(None).polls)
-        monkeypatch.setattr(pg_module, "_ROWS_PER_CHUNK", 16)  # 500 rows -> 32 chunks
+        monkeypatch.setattr(bulk, "_ROWS_PER_CHUNK", 16)  # 500 rows -> 32 chunks
         chunked = _text_ids(store.report_inputs(None).polls)
         assert chunked.num_rows == whole.num_rows == 500
         assert chunked.sort_by([("store_id", "ascending"), ("timestamp_utc", "ascending")]).equals(
@@ -98,7 +98,7 @@ def test_two_processes_opening_a_new_database_at_once_migrate_it_once(pg_url: st
     assert errors == []
     store = open_store(pg_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]
+        assert store.schema_version() == SCHEMA_VERSION
     finally:
         store.close()
 
@@ -110,8 +110,8 @@ def test_a_burst_of_threads_never_opens_more_connections_than_the_pool_bound(
     import threading
 
     opened = open_store(pg_url)
-    assert isinstance(opened, pg_module.PostgresStore)
-    pool = opened._pool
+    assert isinstance(opened, PostgresStore)
+    pool = opened.connections
     lock = threading.Lock()
     busy = 0
     most = 0
@@ -120,7 +120,7 @@ def test_a_burst_of_threads_never_opens_more_connections_than_the_pool_bound(
     def reader() -> None:
         nonlocal busy, most
         try:
-            with pool.connection() as conn:
+            with pool.connection("read") as conn:
                 with lock:
                     busy += 1
                     most = max(most, busy)
@@ -130,15 +130,15 @@ def test_a_burst_of_threads_never_opens_more_connections_than_the_pool_bound(
         except BaseException as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=reader) for _ in range(3 * pg_module._POOL_SIZE)]
+    threads = [threading.Thread(target=reader) for _ in range(3 * connections.POOL_SIZE)]
     try:
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         assert errors == []
-        assert 1 <= most <= pg_module._POOL_SIZE
-        assert pool.open_connections() <= pg_module._POOL_SIZE
+        assert 1 <= most <= connections.POOL_SIZE
+        assert pool.open_connections() <= connections.POOL_SIZE
     finally:
         opened.close()
     assert pool.open_connections() == 0
@@ -147,17 +147,20 @@ def test_a_burst_of_threads_never_opens_more_connections_than_the_pool_bound(
 @pytest.mark.postgres
 def test_a_failing_session_gives_its_connection_back(pg_url: str) -> None:
     opened = open_store(pg_url)
-    assert isinstance(opened, pg_module.PostgresStore)
+    assert isinstance(opened, PostgresStore)
     try:
-        for _ in range(3 * pg_module._POOL_SIZE):  # would exhaust the bound if one leaked
-            with pytest.raises(StoreError), opened._session("fail on purpose") as conn:
+        for _ in range(3 * connections.POOL_SIZE):  # would exhaust the bound if one leaked
+            with pytest.raises(StoreError), opened.connections.session("fail on purpose") as conn:
                 conn.execute("SELECT no_such_column FROM meta")
-            with pytest.raises(StoreError), opened._transaction("fail on purpose") as conn:
+            with (
+                pytest.raises(StoreError),
+                opened.connections.transaction("fail on purpose") as conn,
+            ):
                 conn.execute("SELECT 1/0")
-            with pytest.raises(RuntimeError), opened._session("raise on purpose"):
+            with pytest.raises(RuntimeError), opened.connections.session("raise on purpose"):
                 raise RuntimeError("boom")
         assert opened.data_version() == 0
-        assert opened._pool.open_connections() <= pg_module._POOL_SIZE
+        assert opened.connections.open_connections() <= connections.POOL_SIZE
     finally:
         opened.close()
 
@@ -168,13 +171,13 @@ def test_when_every_connection_is_busy_a_caller_waits_then_gets_a_clear_error(
 ) -> None:
     from contextlib import ExitStack
 
-    monkeypatch.setattr(pg_module, "_POOL_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(connections, "POOL_WAIT_SECONDS", 0.2)
     opened = open_store(pg_url)
-    assert isinstance(opened, pg_module.PostgresStore)
+    assert isinstance(opened, PostgresStore)
     try:
         with ExitStack() as held:
-            for _ in range(pg_module._POOL_SIZE):
-                held.enter_context(opened._pool.connection())
+            for _ in range(connections.POOL_SIZE):
+                held.enter_context(opened.connections.connection("hold"))
             with pytest.raises(StoreError, match=r"connections .*busy"):
                 opened.data_version()
         assert opened.data_version() == 0  # released: usable again
@@ -211,27 +214,40 @@ def test_a_connection_whose_setup_fails_is_closed(
     assert all(conn.closed for conn in made)
 
 
-def test_pool_slots_are_served_first_come_first_served() -> None:
+@pytest.mark.postgres
+def test_a_returned_connection_goes_to_the_oldest_waiter(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg_pool hands a returned connection to the first waiter: the thread that
+    gave it back cannot take it again ahead of one already waiting (which starved an
+    ingest behind busy readers with threading.Semaphore)."""
     import threading
 
-    slots = pg_module._FairSlots(1)
-    assert slots.acquire(0)
-    got: list[str] = []
-    waiter = threading.Thread(target=lambda: got.append("waiter" if slots.acquire(5) else "none"))
-    waiter.start()
-    deadline = time.monotonic() + 5
-    while slots.waiting() == 0 and time.monotonic() < deadline:
-        time.sleep(0.001)
-    assert slots.waiting() == 1
-    slots.release()
-    # The releasing thread cannot take the slot back ahead of the one waiting.
-    assert not slots.acquire(0)
-    waiter.join(5)
-    assert got == ["waiter"]
-    assert not slots.acquire(0.01)  # the waiter holds it; a timed-out wait leaves no trace
-    assert slots.waiting() == 0
-    slots.release()
-    assert slots.acquire(0)
+    monkeypatch.setattr(connections, "POOL_SIZE", 1)
+    opened = open_store(pg_url)
+    assert isinstance(opened, PostgresStore)
+    pool = opened.connections
+    order: list[str] = []
+    try:
+        with pool.connection("hold"):
+
+            def wait_then_note() -> None:
+                with pool.connection("wait"):
+                    order.append("waiter")
+
+            waiter = threading.Thread(target=wait_then_note)
+            waiter.start()
+            deadline = time.monotonic() + 5
+            while pool.waiting() == 0 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert pool.waiting() == 1
+        with pool.connection("again"):  # released just above: the waiter comes first
+            order.append("releaser")
+        waiter.join(5)
+        assert order == ["waiter", "releaser"]
+        assert pool.open_connections() == 1
+    finally:
+        opened.close()
 
 
 @pytest.mark.postgres
@@ -245,7 +261,7 @@ def test_a_writer_is_not_starved_by_readers_that_keep_the_pool_busy(pg_url: str)
         while not stop.is_set():
             opened.data_version()
 
-    readers = [threading.Thread(target=reader) for _ in range(2 * pg_module._POOL_SIZE)]
+    readers = [threading.Thread(target=reader) for _ in range(2 * connections.POOL_SIZE)]
     try:
         for thread in readers:
             thread.start()
@@ -307,11 +323,10 @@ def test_concurrent_ingests_of_overlapping_new_ids_give_every_id_one_code(
                 for store, batch in zip(stores, batches, strict=True)
             ]
             assert _at_once(calls) == []
-        with stores[0]._session("read the codes") as conn:  # type: ignore[attr-defined]
-            row = conn.execute(
-                "SELECT count(*), count(DISTINCT store_id), count(DISTINCT code), min(code),"
-                " max(code) FROM stores"
-            ).fetchone()
+        [row] = stores[0].execute_sql(
+            "SELECT count(*), count(DISTINCT store_id), count(DISTINCT code), min(code),"
+            " max(code) FROM stores"
+        )
         assert row == (9_000, 9_000, 9_000, 0, 8_999)  # one code per id, no gaps
         counts = stores[0].counts()
         assert (counts["stores"], counts["polls"]) == (9_000, len(expected))

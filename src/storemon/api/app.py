@@ -17,8 +17,7 @@ from storemon.api.limits import BodyLimitMiddleware
 from storemon.api.metrics import Metrics
 from storemon.api.routes import ingest, legacy, ops, reports
 from storemon.config import Settings
-from storemon.jobs import ProcessCompute, ReportJobs, compute_with_engine
-from storemon.jobs.runner import Compute
+from storemon.jobs import Compute, InThreadCompute, ProcessCompute, ReportJobs
 from storemon.store import open_store
 from storemon.store.base import Store
 
@@ -54,10 +53,11 @@ def create_app(
         own_store = store is None
         active = store if store is not None else await run_in_threadpool(open_store, settings.db)
         metrics = Metrics()
-        compute: Compute = compute_with_engine
+        compute: Compute = InThreadCompute()
         if compute_in_processes:
-            compute = ProcessCompute(settings.report_workers)
-            compute.warm_up()
+            in_processes = ProcessCompute(settings.report_workers)
+            in_processes.warm_up()
+            compute = in_processes
         jobs = ReportJobs(
             active,
             workers=settings.report_workers,

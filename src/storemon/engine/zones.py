@@ -11,7 +11,7 @@ few dates that contain a transition is each distinct wall time resolved on its o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,6 +20,8 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from storemon.engine.stores import Column, last_per_store
+from storemon.instants import from_epoch_us as to_datetime
+from storemon.instants import to_epoch_us as to_us
 from storemon.schema import DEFAULT_TIMEZONE, US_PER_DAY
 
 _EPOCH = datetime(1970, 1, 1)  # naive: wall clocks
@@ -163,18 +165,6 @@ def wall_to_utc_us(
 def epoch_day(instant_us: int) -> int:
     """The UTC date (days since 1970-01-01) of an instant."""
     return instant_us // US_PER_DAY
-
-
-def to_datetime(instant_us: int) -> datetime:
-    """Microseconds since the epoch → aware UTC datetime."""
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=instant_us)
-
-
-def to_us(instant: datetime) -> int:
-    """Aware or naive (= UTC) datetime → microseconds since the epoch."""
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return (instant - datetime(1970, 1, 1, tzinfo=UTC)) // _ONE_US
 
 
 __all__ = [

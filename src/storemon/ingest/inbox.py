@@ -53,6 +53,7 @@ from typing import IO, Final, Literal
 from storemon.errors import IngestError, StoreError, StoremonError
 from storemon.ingest._input import Input, refuse_binary
 from storemon.ingest.service import IngestSummary, read_files, store_files
+from storemon.pids import pid_alive
 from storemon.schema import Source
 from storemon.store.base import Store
 
@@ -241,7 +242,7 @@ def recover_claims(inbox_dir: str | os.PathLike[str]) -> list[Path]:
         if pid == os.getpid():
             if thread != threading.get_ident():
                 continue  # another thread of this process may be scanning
-        elif _alive(pid):
+        elif pid_alive(pid):
             continue
         for file in sorted(folder.iterdir()):
             try:
@@ -263,16 +264,6 @@ def _claim_owner(folder: Path) -> tuple[int, int] | None:
     if not (folder.is_dir() and pid.isdigit() and thread.isdigit()):
         return None
     return int(pid), int(thread)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # running, as another user
-        return True
-    return True
 
 
 def scan_inbox(

@@ -15,7 +15,7 @@ straight from the string buffer with numpy; everything else goes through RE2.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Final, TypeAlias, TypeVar, cast
 
@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from storemon.errors import InvalidRequest
+from storemon.instants import from_epoch_us
 from storemon.schema import US_PER_DAY, US_PER_SECOND
 
 __all__ = [
@@ -54,7 +55,6 @@ INSTANT_FORMS: Final = (
 INSTANT_SHORT: Final = "YYYY-MM-DD HH:MM[:SS[.ffffff]] then ' UTC', 'Z', '±HH:MM' or nothing"
 TIME_FORMS: Final = "H:MM, HH:MM:SS or HH:MM:SS.ffffff, e.g. '09:30' or '23:59:59'"
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # datetime's range, as microseconds since the epoch: 0001-01-01 .. 9999-12-31 23:59:59.999999
 _MIN_US: Final = -62_135_596_800 * US_PER_SECOND
 _MAX_US: Final = 253_402_300_800 * US_PER_SECOND - 1
@@ -100,7 +100,7 @@ def parse_instant(text: str) -> datetime:
         raise InvalidRequest(f"timestamp '{text}' is not a real date and time")
     if code[0] != OK:
         raise InvalidRequest(f"cannot read timestamp '{text}': expected {INSTANT_FORMS}")
-    return _EPOCH + timedelta(microseconds=int(us[0]))
+    return from_epoch_us(int(us[0]))
 
 
 def parse_instants(values: Column) -> tuple[Int64s, Int8s]:

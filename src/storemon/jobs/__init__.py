@@ -1,25 +1,27 @@
-"""Report jobs: lifecycle (queued → running → complete | failed), runner, reuse, recovery."""
+"""Report jobs: lifecycle (queued → running → complete | failed), runner, reuse, recovery;
+compute strategies behind one protocol (:mod:`storemon.jobs.compute`)."""
 
 from __future__ import annotations
 
-from storemon.jobs.runner import (
+from storemon.errors import ReportWorkerError
+from storemon.jobs.compute import (
+    Compute,
     ComputedReport,
+    InThreadCompute,
     ProcessCompute,
-    ReportJobs,
-    ReportWorkerError,
-    TriggerOutcome,
-    compute_with_engine,
-    new_report_id,
-    utc_now,
+    compute_tables,
 )
+from storemon.jobs.runner import ReportJobs, TriggerOutcome, new_report_id, utc_now
 
 __all__ = [
+    "Compute",
     "ComputedReport",
+    "InThreadCompute",
     "ProcessCompute",
     "ReportJobs",
     "ReportWorkerError",
     "TriggerOutcome",
-    "compute_with_engine",
+    "compute_tables",
     "new_report_id",
     "utc_now",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from storemon.store._common import parse_url, redact_url
 from storemon.store.base import (
     DataStore,
     IngestBatch,
@@ -12,6 +11,7 @@ from storemon.store.base import (
     ReportInputs,
     Store,
 )
+from storemon.store.urls import parse_url, redact_url
 
 __all__ = [
     "DataStore",

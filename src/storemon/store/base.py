@@ -8,17 +8,36 @@ exceptions never leave an implementation: they are translated to
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Protocol
 
 import pyarrow as pa
 
+from storemon.errors import InvalidRequest
 from storemon.schema import Interpolation, Source
 
 #: How far back :meth:`DataStore.report_inputs` reads polls by default, and at most.
 LOOKBACK: Final = timedelta(days=7)
 MAX_LOOKBACK: Final = timedelta(days=367)
+_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+
+
+def check_lookback(lookback: timedelta) -> None:
+    """InvalidRequest unless ``0 < lookback <= MAX_LOOKBACK``."""
+    if not timedelta(0) < lookback <= MAX_LOOKBACK:
+        raise InvalidRequest(
+            f"a report reads polls from more than 0 and at most {MAX_LOOKBACK.days} days "
+            f"back; asked for {lookback}"
+        )
+
+
+def lookback_cutoff(as_of: datetime, lookback: timedelta = LOOKBACK) -> datetime:
+    """``as_of - lookback``, or the earliest datetime when that is before year 1."""
+    check_lookback(lookback)
+    return as_of - lookback if as_of - _EARLIEST > lookback else _EARLIEST
+
 
 JobStatus = Literal["queued", "running", "complete", "failed"]
 #: Every job status, in lifecycle order.
@@ -31,9 +50,13 @@ class IngestBatch:
 
     Tables use the schemas of :mod:`storemon.schema` and keep file order, so
     that "later row wins" can be applied. ``None`` means the source was not given.
+    ``polls`` may also be an iterable of tables (batches of one file, in file order):
+    the store consumes it inside the ingest's transaction, staging one batch at a
+    time, so memory follows one batch; a later batch's row wins over an earlier one's.
+    An exception raised by the iterable rolls the whole ingest back.
     """
 
-    polls: pa.Table | None = None
+    polls: pa.Table | Iterable[pa.Table] | None = None
     hours: pa.Table | None = None
     timezones: pa.Table | None = None
     rejects: pa.Table | None = None  # schema.REJECTS
@@ -48,7 +71,7 @@ class ReportInputs:
     """What the engine needs for one report, read in bulk.
 
     ``polls`` has the columns of schema.POLLS, but its ``store_id`` is
-    ``dictionary<int32, string>`` (``storemon.store._common.CODED_POLLS``): the
+    ``dictionary<int32, string>`` (``storemon.store.arrow.CODED_POLLS``): the
     dictionary holds the stores' ids, each once, and the indices point into it, so
     the engine numbers the stores without hashing a string per poll. The dictionary
     may hold ids that no row refers to. A consumer that needs plain text casts the
@@ -98,6 +121,12 @@ class _Database(Protocol):
 
     def schema_version(self) -> int:
         """The highest migration applied (``storemon.store.migrations.SCHEMA_VERSION``)."""
+        ...
+
+    def execute_sql(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Run one statement (the backend's own SQL and placeholders) in a transaction of
+        its own and return its rows. For maintenance and tests; everything storemon
+        does goes through the methods of the port."""
         ...
 
 

@@ -1,8 +1,9 @@
 """The job table, written once for both backends.
 
 :class:`JobTable` implements :class:`storemon.store.base.JobStore` on top of two
-contexts a backend provides (``_job_reads`` and ``_job_writes``), each yielding an
-:data:`Execute` that runs one statement and returns its rows. What differs between
+things a backend provides: ``_job_rows`` runs one read and returns its rows (a
+backend may retry it: reads are idempotent), and ``_job_writes`` is a transaction
+yielding an :data:`Execute` that runs one statement and returns its rows. What differs between
 DuckDB and PostgreSQL is given by a :class:`Dialect`: the parameter placeholder
 and how an instant is handed to the driver (a naive UTC ``datetime`` for DuckDB's
 ``TIMESTAMP``, an aware one for ``timestamptz``).
@@ -23,8 +24,8 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from storemon.errors import ReportNotFound, StoreError
+from storemon.instants import to_utc
 from storemon.schema import Interpolation
-from storemon.store._common import to_utc
 from storemon.store.base import JOB_STATUSES, JobRecord, JobStatus
 
 __all__ = ["JOB_COLUMNS", "Dialect", "Execute", "JobTable", "job_from_row"]
@@ -146,12 +147,12 @@ def _text(value: str) -> str:
 
 class JobTable:
     """The :class:`storemon.store.base.JobStore` methods, for a backend that gives
-    :attr:`_dialect`, :meth:`_job_reads` and :meth:`_job_writes`."""
+    :attr:`_dialect`, :meth:`_job_rows` and :meth:`_job_writes`."""
 
     _dialect: Dialect
 
-    def _job_reads(self, doing: str) -> AbstractContextManager[Execute]:
-        """A context that reads the last committed state."""
+    def _job_rows(self, doing: str, sql: str, params: Sequence[object]) -> list[Row]:
+        """The rows of one read of the last committed state (``sql`` in the backend's form)."""
         raise NotImplementedError
 
     def _job_writes(self, doing: str) -> AbstractContextManager[Execute]:
@@ -159,8 +160,7 @@ class JobTable:
         raise NotImplementedError
 
     def _rows(self, doing: str, sql: str, params: Sequence[object] = ()) -> list[Row]:
-        with self._job_reads(doing) as run:
-            return run(self._dialect.sql(sql), params)
+        return self._job_rows(doing, self._dialect.sql(sql), params)
 
     def _jobs(self, doing: str, sql: str, params: Sequence[object] = ()) -> list[JobRecord]:
         return [job_from_row(row) for row in self._rows(doing, sql, params)]

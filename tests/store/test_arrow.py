@@ -1,4 +1,4 @@
-"""Helpers shared by both stores: URL parsing, redaction, last-row-wins de-duplication."""
+"""Arrow helpers of both stores: last-row-wins de-duplication, dictionary-coded polls."""
 
 from __future__ import annotations
 
@@ -9,47 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from storemon.errors import ConfigError, StoreError
-from storemon.store._common import (
-    CODED_POLLS,
-    coded_polls,
-    last_per_key,
-    parse_url,
-    redact_url,
-    to_epoch_us,
-)
-
-
-@pytest.mark.parametrize(
-    ("url", "backend", "target"),
-    [
-        ("duckdb:///storemon.duckdb", "duckdb", "storemon.duckdb"),
-        ("duckdb:///data/x.duckdb", "duckdb", "data/x.duckdb"),
-        ("duckdb:////var/lib/x.duckdb", "duckdb", "/var/lib/x.duckdb"),
-        ("duckdb:///:memory:", "duckdb", ":memory:"),
-        ("postgresql://u@h:5432/db", "postgres", "postgresql://u@h:5432/db"),
-        ("postgres://u@h/db", "postgres", "postgres://u@h/db"),
-    ],
-)
-def test_parse_url(url: str, backend: str, target: str) -> None:
-    parsed = parse_url(url)
-    assert (parsed.backend, parsed.target) == (backend, target)
-
-
-def test_parse_url_explains_the_slashes() -> None:
-    with pytest.raises(ConfigError, match="three slashes"):
-        parse_url("duckdb://x.duckdb")
-
-
-def test_redact_url() -> None:
-    assert redact_url("postgresql://me:s3cr@t@host:5432/db") == "postgresql://me:***@host:5432/db"
-    assert redact_url("postgresql://me@host/db") == "postgresql://me@host/db"
-    assert redact_url("duckdb:///x.duckdb") == "duckdb:///x.duckdb"
-
-
-def test_to_epoch_us() -> None:
-    assert to_epoch_us(datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC)) == 1
-    assert to_epoch_us(datetime(2023, 1, 1)) == 1_672_531_200_000_000
+from storemon.errors import StoreError
+from storemon.store.arrow import CODED_POLLS, coded_polls, last_per_key
 
 
 def _reference(rows: list[tuple[object, ...]], width: int) -> list[tuple[object, ...]]:

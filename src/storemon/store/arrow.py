@@ -1,12 +1,11 @@
-"""Helpers shared by the DuckDB and PostgreSQL stores: URLs, instants, job rows."""
+"""Arrow tables in and out of the stores: batches checked and conformed, last-row-wins
+de-duplication, store codes and the dictionary-coded polls of report inputs."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, cast
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Final, cast
 
 import numpy as np
 import pyarrow as pa
@@ -14,10 +13,8 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from storemon import schema
-from storemon.errors import ConfigError, InvalidRequest, StoreError
-from storemon.store.base import LOOKBACK, MAX_LOOKBACK, IngestBatch
-
-_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+from storemon.errors import StoreError
+from storemon.store.base import IngestBatch
 
 #: Polls as :meth:`storemon.store.base.Store.report_inputs` returns them: schema.POLLS, but
 #: ``store_id`` is ``dictionary<int32, string>`` (indices into the stores' ids), so the
@@ -43,86 +40,6 @@ _SHA256: Final = re.compile(r"[0-9a-f]{64}")
 
 #: Store codes are int32: the highest code an id can be given.
 MAX_STORE_CODE: Final = 2**31 - 1
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_URL_HELP: Final = (
-    "use duckdb:///relative/file.duckdb, duckdb:////absolute/file.duckdb, "
-    "duckdb:///:memory: or postgresql://user@host:port/dbname"
-)
-
-
-@dataclass(frozen=True)
-class StoreUrl:
-    """A parsed database URL: which backend, and its target (a path or a libpq URL)."""
-
-    backend: Literal["duckdb", "postgres"]
-    target: str
-
-
-def parse_url(url: str) -> StoreUrl:
-    """Split a storemon database URL; raise ConfigError saying what a valid one looks like."""
-    text = url.strip()
-    if text.startswith(("postgresql://", "postgres://")):
-        return StoreUrl("postgres", text)
-    if text.startswith("duckdb:///"):
-        path = text[len("duckdb:///") :]
-        if not path:
-            raise ConfigError(f"database URL '{url}' names no file: {_URL_HELP}")
-        return StoreUrl("duckdb", path)
-    if text.startswith("duckdb:"):
-        raise ConfigError(
-            f"database URL '{url}' is not understood (three slashes before a relative "
-            f"path, four before an absolute one): {_URL_HELP}"
-        )
-    raise ConfigError(f"unsupported database URL '{url}': {_URL_HELP}")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and status pages."""
-    return re.sub(r"(://[^:/@]+):[^/]*@", r"\1:***@", url)
-
-
-def check_lookback(lookback: timedelta) -> None:
-    """InvalidRequest unless ``0 < lookback <= MAX_LOOKBACK``."""
-    if not timedelta(0) < lookback <= MAX_LOOKBACK:
-        raise InvalidRequest(
-            f"a report reads polls from more than 0 and at most {MAX_LOOKBACK.days} days "
-            f"back; asked for {lookback}"
-        )
-
-
-def lookback_cutoff(as_of: datetime, lookback: timedelta = LOOKBACK) -> datetime:
-    """``as_of - lookback``, or the earliest datetime when that is before year 1."""
-    check_lookback(lookback)
-    return as_of - lookback if as_of - _EARLIEST > lookback else _EARLIEST
-
-
-def to_utc(value: datetime) -> datetime:
-    """An aware UTC datetime; a naive one is taken to be UTC already."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def to_naive_utc(value: datetime) -> datetime:
-    """A naive datetime in UTC (for a TIMESTAMP column holding UTC instants)."""
-    return to_utc(value).replace(tzinfo=None)
-
-
-def optional_utc(value: datetime | None) -> datetime | None:
-    """:func:`to_utc`, passing None through."""
-    return None if value is None else to_utc(value)
-
-
-def from_epoch_us(value: int) -> datetime:
-    """The UTC instant ``value`` microseconds after the epoch."""
-    return _EPOCH + timedelta(microseconds=value)
-
-
-def to_epoch_us(value: datetime) -> int:
-    """Microseconds since the epoch of an instant (naive = UTC)."""
-    delta = to_utc(value) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def with_row_numbers(table: pa.Table) -> pa.Table:
@@ -187,27 +104,46 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return table.select(schema.names).cast(schema)
 
 
+def _conformed(name: str, table: pa.Table, table_schema: pa.Schema) -> pa.Table:
+    if name == "rejects" and "store_id" not in table.column_names:
+        table = table.append_column(_STORE_ID, pa.nulls(table.num_rows, pa.string()))
+    try:
+        return conform(table, table_schema)
+    except (KeyError, ValueError, TypeError, pa.ArrowException) as error:
+        raise StoreError(
+            f"invalid ingest batch: the {name} table does not match storemon.schema ({error})"
+        ) from error
+
+
+def _conformed_polls(batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    for table in batches:
+        if not isinstance(table, pa.Table):
+            raise StoreError(
+                f"invalid ingest batch: polls must be tables, got a {type(table).__name__}"
+            )
+        yield _conformed("polls", table, schema.POLLS)
+
+
 def prepared(batch: IngestBatch) -> IngestBatch:
     """``batch`` with every table conformed to its schema; StoreError if one cannot be.
 
-    Called before a transaction starts, so a malformed batch never reaches the database.
+    Called before a transaction starts, so a malformed table never reaches the
+    database. Polls given as an iterable of tables stay lazy: each is conformed as
+    it is consumed (inside the transaction, which a malformed one rolls back).
     """
     tables: dict[str, pa.Table | None] = {}
     for name, table_schema in (
-        ("polls", schema.POLLS),
         ("hours", schema.HOURS),
         ("timezones", schema.TIMEZONES),
         ("rejects", REJECTS_IN),
     ):
         table = getattr(batch, name)
-        if name == "rejects" and table is not None and "store_id" not in table.column_names:
-            table = table.append_column(_STORE_ID, pa.nulls(table.num_rows, pa.string()))
-        try:
-            tables[name] = None if table is None else conform(table, table_schema)
-        except (KeyError, ValueError, TypeError, pa.ArrowException) as error:
-            raise StoreError(
-                f"invalid ingest batch: the {name} table does not match storemon.schema ({error})"
-            ) from error
+        tables[name] = None if table is None else _conformed(name, table, table_schema)
+    polls: pa.Table | Iterable[pa.Table] | None = batch.polls
+    if isinstance(polls, pa.Table):
+        polls = _conformed("polls", polls, schema.POLLS)
+    elif polls is not None:
+        polls = _conformed_polls(polls)
     for source, digest in batch.file_hashes.items():
         if source not in batch.files:
             raise StoreError(f"invalid ingest batch: a hash for {source} but no file name")
@@ -215,7 +151,21 @@ def prepared(batch: IngestBatch) -> IngestBatch:
             raise StoreError(
                 f"invalid ingest batch: the hash of {source} is not 64 lower-case hex digits"
             )
-    return IngestBatch(**tables, files=dict(batch.files), file_hashes=dict(batch.file_hashes))
+    return IngestBatch(
+        polls=polls, **tables, files=dict(batch.files), file_hashes=dict(batch.file_hashes)
+    )
+
+
+def poll_batches(batch: IngestBatch) -> tuple[pa.Table | None, Iterator[pa.Table]]:
+    """The first non-empty polls table of a :func:`prepared` batch (None: no polls), and
+    an iterator over the non-empty ones after it. A store that gets no second table
+    can take the first as it is; otherwise it stages them one by one."""
+    polls = batch.polls
+    tables: Iterator[pa.Table] = iter(
+        () if polls is None else [polls] if isinstance(polls, pa.Table) else polls
+    )
+    rows = (table for table in tables if table.num_rows)
+    return next(rows, None), rows
 
 
 def ledger_rows(batch: IngestBatch) -> list[tuple[str, str, str]]:
@@ -223,14 +173,14 @@ def ledger_rows(batch: IngestBatch) -> list[tuple[str, str, str]]:
     return [(source, batch.files[source], digest) for source, digest in batch.file_hashes.items()]
 
 
-def changes_data(batch: IngestBatch) -> bool:
-    """Whether ``batch`` has a polls, hours or timezones row (then the data version is bumped).
+def changes_data(batch: IngestBatch, polls: int) -> bool:
+    """Whether ``batch`` (with ``polls`` poll rows) has a polls, hours or timezones row
+    (then the data version is bumped).
 
     Rejects alone change no report, so they leave the version, and reusable jobs, as they are.
     """
-    return any(
-        table is not None and table.num_rows > 0
-        for table in (batch.polls, batch.hours, batch.timezones)
+    return polls > 0 or any(
+        table is not None and table.num_rows > 0 for table in (batch.hours, batch.timezones)
     )
 
 
