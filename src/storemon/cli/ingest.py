@@ -155,7 +155,7 @@ def watch_command(
             settings.inbox_dir.mkdir(parents=True, exist_ok=True)
             results = scan_inbox(store, settings.inbox_dir)
             _print_results(results)
-            if any(result.moved_to is None and not result.ok for result in results):
+            if any(result.outcome == "deferred" for result in results):
                 raise typer.Exit(1)  # the database failed: files stay for the next scan
             return
         logging.basicConfig(level="INFO", format="%(levelname)s:  %(name)s %(message)s")
@@ -180,6 +180,8 @@ def _print_results(results: list[InboxResult]) -> None:
                 f"{result.name}: {result.source}, {part.rows} rows, {part.loaded} loaded, "
                 f"{part.rejected} rejected -> {result.moved_to}"
             )
+        elif result.outcome in ("skipped", "duplicate"):
+            click.echo(f"{result.name}: {result.outcome}: {result.error}")
         else:
             click.echo(f"{result.name}: failed -> {result.moved_to}: {result.error}", err=True)
 

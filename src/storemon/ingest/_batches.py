@@ -51,6 +51,7 @@ class Batcher:
         self._buffer = bytearray()
         self._eof = False
         self._stalled = False  # the last batch was not used whole: read more before cutting
+        self._carried = 0  # bytes of it that came back (they start the buffer)
         self.target = max(1, target)
         self.next_line = 1
 
@@ -79,6 +80,8 @@ class Batcher:
         """The next batch, or None at the end of the file."""
         self._fill(len(self._buffer) + 1 if self._stalled else self.target)
         buffer = self._buffer
+        if not self._stalled:
+            self._skip_empty_lines()
         while True:
             if not buffer:
                 return None
@@ -93,16 +96,43 @@ class Batcher:
                 break
             self._fill(len(buffer) + 1)
         cut = whole if self._stalled else (_last_end(buffer, self.target, False) or whole)
+        if not self._stalled:
+            cut = _before_empty_run(buffer, cut)
         return self._batch(cut, final=False)
 
     def _batch(self, cut: int, *, final: bool) -> Batch:
-        return Batch(bytes(self._buffer[:cut]), self.next_line, final)
+        capped = _capped(self._buffer, cut)
+        if self._stalled and capped <= self._carried:  # a line more than last time, at least
+            capped = _first_end(self._buffer[self._carried :], self._eof) or 0
+            capped = min(cut, self._carried + capped) if capped else cut
+        return Batch(bytes(self._buffer[:capped]), self.next_line, final and capped == cut)
+
+    def _skip_empty_lines(self) -> None:
+        """Count and drop the empty lines at the start of the buffer, without a batch."""
+        buffer = self._buffer
+        while buffer.startswith((b"\n", b"\r")):
+            run = len(buffer) - len(buffer.lstrip(b"\r\n"))
+            if run == len(buffer) and not self._eof and buffer.endswith(b"\r"):
+                run -= 1  # its \n may follow
+            if run == 0:
+                self._fill(len(buffer) + 1)
+                if self._eof and len(buffer) == 1:
+                    run = 1
+                else:
+                    continue
+            self.next_line += _terminators(buffer, 0, run) - buffer.count(b"\r\n", 0, run)
+            del buffer[:run]
+            if not buffer:
+                self._fill(1)
+                if not buffer:
+                    return
 
     def done(self, batch: Batch, used_bytes: int, used_lines: int) -> None:
         """``batch`` was read up to ``used_bytes`` (``used_lines`` lines); keep the rest."""
         del self._buffer[:used_bytes]
         self.next_line = batch.first_line + used_lines
-        self._stalled = used_bytes < len(batch.data)
+        self._carried = len(batch.data) - used_bytes
+        self._stalled = self._carried > 0
 
     def _fill(self, size: int) -> None:
         while len(self._buffer) < size and not self._eof:
@@ -133,6 +163,37 @@ class Batcher:
         self.next_line = line + 1
         self._stalled = False
         return LongLine(line, size, head)
+
+
+#: Most line-break bytes in one batch (so at most this many lines): the slow path's
+#: memory follows the lines of a batch, and blank lines are cheap to have many of.
+MAX_BATCH_TERMINATORS: Final = 1 << 19
+# A run this long of empty lines ends a batch (the next one skips it without parsing).
+_EMPTY_RUNS: Final = (b"\n" * 16, b"\r\n" * 16)
+
+
+def _terminators(buffer: bytearray, start: int, end: int) -> int:
+    return buffer.count(b"\n", start, end) + buffer.count(b"\r", start, end)
+
+
+def _capped(buffer: bytearray, cut: int) -> int:
+    """``cut``, or an earlier line end so that at most MAX_BATCH_TERMINATORS breaks precede."""
+    total = _terminators(buffer, 0, cut)
+    while total > MAX_BATCH_TERMINATORS:
+        shorter = _last_end(buffer, max(1, cut * MAX_BATCH_TERMINATORS // total), False)
+        if not shorter:
+            break
+        cut, total = shorter, _terminators(buffer, 0, shorter)
+    return cut
+
+
+def _before_empty_run(buffer: bytearray, cut: int) -> int:
+    """``cut``, or the end of the line that a long run of empty lines follows."""
+    for run in _EMPTY_RUNS:
+        found = buffer.find(run, 0, cut)
+        if found > 0:
+            cut = min(cut, found + (2 if run[0] == ord("\r") else 1))
+    return cut
 
 
 def _first_end(buffer: bytearray, eof: bool) -> int | None:

@@ -154,7 +154,7 @@ class Input:
                 if len(between) < len(_GZIP):
                     continue
                 if between[: len(_GZIP)] != _GZIP:
-                    trailing = len(between)
+                    trailing, between = len(between), b""
                     continue
                 unpack, data, between = zlib.decompressobj(16 + zlib.MAX_WBITS), between, b""
             yield from self._inflate(unpack, data)
@@ -247,13 +247,21 @@ def refuse_binary(head: bytes, file: str) -> None:
         if head.startswith(magic):
             raise IngestError(f"{file}: {what}")
     sample = head[:4096]
-    if len(sample) >= 4 and sample[1::2].count(0) > len(sample) // 4:
+    if len(sample) >= 4 and _utf16_like(sample):
         raise IngestError(
             f"{file}: looks like UTF-16 text without a byte order mark; save it as UTF-8 CSV"
         )
     controls = sum(sample.count(byte) for byte in _CONTROL)
     if sample and controls > _BINARY_SHARE * len(sample):
         raise IngestError(f"{file}: is not a text file (binary data); expected a UTF-8 CSV")
+
+
+def _utf16_like(sample: bytes) -> bool:
+    """Mostly NUL at every other byte and mostly not at the others: ASCII as UTF-16."""
+    for zeros, other in ((sample[1::2], sample[0::2]), (sample[0::2], sample[1::2])):
+        if zeros.count(0) > 0.9 * len(zeros) and other.count(0) < 0.1 * len(other):
+            return True
+    return False
 
 
 def _open(path: str | os.PathLike[str], file: str) -> IO[bytes]:

@@ -50,7 +50,7 @@ __all__ = [
 
 #: The longest row (one physical line, or a quoted record over several), in bytes.
 MAX_ROW_BYTES: Final = 1 << 20
-#: How many lines a quoted value may span before its opening quote counts as stray.
+#: How many lines a quoted record may span; past them its opening quote counts as stray.
 MAX_QUOTED_LINES: Final = 100
 # pyarrow's block: longer than any row, so no row ever straddles two blocks.
 _BLOCK_BYTES: Final = 2 * MAX_ROW_BYTES
@@ -145,7 +145,7 @@ def _fast(data: bytes, first_line: int, layout: Layout) -> Rows | None:
     if any(data.find(b"\n", at, at + window) == -1 for at in range(0, len(data), window)):
         return None
     count = data.count(b"\n") + (not data.endswith(b"\n"))
-    parsed = _arrow(data, layout, threads=True)
+    parsed = _arrow(data, layout, threads=True, strict=True)
     if parsed is None or parsed[1] or parsed[0].num_rows != count:
         return None
     first = parsed[0].column(f"f{layout.wanted[0]}")
@@ -205,7 +205,7 @@ class _Slow:
             self._classify()
             self._quotes()
         kept = np.flatnonzero(~self.taken & ~self._blank())
-        kept = kept[kept < self.until]
+        kept = self._widths(kept[kept < self.until])
         columns, valid = self._arrow_rows(kept)
         return self._rows(columns, valid)
 
@@ -269,6 +269,19 @@ class _Slow:
             blank[candidates[inside == 0]] = True
         return np.asarray(blank & ~self.taken, bool)
 
+    def _widths(self, kept: Ints) -> Ints:
+        """Refuse the kept lines without quotes that have another number of fields than the
+        header (counted here, not by pyarrow's per-row callback); the rest."""
+        chars = np.frombuffer(self.data, np.uint8)
+        separators = self._line_of(np.flatnonzero(chars == ord(self.layout.delimiter)))
+        fields = np.bincount(separators, minlength=self.lines.count)[kept] + 1
+        wrong = fields != self.layout.width
+        if self.quoted is not None:
+            wrong &= ~self.quoted[kept]
+        for found in np.unique(fields[wrong]):
+            self._refuse(kept[wrong & (fields == found)], self.layout.width_reason(int(found)))
+        return np.asarray(kept[~wrong], np.int64)
+
     # -- quotes ----------------------------------------------------------------------------
     def _quotes(self) -> None:
         if b'"' not in self.data:
@@ -295,7 +308,7 @@ class _Slow:
 
     def _span(self, opening: int, closing: int, bad_before: Ints) -> bool:
         """Read lines ``opening..closing`` as one quoted record, if they are one."""
-        if closing - opening > MAX_QUOTED_LINES:
+        if closing - opening >= MAX_QUOTED_LINES:
             return False
         if self.stop[closing] - self.start[opening] > MAX_ROW_BYTES:
             return False
@@ -318,7 +331,7 @@ class _Slow:
             return False
         lines_left = self.lines.count - opening
         bytes_left = int(self.stop[-1] - self.start[opening])
-        return lines_left <= MAX_QUOTED_LINES and bytes_left <= MAX_ROW_BYTES
+        return lines_left < MAX_QUOTED_LINES and bytes_left <= MAX_ROW_BYTES
 
     def _single(self, row: int) -> None:
         """A line whose quote is stray (never closes): read alone, refused if unreadable."""
@@ -442,16 +455,19 @@ def _replacements_per_line(data: bytes, lines: Lines) -> Ints:
 
 
 def _arrow(
-    buffer: bytes, layout: Layout, *, threads: bool
+    buffer: bytes, layout: Layout, *, threads: bool, strict: bool = False
 ) -> tuple[pa.Table, list[tuple[int, int]]] | None:
     """``buffer`` parsed by pyarrow: (table, [(record index, fields found)] of bad-width rows).
 
-    None when pyarrow cannot read it (the callers then read it another way). The record
-    index of a bad row is only known single-threaded (-1 otherwise).
+    None when pyarrow cannot read it (the callers then read it another way), or, with
+    ``strict``, at the first row of another width. The record index of a bad row is only
+    known single-threaded (-1 otherwise).
     """
     invalid: list[tuple[int, int]] = []
 
-    def on_invalid(row: pacsv.InvalidRow) -> Literal["skip"]:
+    def on_invalid(row: pacsv.InvalidRow) -> Literal["skip", "error"]:
+        if strict:
+            return "error"
         number = row.number if row.number is not None and row.number > 0 else 0
         invalid.append((number - 1, row.actual_columns))
         return "skip"

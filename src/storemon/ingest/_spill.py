@@ -25,10 +25,10 @@ MEMORY_BYTES: Final = 64 << 20
 class Spill:
     """Tables of one schema, appended in order; read back with :meth:`tables`."""
 
-    def __init__(self, schema: pa.Schema, *, memory_bytes: int = MEMORY_BYTES) -> None:
+    def __init__(self, schema: pa.Schema, *, memory_bytes: int | None = None) -> None:
         self.schema = schema
         self.rows = 0
-        self._memory_bytes = memory_bytes
+        self._memory_bytes = MEMORY_BYTES if memory_bytes is None else memory_bytes
         self._held: list[pa.Table] = []
         self._held_bytes = 0
         self._file: IO[bytes] | None = None

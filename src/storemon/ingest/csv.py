@@ -35,8 +35,8 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from storemon.errors import IngestError, MissingColumnError
-from storemon.ingest import _rules
-from storemon.ingest._batches import BATCH_BYTES, Batch, Batcher, LongLine
+from storemon.ingest import _batches, _rules
+from storemon.ingest._batches import Batch, Batcher, LongLine
 from storemon.ingest._input import Input, InputData, refuse_binary
 from storemon.ingest._lines import excerpt
 from storemon.ingest._records import Layout, Rows, split, too_long
@@ -104,7 +104,7 @@ def read_source(
     *,
     name: str | None = None,
     max_decompressed_bytes: int | None = None,
-    batch_bytes: int = BATCH_BYTES,
+    batch_bytes: int | None = None,
 ) -> ParsedFile:
     """Read and validate one CSV source whole: a path (``.gz`` or plain), bytes or a file.
 
@@ -138,7 +138,7 @@ def stream_source(
     *,
     name: str | None = None,
     max_decompressed_bytes: int | None = None,
-    batch_bytes: int = BATCH_BYTES,
+    batch_bytes: int | None = None,
     progress: BatchProgress | None = None,
 ) -> FileRead:
     """Read and validate one CSV source batch by batch; ``on_rows`` gets each batch's
@@ -148,7 +148,9 @@ def stream_source(
     file = file_name(data, name)
     limit = text_limit(max_decompressed_bytes)
     reader = _Reader(source, file, Input(data, file, max_text_bytes=limit))
-    return reader.run(on_rows, batch_bytes, progress)
+    return reader.run(
+        on_rows, _batches.BATCH_BYTES if batch_bytes is None else batch_bytes, progress
+    )
 
 
 def text_limit(value: int | None) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Final
 
 import pyarrow as pa
@@ -35,6 +35,7 @@ from storemon.store.base import IngestBatch, Store
 __all__ = [
     "FIRST_REJECTS",
     "IngestSummary",
+    "ReadFile",
     "ReadFiles",
     "SourceSummary",
     "ingest",
@@ -110,6 +111,18 @@ def ingest(
     return store_files(store, read)
 
 
+@dataclass(frozen=True)
+class ReadFile(FileRead):
+    """One file read and validated (:class:`~storemon.ingest.csv.FileRead`), with its
+    valid rows waiting in a :class:`~._spill.Spill` until they are stored."""
+
+    valid: Spill = field(compare=False)
+
+    def tables(self) -> Iterator[pa.Table]:
+        """The valid rows in file order, a batch at a time."""
+        return self.valid.tables()
+
+
 @dataclass
 class ReadFiles:
     """Every given file read and validated, not stored yet (see :func:`read_files`).
@@ -118,19 +131,14 @@ class ReadFiles:
     :meth:`close`, releases them.
     """
 
-    parsed: dict[Source, FileRead]
-    rows: dict[Source, Spill]
+    parsed: dict[Source, ReadFile]
     started: float  # time.perf_counter() when reading began
     progress: Progress | None = None
 
-    def tables(self, source: Source) -> Iterator[pa.Table]:
-        """The valid rows of ``source`` in file order, a batch at a time."""
-        return self.rows[source].tables()
-
     def close(self) -> None:
         """Release the rows (and their temporary files). Idempotent."""
-        for spill in self.rows.values():
-            spill.close()
+        for part in self.parsed.values():
+            part.valid.close()
 
     def __enter__(self) -> ReadFiles:
         return self
@@ -158,13 +166,13 @@ def read_files(
         raise InputError(f"no file given: give at least one of {', '.join(SOURCES)}")
     limit = text_limit(max_decompressed_bytes)
     given = names or {}
-    read = ReadFiles({}, {}, started, progress)
+    read = ReadFiles({}, started, progress)
     try:
         for source in SOURCES:  # every file is read before anything is written
             if source in files:
-                spill = read.rows[source] = Spill(SCHEMAS[source])
-                part = _read_one(source, files[source], given.get(source), spill, limit, progress)
-                read.parsed[source] = part
+                read.parsed[source] = _read_one(
+                    source, files[source], given.get(source), limit, progress
+                )
     except BaseException:
         read.close()
         raise
@@ -172,14 +180,10 @@ def read_files(
 
 
 def _read_one(
-    source: Source,
-    data: InputData,
-    name: str | None,
-    spill: Spill,
-    limit: int,
-    progress: Progress | None,
-) -> FileRead:
+    source: Source, data: InputData, name: str | None, limit: int, progress: Progress | None
+) -> ReadFile:
     file = file_name(data, name)
+    spill = Spill(SCHEMAS[source])
 
     def report(bytes_read: int, bytes_total: int | None, rows: int, rejected: int) -> None:
         if progress is not None:
@@ -189,15 +193,19 @@ def _read_one(
         part = stream_source(
             source, data, spill.add, name=file, max_decompressed_bytes=limit, progress=report
         )
+        if part.rows and not part.loaded:
+            raise NothingLoaded(part.file, part.rejected, _first(part.rejects))
     except pa.ArrowException as error:  # a reader bug: say so, never a traceback
+        spill.close()
         log.exception("reading %s failed in pyarrow", file)
         raise IngestError(
             f"{file}: cannot be read: the CSV reader failed ({type(error).__name__}: "
             f"{str(error)[:200]}); please report this"
         ) from error
-    if part.rows and not part.loaded:
-        raise NothingLoaded(part.file, part.rejected, _first(part.rejects))
-    return part
+    except BaseException:
+        spill.close()
+        raise
+    return ReadFile(**{f.name: getattr(part, f.name) for f in fields(part)}, valid=spill)
 
 
 def store_files(store: Store, read: ReadFiles) -> IngestSummary:
@@ -205,10 +213,11 @@ def store_files(store: Store, read: ReadFiles) -> IngestSummary:
     parsed = read.parsed
     try:
         rejects = [part.rejects for part in parsed.values() if part.rejects.num_rows]
+        polls = read.parsed.get("status")
         batch = IngestBatch(
-            polls=_rows(read, "status"),
-            hours=_rows(read, "hours"),
-            timezones=_rows(read, "timezones"),
+            polls=None if polls is None else polls.tables(),  # streamed, a batch at a time
+            hours=_table(read, "hours"),
+            timezones=_table(read, "timezones"),
             rejects=pa.concat_tables(rejects).cast(REJECTS) if rejects else None,
             files={source: part.file for source, part in parsed.items()},
             file_hashes={source: part.sha256 for source, part in parsed.items()},
@@ -235,10 +244,9 @@ def store_files(store: Store, read: ReadFiles) -> IngestSummary:
     )
 
 
-def _rows(read: ReadFiles, source: Source) -> pa.Table | None:
-    # TODO(store-jobs): pass read.tables(source) once apply_ingest takes an iterable.
-    spill = read.rows.get(source)
-    return None if spill is None else spill.table()
+def _table(read: ReadFiles, source: Source) -> pa.Table | None:
+    part = read.parsed.get(source)
+    return None if part is None else part.valid.table()
 
 
 def _first(rejects: pa.Table) -> list[tuple[int, str]]:
