@@ -179,6 +179,17 @@ def test_a_quoted_value_over_many_lines_is_one_row_up_to_the_limit() -> None:
     assert [line for line, _ in rejects(parsed)] == [2]
 
 
+def test_a_file_with_every_field_quoted_reads_like_a_plain_one() -> None:
+    plain = HEADER + b"".join(row(f"s{i}") for i in range(2000)) + row("x", "nope")
+    quoted = b"\n".join(
+        b",".join(b'"' + field + b'"' for field in line.split(b","))
+        for line in plain.rstrip(b"\n").split(b"\n")
+    )
+    a, b = read_source("status", plain), read_source("status", quoted)
+    assert b.table.equals(a.table)
+    assert [r[:2] for r in rejects(b)] == [r[:2] for r in rejects(a)]
+
+
 def test_a_quote_inside_a_field_is_kept_as_text() -> None:
     parsed = read_source("status", HEADER + b'5" tv,active,' + T0 + b"\n" + row("b"))
     assert ids(parsed) == ['5" tv', "b"]
@@ -308,6 +319,11 @@ _PIECES = st.sampled_from(
         b"\n" * 20,
         b"\r\n" * 17,
         b"\r" * 3,
+        b'"g","active","' + T0 + b'"\n',
+        b'"h,i",active,"' + T0 + b'"\r\n',
+        b'"",active,' + T0 + b"\n",
+        b'"a,"b",' + T0 + b"\n",
+        b'k,5" tv,' + T0 + b"\n",
     ]
 )
 

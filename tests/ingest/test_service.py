@@ -254,3 +254,21 @@ def test_the_text_limit_comes_from_the_setting(
     with pytest.raises(FileTooLarge, match="1,024 bytes"):
         ingest(store, {"status": big})
     assert ingest(store, {"status": big}, max_decompressed_bytes=1 << 20).sources
+
+
+def test_a_library_error_in_the_reader_is_an_ingest_error(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storemon.ingest import csv as csv_module
+
+    def broken(*args: object) -> object:
+        raise pa.ArrowInvalid("offset overflow while concatenating arrays")
+
+    monkeypatch.setattr(csv_module._rules, "check", broken)
+    with pytest.raises(IngestError) as caught:
+        ingest(store, {"status": STATUS}, names={"status": "s.csv"})
+    assert str(caught.value).startswith(
+        "s.csv: cannot be read: the CSV reader failed (ArrowInvalid"
+    )
+    assert not isinstance(caught.value.__cause__, IngestError)
+    assert store.counts()["polls"] == 0

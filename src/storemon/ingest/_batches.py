@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
+
 from storemon.ingest._lines import RAW_CHARS
 from storemon.ingest._records import MAX_ROW_BYTES
 
@@ -111,16 +113,18 @@ class Batcher:
         """Count and drop the empty lines at the start of the buffer, without a batch."""
         buffer = self._buffer
         while buffer.startswith((b"\n", b"\r")):
-            run = len(buffer) - len(buffer.lstrip(b"\r\n"))
+            run = _breaks_at_start(buffer)
             if run == len(buffer) and not self._eof and buffer.endswith(b"\r"):
                 run -= 1  # its \n may follow
-            if run == 0:
+            if run == 0:  # a lone \r, and more may come
                 self._fill(len(buffer) + 1)
-                if self._eof and len(buffer) == 1:
-                    run = 1
-                else:
+                if not (self._eof and len(buffer) == 1):
                     continue
-            self.next_line += _terminators(buffer, 0, run) - buffer.count(b"\r\n", 0, run)
+                run = 1
+            if buffer.find(b"\r", 0, run) == -1:
+                self.next_line += run  # only \n: a line each
+            else:
+                self.next_line += _terminators(buffer, 0, run) - buffer.count(b"\r\n", 0, run)
             del buffer[:run]
             if not buffer:
                 self._fill(1)
@@ -170,6 +174,18 @@ class Batcher:
 MAX_BATCH_TERMINATORS: Final = 1 << 19
 # A run this long of empty lines ends a batch (the next one skips it without parsing).
 _EMPTY_RUNS: Final = (b"\n" * 16, b"\r\n" * 16)
+
+
+def _breaks_at_start(buffer: bytearray) -> int:
+    """How many bytes at the start of ``buffer`` are line breaks (vectorized)."""
+    view = np.frombuffer(buffer, np.uint8)
+    other = view != ord("\n")
+    if buffer.find(b"\r") != -1:
+        other &= view != ord("\r")
+    first = int(np.argmax(other))
+    run = first if other[first] else len(buffer)
+    del view, other  # release the export before the buffer is resized
+    return run
 
 
 def _terminators(buffer: bytearray, start: int, end: int) -> int:

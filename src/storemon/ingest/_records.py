@@ -130,9 +130,13 @@ def _fast(data: bytes, first_line: int, layout: Layout) -> Rows | None:
 
     Only single-byte searches (memchr-fast) run before the parse; a lone ``\\r`` makes
     pyarrow see more rows than there are ``\\n`` (caught by the count), a blank line an
-    all-empty row (caught by the empty-field test), a short line an invalid row.
+    all-empty row (caught by the empty-field test), a short line an invalid row. Quotes
+    are taken when they only quote whole fields (:func:`_whole_fields_quoted`): then a
+    quoted line break would make pyarrow see fewer rows (caught by the count).
     """
-    if not data or b'"' in data or b"\x00" in data:
+    if not data or b"\x00" in data:
+        return None
+    if b'"' in data and not _whole_fields_quoted(data, layout.delimiter):
         return None
     if not data.isascii():
         if _BOM in data:
@@ -167,6 +171,25 @@ def _fast(data: bytes, first_line: int, layout: Layout) -> Rows | None:
         consumed_bytes=len(data),
         consumed_lines=count,
         bounds=bounds,
+    )
+
+
+def _whole_fields_quoted(data: bytes, delimiter: str) -> bool:
+    """Whether the quotes of ``data``, taken in pairs, each open at the start of a field
+    and close at its end (``"a","b"`` or ``a,""``): no quote inside a value, none left
+    open. With pyarrow then giving one row per line, each line's quotes pair up within
+    it, as the slow path would find."""
+    chars = np.frombuffer(data, np.uint8)
+    quotes = np.flatnonzero(chars == ord('"'))
+    if len(quotes) % 2:
+        return False
+    edges = np.frombuffer(f"{delimiter}\n\r".encode(), np.uint8)
+    opening, closing = quotes[0::2], quotes[1::2]
+    before = chars[np.maximum(opening - 1, 0)]
+    after = chars[np.minimum(closing + 1, len(chars) - 1)]
+    return bool(
+        np.all((opening == 0) | np.isin(before, edges))
+        and np.all((closing == len(chars) - 1) | np.isin(after, edges))
     )
 
 

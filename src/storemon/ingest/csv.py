@@ -85,12 +85,8 @@ class ParsedFile:
     table: pa.Table  # schema.SCHEMAS[source]: the valid rows, in file order
     rejects: pa.Table  # schema.REJECTS, the kept rejects (at most MAX_REJECTS_KEPT)
     rows: int  # data rows read (valid + rejected); blank lines are not rows
-    rejected: int = -1  # rejected rows, all counted (-1: as many as ``rejects`` holds)
-    warnings: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.rejected < 0:
-            object.__setattr__(self, "rejected", self.rejects.num_rows)
+    rejected: int  # rejected rows, all counted (``rejects`` keeps the first ones)
+    warnings: tuple[str, ...]  # things worth saying that refused nothing
 
 
 #: Called after each batch with (bytes of the file read, its size if known, rows read,
