@@ -29,6 +29,7 @@ import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import IO, Any, Final, Literal, cast
 
 import numpy as np
@@ -80,11 +81,16 @@ class Layout:
     delimiter: str = ","
 
     def width_reason(self, found: int) -> str:
-        separators = "commas" if self.delimiter == "," else "separators"
-        return (
-            f"expected {self.width} fields like the header, found {found}"
-            f" (check the {separators} and quotes on this line)"
-        )
+        return _width_reason(self.width, found, self.delimiter)
+
+
+@lru_cache(maxsize=256)
+def _width_reason(width: int, found: int, delimiter: str) -> str:
+    separators = "commas" if delimiter == "," else "separators"
+    return (
+        f"expected {width} fields like the header, found {found}"
+        f" (check the {separators} and quotes on this line)"
+    )
 
 
 @dataclass(frozen=True)
@@ -216,11 +222,12 @@ class _Slow:
         self.end = self.lines.end
         self.stop = self.lines.stop
         self.code = np.zeros(count, np.int64)  # refused lines: index into self.messages
-        self.messages: list[str] = [""]
+        self.messages: dict[str, int] = {"": 0}  # each reason once, with its code
         self.taken = np.zeros(count, bool)  # read by Python's csv, or refused
         self.quoted: NDArray[np.bool_] | None = None  # lines holding a quote
         self.parsed = _Parsed([], [], [])
         self.last = np.arange(count, dtype=np.int64)  # last line of a refused row
+        self._bounds: tuple[list[int], list[int]] = ([], [])  # start, stop (lists, for loops)
         self.until = count  # lines from here on are left for the next batch
 
     def rows(self) -> Rows:
@@ -254,9 +261,14 @@ class _Slow:
         """Refuse ``rows`` for ``reason``, unless they are refused already."""
         rows = rows[self.code[rows] == 0]
         if len(rows):
-            self.code[rows] = len(self.messages)
-            self.messages.append(reason)
+            self.code[rows] = self.messages.setdefault(reason, len(self.messages))
             self.taken[rows] = True
+
+    def _refuse_line(self, row: int, reason: str) -> None:
+        """:meth:`_refuse` for one line (no arrays: called once per stray quote)."""
+        if self.code[row] == 0:
+            self.code[row] = self.messages.setdefault(reason, len(self.messages))
+            self.taken[row] = True
 
     def _line_of(self, positions: Ints) -> Ints:
         return np.searchsorted(self.stop, positions, side="right").astype(np.int64)
@@ -314,12 +326,16 @@ class _Slow:
             self._line_of(np.flatnonzero(chars == ord('"'))), minlength=self.lines.count
         )
         self.quoted = per_line > 0
-        odd = np.flatnonzero((per_line % 2 == 1) & (self.code == 0))
-        bad_before = np.concatenate([[0], np.cumsum(self.code > 0)])
+        odd = np.flatnonzero((per_line % 2 == 1) & (self.code == 0)).tolist()
+        if not odd:
+            return
+        # plain lists: this loop reads them one at a time (numpy scalars are slow)
+        self._bounds = (self.start.tolist(), self.stop.tolist())
+        bad_before = np.concatenate([[0], np.cumsum(self.code > 0)]).tolist()
         position = 0
         while position < len(odd):
-            opening = int(odd[position])
-            closing = int(odd[position + 1]) if position + 1 < len(odd) else None
+            opening = odd[position]
+            closing = odd[position + 1] if position + 1 < len(odd) else None
             if closing is not None and self._span(opening, closing, bad_before):
                 position += 2
                 continue
@@ -329,11 +345,12 @@ class _Slow:
             self._single(opening)
             position += 1
 
-    def _span(self, opening: int, closing: int, bad_before: Ints) -> bool:
+    def _span(self, opening: int, closing: int, bad_before: list[int]) -> bool:
         """Read lines ``opening..closing`` as one quoted record, if they are one."""
         if closing - opening >= MAX_QUOTED_LINES:
             return False
-        if self.stop[closing] - self.start[opening] > MAX_ROW_BYTES:
+        start, stop = self._bounds
+        if stop[closing] - start[opening] > MAX_ROW_BYTES:
             return False
         if bad_before[closing] - bad_before[opening + 1] > 0:  # a refused line inside
             return False
@@ -343,7 +360,7 @@ class _Slow:
         if len(fields) != self.layout.width:
             self.taken[opening : closing + 1] = True
             self.last[opening] = closing
-            self._refuse(np.array([opening]), self.layout.width_reason(len(fields)))
+            self._refuse_line(opening, self.layout.width_reason(len(fields)))
         else:
             self._take(opening, closing, fields)
         return True
@@ -353,27 +370,28 @@ class _Slow:
         if self.final:
             return False
         lines_left = self.lines.count - opening
-        bytes_left = int(self.stop[-1] - self.start[opening])
+        bytes_left = self._bounds[1][-1] - self._bounds[0][opening]
         return lines_left < MAX_QUOTED_LINES and bytes_left <= MAX_ROW_BYTES
 
     def _single(self, row: int) -> None:
         """A line whose quote is stray (never closes): read alone, refused if unreadable."""
         fields = self._csv(row, row)
         if fields is None:
-            self._refuse(
-                np.array([row]),
+            self._refuse_line(
+                row,
                 f"a quote opened on line {self.first_line + row} is not closed within "
                 f"{MAX_QUOTED_LINES} lines nor before the end of the file; the lines after it "
                 "are read on their own (check the quotes on this line)",
             )
         elif len(fields) != self.layout.width:
-            self._refuse(np.array([row]), self.layout.width_reason(len(fields)))
+            self._refuse_line(row, self.layout.width_reason(len(fields)))
         else:
             self._take(row, row, fields)
 
     def _csv(self, first: int, last: int) -> list[str] | None:
         """Lines ``first..last`` read as exactly one record by Python's csv, or None."""
-        text = self.data[self.start[first] : self.stop[last]].decode("utf-8")
+        start, stop = self._bounds
+        text = self.data[start[first] : stop[last]].decode("utf-8")
         reader = csv.reader(
             io.StringIO(text, newline=""), delimiter=self.layout.delimiter, strict=True
         )
@@ -445,7 +463,7 @@ class _Slow:
             first, last = first[order], last[order]
             columns = [column.take(order) for column in columns]
         refused_rows = np.flatnonzero(self.code[: self.until] > 0).astype(np.int64)
-        reasons = pa.array(self.messages, pa.string()).take(self.code[refused_rows])
+        reasons = pa.array(list(self.messages), pa.string()).take(self.code[refused_rows])
         start, end = self.start, self.end
         consumed_bytes = (
             len(self.data) if self.until == self.lines.count else int(self.lines.start[self.until])
