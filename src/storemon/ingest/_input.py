@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import stat
 import threading
 import zlib
 from collections.abc import Iterator
@@ -108,7 +109,8 @@ class Input:
             return
         if isinstance(data, (str, os.PathLike)):
             with _open(data, self.file) as stream:
-                self.bytes_total = os.fstat(stream.fileno()).st_size
+                info = os.fstat(stream.fileno())
+                self.bytes_total = info.st_size if stat.S_ISREG(info.st_mode) else None
                 yield from self._stream(stream)
             return
         self.bytes_total = _remaining(data)
