@@ -18,8 +18,9 @@ import pyarrow as pa
 
 __all__ = ["MEMORY_BYTES", "Spill"]
 
-#: Arrow bytes held in memory before the tables go to a temporary file.
-MEMORY_BYTES: Final = 64 << 20
+#: Arrow bytes held in memory before the tables go to a temporary file: a few batches'
+#: worth (a larger bound only adds to the peak the store's own work then sits on).
+MEMORY_BYTES: Final = 16 << 20
 
 
 class Spill:
