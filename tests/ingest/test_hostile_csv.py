@@ -287,6 +287,24 @@ def test_a_reject_keeps_its_store_id_when_that_field_was_valid() -> None:
     assert parsed.rejects.column("store_id").to_pylist() == ["a", None, None]
 
 
+def test_raw_text_is_kept_whole_within_a_budget_then_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    from storemon.ingest import csv as csv_module
+
+    monkeypatch.setattr(csv_module, "RAW_BUDGET_BYTES", 12_000)
+    wide = "w" * 5000
+    data = HEADER + f"{wide},x,y\n{wide},x,y\n{wide},x,y\n".encode() + row("ok")
+    raws = read_source("status", data).rejects.column("raw").to_pylist()
+    assert raws[:2] == [f"{wide},x,y"] * 2  # whole: 10,008 bytes of the 12,000
+    assert raws[2] == f"{wide[:1000]}... (5,004 bytes)"  # the budget is spent
+    huge = "h" * (70 << 10)  # over 64 KiB: always cut
+    (raw,) = (
+        read_source("status", HEADER + f"{huge},x,y\n".encode() + row("ok"))
+        .rejects.column("raw")
+        .to_pylist()
+    )
+    assert raw == f"{huge[:1000]}... ({len(huge) + 4:,} bytes)"
+
+
 def test_rejects_are_counted_all_and_kept_up_to_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     from storemon.ingest import csv as csv_module
 

@@ -200,8 +200,9 @@ def test_progress_is_reported_per_batch_and_once_per_file_when_stored(
     ]
     assert done[0] == ProgressEvent("status", str(path), len(STATUS), len(STATUS), 5, 2, True)
     assert all(not event.done for event in events[: -len(done)])
-    assert events[0].source == "status"
-    assert events[0].rows_read == 5
+    assert events[0] == ProgressEvent("status", str(path), 0, len(STATUS), 0, 0, False)  # begins
+    assert events[1].rows_read == 5  # after its one batch
+    assert [event.source for event in events[:-2]] == ["status", "status", "timezones", "timezones"]
 
 
 def test_a_file_too_big_for_memory_spills_and_loads_the_same(

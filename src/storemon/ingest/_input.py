@@ -28,7 +28,7 @@ from typing import IO, Final, cast
 
 from storemon.errors import FileTooLarge, IngestError
 
-__all__ = ["READ_BYTES", "UNPACK_BYTES", "Input", "InputData", "refuse_binary"]
+__all__ = ["READ_BYTES", "UNPACK_BYTES", "Input", "InputData", "input_size", "refuse_binary"]
 
 #: Bytes of the file as given read at a time, and most bytes of text one step unpacks.
 READ_BYTES: Final = 1 << 20
@@ -277,6 +277,19 @@ def _open(path: str | os.PathLike[str], file: str) -> IO[bytes]:
         raise IngestError(f"{file}: permission denied (check the file's permissions)") from None
     except OSError as error:
         raise IngestError(f"{file}: cannot be read ({error.strerror or error})") from None
+
+
+def input_size(data: InputData) -> int | None:
+    """The size of an input before it is read, when cheap to know (else None)."""
+    if isinstance(data, bytes):
+        return len(data)
+    if isinstance(data, (str, os.PathLike)):
+        try:
+            info = os.stat(data)
+        except OSError:
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+    return _remaining(data)
 
 
 def _remaining(stream: IO[bytes]) -> int | None:

@@ -14,9 +14,13 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["RAW_CHARS", "Lines", "excerpt"]
+__all__ = ["RAW_BUDGET_BYTES", "RAW_CHARS", "RAW_WHOLE_BYTES", "Lines", "excerpt"]
 
-#: Longest raw text kept for a rejected row, in characters (longer ones are cut).
+#: Raw text kept whole for a file's rejected rows, in bytes, each at most RAW_WHOLE_BYTES;
+#: a longer one, or any once the budget is spent, is cut at RAW_CHARS characters.
+RAW_BUDGET_BYTES: Final = 16 << 20
+RAW_WHOLE_BYTES: Final = 64 << 10
+#: Characters kept of a cut raw text (it then ends with "... (N bytes)").
 RAW_CHARS: Final = 1000
 
 Ints = NDArray[np.int64]
@@ -62,13 +66,15 @@ class Lines:
         return len(self.start)
 
 
-def excerpt(data: bytes, start: int, end: int, size: int | None = None) -> str:
-    """``data[start:end]`` as text for a reject: bad bytes and NULs become U+FFFD, at most
-    :data:`RAW_CHARS` characters (a longer text says how long it was: ``size`` bytes, by
-    default ``end - start``)."""
+def excerpt(
+    data: bytes, start: int, end: int, size: int | None = None, *, whole: bool = False
+) -> str:
+    """``data[start:end]`` as text for a reject: bad bytes and NULs become U+FFFD; unless
+    ``whole``, at most :data:`RAW_CHARS` characters (a longer text says how long it was:
+    ``size`` bytes, by default ``end - start``)."""
     total = end - start if size is None else size
-    cut = min(end, start + 4 * RAW_CHARS)
+    cut = end if whole else min(end, start + 4 * RAW_CHARS)
     text = data[start:cut].decode("utf-8", "replace").replace("\x00", "\ufffd")
-    if total > cut - start or len(text) > RAW_CHARS:
+    if not whole and (total > cut - start or len(text) > RAW_CHARS):
         return f"{text[:RAW_CHARS]}... ({total:,} bytes)"
     return text

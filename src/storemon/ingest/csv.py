@@ -10,8 +10,9 @@ Whole-file problems (missing file, not text, no header, a required column missin
 text over the size limit, a broken gzip stream) raise
 :class:`~storemon.errors.IngestError`; everything else becomes one reject with the
 row's physical line number (the header is line 1), a reason that says what was
-expected, the line's text (cut at :data:`~._lines.RAW_CHARS` characters) and the
-row's store id when that field itself was valid. Blank lines (empty or only
+expected, the line's text (whole up to 64 KiB, for the first 16 MiB of them; else
+cut at :data:`~._lines.RAW_CHARS` characters) and the row's store id when that field
+itself was valid. Blank lines (empty or only
 spaces and tabs) are no rows but count for line numbers. Lines end at ``\\n``,
 ``\\r\\n`` or a lone ``\\r``; a quoted value may span lines. At most
 :data:`MAX_REJECTS_KEPT` rejects are kept per file (all are counted).
@@ -38,7 +39,7 @@ from storemon.errors import IngestError, MissingColumnError
 from storemon.ingest import _batches, _rules
 from storemon.ingest._batches import Batch, Batcher, LongLine
 from storemon.ingest._input import Input, InputData, refuse_binary
-from storemon.ingest._lines import excerpt
+from storemon.ingest._lines import RAW_BUDGET_BYTES, RAW_WHOLE_BYTES, excerpt
 from storemon.ingest._records import Layout, Rows, split, too_long
 from storemon.schema import REJECTS, SCHEMAS, Source
 
@@ -187,6 +188,7 @@ class _Reader:
     kept_rows: int = 0
     warnings: list[str] = field(default_factory=list)
     scientific: _Scientific = field(default_factory=_Scientific)
+    raw_budget: int = field(default_factory=lambda: RAW_BUDGET_BYTES)  # raw kept whole, bytes
 
     def run(
         self, on_rows: Callable[[pa.Table], None], batch_bytes: int, progress: BatchProgress | None
@@ -319,7 +321,13 @@ class _Reader:
         if room <= 0:
             return
         order = np.argsort(lines, kind="stable")[:room]
-        raws = [excerpt(data, int(start[i]), int(end[i]), size) for i in order]
+        raws = []
+        for i in order:
+            first, last = int(start[i]), int(end[i])
+            whole = size is None and last - first <= min(RAW_WHOLE_BYTES, self.raw_budget)
+            if whole:
+                self.raw_budget -= last - first
+            raws.append(excerpt(data, first, last, size, whole=whole))
         self.kept.append(
             pa.Table.from_arrays(
                 [

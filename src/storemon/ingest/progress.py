@@ -1,9 +1,10 @@
 """Progress of an ingest, reported to a callback as each file is read and stored.
 
 :func:`storemon.ingest.service.ingest` (and :func:`~storemon.ingest.service.read_files`)
-take ``progress: Callable[[ProgressEvent], None]``. It is called after each batch of a
-file is read and validated (``done`` false), and once per file when the ingest has been
-stored (``done`` true). The callback runs on the ingesting thread: keep it quick.
+take ``progress: Callable[[ProgressEvent], None]``. It is called when a file begins
+(nothing read yet), after each batch of it is read and validated (``done`` false), and
+once per file when the ingest has been stored (``done`` true). The callback runs on the
+ingesting thread: keep it quick.
 """
 
 from __future__ import annotations

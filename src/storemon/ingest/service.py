@@ -25,7 +25,7 @@ from typing import Final
 import pyarrow as pa
 
 from storemon.errors import IngestError, InputError, NothingLoaded
-from storemon.ingest._input import InputData
+from storemon.ingest._input import InputData, input_size
 from storemon.ingest._spill import Spill
 from storemon.ingest.csv import FileRead, file_name, stream_source, text_limit
 from storemon.ingest.progress import Progress, ProgressEvent
@@ -188,6 +188,8 @@ def _read_one(
     def report(bytes_read: int, bytes_total: int | None, rows: int, rejected: int) -> None:
         if progress is not None:
             progress(ProgressEvent(source, file, bytes_read, bytes_total, rows, rejected, False))
+
+    report(0, input_size(data), 0, 0)  # the file begins
 
     try:
         part = stream_source(

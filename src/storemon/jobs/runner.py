@@ -28,6 +28,7 @@ from typing import Final
 
 from storemon.errors import ReportNotFound, StoremonError
 from storemon.jobs.compute import Compute, InThreadCompute
+from storemon.jobs.summary import stored_warnings
 from storemon.schema import Interpolation
 from storemon.store.base import JobRecord, Store
 
@@ -229,7 +230,15 @@ class ReportJobs:
         except Exception as error:  # the database failed while recording the outcome
             log.exception("report %s: could not record its outcome", job.id)
             final = self._record_lost(job, f"could not store the report: {error}")
-        log.info("report %s %s in %.3f s", job.id, final.status, time.perf_counter() - started)
+        log.info(
+            "report %s %s in %.3f s (%s rows)",
+            job.id,
+            final.status,
+            time.perf_counter() - started,
+            final.row_count,
+        )
+        for _, message in stored_warnings(final.summary):
+            log.warning("report %s: %s", job.id, message)
         self._remember_finished(final)
         with self._lock:
             self._active.pop(job.id, None)

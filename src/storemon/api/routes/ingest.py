@@ -6,12 +6,13 @@ import tempfile
 import time
 from typing import IO, Final
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from storemon.api.deps import Services, services
-from storemon.api.errors import ERROR_RESPONSES, ErrorBody
+from storemon.api.deps import ServicesDep
+from storemon.api.errors import error_responses
+from storemon.api.schemas import MAX_FILE_NAME_LENGTH, IngestResponse
 from storemon.errors import IngestError, InvalidRequest
 from storemon.ingest.service import ingest
 from storemon.schema import Source
@@ -20,6 +21,21 @@ router = APIRouter(tags=["ingest"])
 
 #: Body bytes held in memory while it arrives; a larger body goes to a temporary file.
 _SPOOL_BYTES: Final = 8 << 20
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_HEADER_SPAN = 64 * 1024  # a real header ends long before this
+
+
+def _line_break_hint(start: bytes) -> str | None:
+    """A hint for a refused body that has no line break (``curl -d @file`` strips them)."""
+    head = start[:_HEADER_SPAN]
+    if head.startswith(_GZIP_MAGIC) or b"\n" in head or b"\r" in head:
+        return None
+    return (
+        "the body has no line breaks: curl -d strips them, send the file with "
+        "curl --data-binary @file"
+    )
+
 
 _EXAMPLE = {
     "status": {
@@ -37,38 +53,46 @@ _EXAMPLE = {
     "/ingest/{source}",
     response_model=None,
     responses={
-        **ERROR_RESPONSES,
+        **error_responses(400, 413, 422, 503),
         200: {
+            "model": IngestResponse,
             "description": "What was read, loaded and rejected (the CLI's `--json` summary).",
             "content": {"application/json": {"example": _EXAMPLE}},
         },
-        400: {"model": ErrorBody, "description": "Empty body, or not a readable CSV file."},
+        400: {**error_responses(400)[400], "description": "Empty body, or not a CSV file."},
         413: {
-            "model": ErrorBody,
-            "description": "Body over STOREMON_MAX_BODY_BYTES, or its text (unpacked) over "
-            "STOREMON_MAX_DECOMPRESSED_BYTES.",
+            **error_responses(413)[413],
+            "description": "Body over STOREMON_MAX_BODY_BYTES (`body_too_large`), or its text "
+            "(unpacked) over STOREMON_MAX_DECOMPRESSED_BYTES (`file_too_large`).",
         },
         422: {
-            "model": ErrorBody,
-            "description": "The header lacks a required column, or every row was rejected "
-            "(the first reasons in `details`); nothing was stored.",
+            **error_responses(422)[422],
+            "description": "The header lacks a required column (`missing_column`), every row "
+            "was rejected (`nothing_loaded`, the first reasons in `details`; nothing stored), "
+            "or an unknown source or too long a name (`validation_error`).",
         },
     },
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "One CSV file of the source (plain or gzip), validated as SPEC.md "
+            "says: a header naming the source's columns, then its rows.",
+            "content": {
+                "text/csv": {"schema": {"type": "string", "format": "binary", "minLength": 1}}
+            },
         }
     },
     summary="Ingest one CSV file",
 )
 async def ingest_file(
     request: Request,
+    app: ServicesDep,
     source: Source = Path(description="`status` (polls), `hours` or `timezones`."),
     name: str | None = Query(
-        None, max_length=255, description="File name used in messages (default <source>.csv)."
+        None,
+        max_length=MAX_FILE_NAME_LENGTH,
+        description="File name used in messages (default <source>.csv).",
     ),
-    app: Services = Depends(services),
 ) -> JSONResponse:
     """Validate the CSV body (plain or gzip) and store its valid rows in one transaction.
 
@@ -79,18 +103,20 @@ async def ingest_file(
     STOREMON_MAX_DECOMPRESSED_BYTES (413 beyond).
     """
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as body:
-        size = await _receive(request, body)
-        if not size:
+        head = await _receive(request, body)
+        if not head:
             raise InvalidRequest(
                 f"the request body is empty: send the {source} CSV file as the body, e.g. "
                 f"curl --data-binary @{source}.csv -H 'Content-Type: text/csv' "
                 f".../ingest/{source}"
             )
+        request.state.error_hint = _line_break_hint(head)
         body.seek(0)
         file_name = name or f"{source}.csv"
         started = time.perf_counter()
         try:
-            summary = await run_in_threadpool(
+            # On the ingest thread: never on the event loop, one ingest at a time.
+            summary = await app.ingests.run(
                 ingest,
                 app.store,
                 {source: body},
@@ -98,7 +124,7 @@ async def ingest_file(
                 max_decompressed_bytes=app.settings.max_decompressed_bytes,
             )
         except IngestError:
-            app.metrics.ingest_refused.inc(source)
+            app.metrics.ingest_refused_file(source)
             raise
     part = summary.sources[source]
     app.metrics.ingest_finished(
@@ -110,14 +136,18 @@ async def ingest_file(
     return JSONResponse(summary.to_json())
 
 
-async def _receive(request: Request, body: IO[bytes]) -> int:
-    """Copy the request body into ``body`` as it arrives; its size."""
+async def _receive(request: Request, body: IO[bytes]) -> bytes:
+    """Copy the request body into ``body`` as it arrives; its first bytes (for the hint)."""
+    head = b""
     size = 0
     async for chunk in request.stream():
-        if chunk:
-            size += len(chunk)
-            if size > _SPOOL_BYTES:  # on disk by now: write off the event loop
-                await run_in_threadpool(body.write, chunk)
-            else:
-                body.write(chunk)
-    return size
+        if not chunk:
+            continue
+        if len(head) < _HEADER_SPAN:
+            head += chunk[: _HEADER_SPAN - len(head)]
+        size += len(chunk)
+        if size > _SPOOL_BYTES:  # on disk by now: write off the event loop
+            await run_in_threadpool(body.write, chunk)
+        else:
+            body.write(chunk)
+    return head
