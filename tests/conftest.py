@@ -140,11 +140,14 @@ class Tables:
         )
 
     @staticmethod
-    def rejects(rows: Sequence[tuple[str, str, int, str, str]]) -> pa.Table:
-        """``(source, file, line, reason, raw)`` rows."""
+    def rejects(
+        rows: Sequence[tuple[str, str, int, str, str] | tuple[str, str, int, str, str, str | None]],
+    ) -> pa.Table:
+        """``(source, file, line, reason, raw[, store_id])`` rows (no store_id: null)."""
         names = schema.REJECTS.names
         return pa.Table.from_pylist(
-            [dict(zip(names, row, strict=True)) for row in rows], schema=schema.REJECTS
+            [dict(zip(names[: len(row)], row, strict=True)) for row in rows],
+            schema=schema.REJECTS,
         )
 
 

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, description="Largest request body the API accepts, in bytes."
     )
+    max_decompressed_bytes: int = Field(
+        8 << 30,
+        ge=1024,
+        description="Most bytes of CSV text one ingested file may hold once unpacked (a gzip "
+        "file's text; a plain file's size); a larger file is refused (API: 413).",
+    )
     report_workers: int = Field(
         2, ge=1, le=64, description="How many reports may be computed at the same time."
     )

@@ -7,7 +7,9 @@ JSON error; anything else reaching them is a bug.
     StoremonError
     ├── InputError            the caller gave something unusable: fix the input
     │   ├── IngestError       a CSV file cannot be ingested as a whole
-    │   │   └── MissingColumnError   its header lacks a required column
+    │   │   ├── MissingColumnError   its header lacks a required column
+    │   │   ├── FileTooLarge         its text is over STOREMON_MAX_DECOMPRESSED_BYTES
+    │   │   └── NothingLoaded        it has rows, but every one was rejected
     │   └── InvalidRequest    a bad parameter (as_of, interpolation, id, ...)
     │       └── UnknownStore  no such store (no poll at or before as_of)
     ├── ConfigError           a bad setting (database URL, directory, ...)
@@ -43,13 +45,48 @@ class IngestError(InputError):
 class MissingColumnError(IngestError):
     """A CSV header lacks a required column."""
 
-    def __init__(self, file: str, column: str, header: list[str]) -> None:
+    def __init__(
+        self, file: str, column: str, header: list[str], aliases: tuple[str, ...] = ()
+    ) -> None:
         self.file = file
         self.column = column
         self.header = header
+        self.aliases = aliases
         shown = ", ".join(header) if header else "(empty)"
+        also = f" (or {' or '.join(repr(a) for a in aliases)})" if aliases else ""
         super().__init__(
-            f"{file}: header lacks the required column '{column}' (header is: {shown})"
+            f"{file}: header lacks the required column '{column}'{also} (header is: {shown})"
+        )
+
+
+class FileTooLarge(IngestError):
+    """A file's text (unpacked, for a gzip file) is larger than the configured limit."""
+
+    def __init__(self, file: str, limit: int) -> None:
+        self.file = file
+        self.limit = limit
+        super().__init__(
+            f"{file}: holds more than {limit:,} bytes of text (unpacked), the limit set by "
+            "STOREMON_MAX_DECOMPRESSED_BYTES; split the file or raise the limit"
+        )
+
+
+class NothingLoaded(IngestError):
+    """Every data row of a file was rejected, so the ingest stored nothing.
+
+    ``first_rejects`` holds the first few ``(line, reason)`` pairs (all rejects are counted
+    in ``rejected``); the database is left as it was, rejects included.
+    """
+
+    def __init__(self, file: str, rejected: int, first_rejects: list[tuple[int, str]]) -> None:
+        self.file = file
+        self.rejected = rejected
+        self.first_rejects = first_rejects
+        noun = "row was" if rejected == 1 else f"{rejected:,} rows were"
+        shown = "; ".join(f"line {line}: {reason}" for line, reason in first_rejects)
+        more = "" if len(first_rejects) >= rejected else "; ..."
+        super().__init__(
+            f"{file}: nothing loaded, its {noun} rejected and nothing was stored ({shown}{more})"
         )
 
 

@@ -55,6 +55,8 @@ REJECTS: Final = _schema(
     pa.field("line", pa.int64(), nullable=False),  # 1-based physical line; header is 1
     pa.field("reason", pa.string(), nullable=False),
     pa.field("raw", pa.string(), nullable=False),
+    # the row's store id when that field itself was valid (the row failed elsewhere)
+    pa.field("store_id", pa.string(), nullable=True),
 )
 
 #: The report, columns in SPEC order. Values are exact durations rounded half up

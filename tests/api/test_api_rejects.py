@@ -6,11 +6,13 @@ from typing import Any
 
 from api_helpers import TestClient, assert_error_shape
 
-BAD_POLLS = (
+STAMP = "2023-01-23 10:00:00 UTC"
+BAD_POLLS = (  # three bad rows, then one good (a file whose rows all fail stores nothing)
     b"store_id,status,timestamp_utc\n"
     b"A,actve,2023-01-23 10:00:00 UTC\n"
     b",active,2023-01-23 11:00:00 UTC\n"
     b"B,active,noon\n"
+    b"D,active,2023-01-23 10:00:00 UTC\n"
 )
 
 
@@ -21,9 +23,8 @@ def ingest(client: TestClient, source: str, body: bytes, name: str) -> None:
 
 def test_rejects_are_listed_newest_ingest_first_with_their_reasons(client: TestClient) -> None:
     ingest(client, "status", BAD_POLLS + b"C,active,2023-01-23 10:00:00 UTC\n", "monday.csv")
-    ingest(
-        client, "hours", b"store_id,day,start_time_local,end_time_local\nA,9,09:00,17:00\n", "h.csv"
-    )
+    hours = b"store_id,day,start_time_local,end_time_local\nA,9,09:00,17:00\nA,1,09:00,17:00\n"
+    ingest(client, "hours", hours, "h.csv")  # a file whose rows all fail stores nothing
     page = client.get("/rejects").json()
     assert page["limit"] == 100
     assert page["offset"] == 0
@@ -65,7 +66,7 @@ def test_a_huge_rejected_row_is_shown_cut_with_its_length(client: TestClient, st
     ingest(
         client,
         "status",
-        f"store_id,status,timestamp_utc\n{long_id},active,noon\n".encode(),
+        f"store_id,status,timestamp_utc\n{long_id},active,noon\nok,active,{STAMP}\n".encode(),
         "big.csv",
     )
     row = client.get("/rejects").json()["rejects"][0]

@@ -225,12 +225,12 @@ def test_ingest_shows_the_first_rejects_and_counts_the_rest(
 ) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text(
-        "store_id,status,timestamp_utc\n"
+        "store_id,status,timestamp_utc\ngood,active,2023-01-23 10:00:00\n"
         + "".join(f"s{i},maybe,2023-01-23 10:00:00\n" for i in range(7))
     )
     code, out, err = run(["ingest", "--db", duckdb_url, "--status", str(bad)], capsys)
     assert code == 0
-    assert "7 rows, 0 loaded, 7 rejected" in out
+    assert "8 rows, 1 loaded, 7 rejected" in out
     assert err.count(f"{bad}:") == 6  # five rejects and the summary line
     assert f"status: {bad}: reading" not in err  # a quick ingest shows no progress lines
     assert f"{bad}:6: unknown status 'maybe'" in err

@@ -230,12 +230,12 @@ def test_a_second_scanner_never_ingests_a_file_the_first_is_ingesting(
 
     _write(inbox / "a.csv", STATUS + BAD_ROW, mtime=1_000)
     _write(inbox / "b.csv", STATUS + BAD_ROW, mtime=2_000)
-    real_ingest = inbox_module.ingest
+    real_store_files = inbox_module.store_files
     other: list[InboxResult] = []
     raced: list[bool] = []
 
-    def ingest_then_race(store: Store, files: dict[str, Path], **kw: object) -> object:
-        summary = real_ingest(store, files, **kw)  # type: ignore[arg-type]
+    def store_then_race(store: Store, read: object) -> object:
+        summary = real_store_files(store, read)  # type: ignore[arg-type]
         if not raced:  # once: the other scanner runs a whole scan right now
             raced.append(True)
             racer = threading.Thread(target=lambda: other.extend(scan_inbox(store, inbox)))
@@ -243,7 +243,7 @@ def test_a_second_scanner_never_ingests_a_file_the_first_is_ingesting(
             racer.join()
         return summary
 
-    monkeypatch.setattr(inbox_module, "ingest", ingest_then_race)
+    monkeypatch.setattr(inbox_module, "store_files", store_then_race)
     first = scan_inbox(store, inbox)
     names = sorted(r.name for r in [*first, *other] if r.ok)
     assert names == ["a.csv", "b.csv"]  # each once, whoever took it
@@ -313,7 +313,8 @@ def test_a_database_failure_puts_the_claimed_file_back(
     def broken(*args: object, **kw: object) -> object:
         raise StoreError("the database is down")
 
-    monkeypatch.setattr(inbox_module, "ingest", broken)
+    monkeypatch.setattr(inbox_module, "store_files", broken)
+    monkeypatch.setattr(store, "data_version", broken)  # down for every query
     (result,) = scan_inbox(store, inbox)  # the scan stops at the first failure
     assert (result.name, result.moved_to, result.error) == ("a.csv", None, "the database is down")
     assert sorted(p.name for p in inbox.iterdir()) == ["a.csv", "b.csv"]
@@ -327,14 +328,192 @@ def test_a_file_gone_before_its_stat_is_skipped(
 ) -> None:
     _write(inbox / "a.csv", STATUS, mtime=1_000)
     _write(inbox / "b.csv", STATUS, mtime=2_000)
-    real_stat = Path.stat
-    calls: list[str] = []
+    real_scandir = os.scandir
 
-    def stat(path: Path, **kw: bool) -> os.stat_result:
-        calls.append(path.name)
-        if path.name == "a.csv" and calls.count("a.csv") > 1:  # gone after it was listed
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
-        return real_stat(path, **kw)
+    class Gone:  # a.csv is listed, then taken by another scanner before its stat
+        def __init__(self, entry: os.DirEntry[str]) -> None:
+            self.entry = entry
+            self.name = entry.name
 
-    monkeypatch.setattr(Path, "stat", stat)
+        def stat(self, **kw: bool) -> os.stat_result:
+            if self.name == "a.csv":
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", self.name)
+            return self.entry.stat(**kw)
+
+    class Listing:
+        def __init__(self, path: Path) -> None:
+            self.scan = real_scandir(path)
+
+        def __enter__(self) -> list[Gone]:
+            return [Gone(entry) for entry in self.scan]
+
+        def __exit__(self, *exc: object) -> None:
+            self.scan.close()
+
+    monkeypatch.setattr(os, "scandir", Listing)
     assert [p.name for p in inbox_files(inbox)] == ["b.csv"]
+
+
+# --- hardening (issue 15 items 7, 13, 14; issue 14 item 10) ---------------------------------
+
+
+def test_symbolic_links_are_moved_aside_unread(store: Store, inbox: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    outside = tmp_path / "outside.csv"
+    outside.write_bytes(STATUS)
+    (inbox / "passwd.csv").symlink_to(secret)
+    (inbox / "polls.csv").symlink_to(outside)
+    (inbox / "dangling.csv.gz").symlink_to(tmp_path / "nowhere")
+    results = scan_inbox(store, inbox)
+    assert sorted((r.name, r.outcome) for r in results) == [
+        ("dangling.csv.gz", "failed"),
+        ("passwd.csv", "failed"),
+        ("polls.csv", "failed"),
+    ]
+    failed = inbox / "failed"
+    for name in ("passwd.csv", "polls.csv", "dangling.csv.gz"):
+        assert (failed / name).is_symlink()  # the link was moved, not its target
+        reason = (failed / f"{name}.reason.txt").read_text()
+        assert reason.startswith(f"{name}: is a symbolic link")
+        assert "root" not in reason
+        assert str(tmp_path) not in reason
+    assert secret.exists()
+    assert outside.read_bytes() == STATUS
+    assert store.counts()["polls"] == 0
+    assert store.counts()["rejects"] == 0
+
+
+def test_a_link_put_in_place_of_a_claimed_file_is_not_followed(
+    store: Store, inbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storemon.ingest import inbox as inbox_module
+
+    secret = tmp_path / "secret.csv"
+    secret.write_bytes(STATUS)
+    _write(inbox / "polls.csv", STATUS)
+    real_claim = inbox_module.claim
+
+    def swap(path: Path) -> Path | None:  # the file becomes a link after it was listed
+        claimed = real_claim(path)
+        assert claimed is not None
+        claimed.unlink()
+        claimed.symlink_to(secret)
+        return claimed
+
+    monkeypatch.setattr(inbox_module, "claim", swap)
+    (result,) = scan_inbox(store, inbox)
+    assert result.outcome == "failed"
+    assert "is a symbolic link" in (result.error or "")
+    assert store.counts()["polls"] == 0
+
+
+def test_a_named_pipe_is_moved_aside_without_blocking(store: Store, inbox: Path) -> None:
+    os.mkfifo(inbox / "pipe.csv")
+    _write(inbox / "good.csv", STATUS)
+    results = scan_inbox(store, inbox)
+    assert [(r.name, r.outcome) for r in results] == [
+        ("pipe.csv", "failed"),
+        ("good.csv", "ingested"),
+    ]
+    assert "is not a regular file" in (inbox / "failed" / "pipe.csv.reason.txt").read_text()
+
+
+def test_other_names_are_reported_as_skipped_and_left_alone(store: Store, inbox: Path) -> None:
+    _write(inbox / "notes.txt", b"hello")
+    _write(inbox / "polls.csv.part", STATUS)
+    _write(inbox / ".hidden.csv", STATUS)
+    (result,) = scan_inbox(store, inbox)
+    assert (result.name, result.outcome, result.moved_to, result.ok) == (
+        "notes.txt",
+        "skipped",
+        None,
+        False,
+    )
+    assert result.error == "not a .csv or .csv.gz file"
+    assert (inbox / "notes.txt").exists()
+
+
+def test_a_poison_file_goes_to_failed_and_the_scan_goes_on(
+    store: Store, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storemon.ingest import inbox as inbox_module
+
+    _write(inbox / "poison.csv", STATUS, mtime=1_000)
+    _write(inbox / "good.csv", ZONES, mtime=2_000)
+    real_read = inbox_module.read_files
+
+    def read(files: dict[str, object], **kw: object) -> object:
+        if kw.get("names") == {"status": "poison.csv"}:
+            raise MemoryError("out of memory")
+        return real_read(files, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inbox_module, "read_files", read)
+    results = scan_inbox(store, inbox)
+    assert [(r.name, r.outcome) for r in results] == [
+        ("poison.csv", "failed"),
+        ("good.csv", "ingested"),
+    ]
+    reason = (inbox / "failed" / "poison.csv.reason.txt").read_text()
+    assert "internal error (MemoryError: out of memory)" in reason
+    assert store.counts()["timezones"] == 1
+
+
+def test_a_file_the_database_refuses_while_it_answers_goes_to_failed(
+    store: Store, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storemon.ingest import inbox as inbox_module
+
+    _write(inbox / "a.csv", STATUS, mtime=1_000)
+    _write(inbox / "b.csv", ZONES, mtime=2_000)
+    real_store_files = inbox_module.store_files
+
+    def refuse_a(store: Store, read: object) -> object:
+        if "status" in read.parsed:  # type: ignore[attr-defined]
+            raise StoreError("value too long for this database")
+        return real_store_files(store, read)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inbox_module, "store_files", refuse_a)
+    results = scan_inbox(store, inbox)
+    assert [(r.name, r.outcome) for r in results] == [("a.csv", "failed"), ("b.csv", "ingested")]
+    assert (
+        "the database refused it: value too long"
+        in (inbox / "failed" / "a.csv.reason.txt").read_text()
+    )
+
+
+def test_a_file_ingested_before_a_crash_is_not_ingested_again(store: Store, inbox: Path) -> None:
+    """Killed after the commit, before the move: the file comes back from the claim."""
+    _write(inbox / "a.csv", STATUS + BAD_ROW)
+    scan_inbox(store, inbox)
+    before = (store.counts(), store.data_version())
+    folder = inbox / f".claimed-{_dead_pid()}-1"  # as a killed scanner leaves it
+    folder.mkdir()
+    (inbox / "processed" / "a.csv").rename(folder / "a.csv")
+    (result,) = scan_inbox(store, inbox)
+    assert (result.name, result.outcome, result.ok) == ("a.csv", "duplicate", True)
+    assert result.error is not None
+    assert result.error.startswith("already ingested at ")
+    assert (store.counts(), store.data_version()) == before  # rejects not stored twice
+    assert sorted(p.name for p in (inbox / "processed").iterdir())[-1].endswith("a.csv")
+    _write(inbox / "a.csv", STATUS.replace(b"active", b"inactive"))  # new contents: ingested
+    assert scan_inbox(store, inbox)[0].outcome == "ingested"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        bytes(range(256)) * 10,
+        b"\x89PNG\r\n\x1a\n" + bytes(300),
+        gzip.compress(gzip.compress(STATUS)),
+    ],
+)
+def test_a_binary_file_has_one_clear_reason(store: Store, inbox: Path, data: bytes) -> None:
+    _write(inbox / "blob.csv", data)
+    (result,) = scan_inbox(store, inbox)
+    assert result.outcome == "failed"
+    reason = (inbox / "failed" / "blob.csv.reason.txt").read_text()
+    assert reason.startswith("blob.csv: is ")
+    assert reason.endswith("\n")
+    assert reason[:-1].isprintable()  # one line of words, no raw bytes
+    assert "not a text file" in reason or "compressed twice" in reason

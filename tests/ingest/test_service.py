@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-from storemon.errors import IngestError, InputError, MissingColumnError
+from storemon.errors import FileTooLarge, IngestError, InputError, MissingColumnError, NothingLoaded
+from storemon.ingest.progress import ProgressEvent
 from storemon.ingest.service import ingest
-from storemon.store import Store
+from storemon.store import IngestBatch, Store
 
 STATUS = (
     b"store_id,status,timestamp_utc\n"
@@ -62,6 +66,7 @@ def test_to_json_is_keyed_by_the_sources_given(store: Store) -> None:
                 {"line": line, "reason": reason}
                 for line, reason in summary.sources["status"].first_rejects
             ],
+            "warnings": [],
         }
     }
 
@@ -148,3 +153,123 @@ def test_a_store_whose_rows_in_a_later_file_are_all_rejected_keeps_its_old_rows(
     assert hours == [("a", 0), ("b", 4)]  # a kept its rows, b's were replaced
     zones = {r["store_id"]: r["timezone_str"] for r in got.timezones.to_pylist()}
     assert zones == {"a": "Asia/Tokyo", "b": "Europe/Rome"}  # last valid row wins
+
+
+# --- streaming, refusals and progress (issues 12, 14, 15) -----------------------------------
+
+
+def test_a_file_whose_rows_are_all_rejected_stores_nothing(store: Store) -> None:
+    ingest(store, {"status": STATUS})
+    before = (store.counts(), store.data_version())
+    bad = b"store_id,status,timestamp_utc\na,maybe,2023-01-23 10:00:00\nb,x,y\n"
+    with pytest.raises(NothingLoaded) as caught:
+        ingest(store, {"status": bad, "timezones": ZONES}, names={"status": "bad.csv"})
+    error = caught.value
+    assert (error.file, error.rejected) == ("bad.csv", 2)
+    assert [line for line, _ in error.first_rejects] == [2, 3]
+    assert str(error).startswith("bad.csv: nothing loaded, its 2 rows were rejected")
+    assert "line 2: unknown status 'maybe'" in str(error)
+    assert (store.counts(), store.data_version()) == before  # rejects are not stored either
+
+
+def test_a_header_only_file_loads_nothing_without_an_error(store: Store) -> None:
+    summary = ingest(store, {"status": b"store_id,status,timestamp_utc\n"})
+    assert summary.sources["status"].rows == 0
+    assert summary.sources["status"].warnings == ["the file has a header but no data rows"]
+
+
+def test_warnings_reach_the_summary_json(store: Store) -> None:
+    packed = gzip.compress(STATUS) + b"junk"
+    summary = ingest(store, {"status": packed}, names={"status": "s.csv.gz"})
+    assert summary.to_json()["status"]["warnings"] == [  # type: ignore[index]
+        "ignored 4 bytes after the end of the gzip data (like gzip -d: trailing garbage)"
+    ]
+
+
+def test_progress_is_reported_per_batch_and_once_per_file_when_stored(
+    store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "polls.csv"
+    path.write_bytes(STATUS)
+    events: list[ProgressEvent] = []
+    ingest(store, {"status": path, "timezones": ZONES}, progress=events.append)
+    done = [event for event in events if event.done]
+    assert [(event.source, event.file) for event in done] == [
+        ("status", str(path)),
+        ("timezones", "<bytes>"),
+    ]
+    assert done[0] == ProgressEvent("status", str(path), len(STATUS), len(STATUS), 5, 2, True)
+    assert all(not event.done for event in events[: -len(done)])
+    assert events[0] == ProgressEvent("status", str(path), 0, len(STATUS), 0, 0, False)  # begins
+    assert events[1].rows_read == 5  # after its one batch
+    assert [event.source for event in events[:-2]] == ["status", "status", "timezones", "timezones"]
+
+
+def test_a_file_too_big_for_memory_spills_and_loads_the_same(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storemon.ingest import _batches, _spill
+
+    rows = b"".join(f"s{i},active,2023-01-23 10:00:00\n".encode() for i in range(20_000))
+    data = b"store_id,status,timestamp_utc\n" + rows
+    monkeypatch.setattr(_spill, "MEMORY_BYTES", 50_000)
+    monkeypatch.setattr(_batches, "BATCH_BYTES", 100_000)
+    spilled: list[bool] = []
+    real_close = _spill.Spill.close
+
+    def close(self: _spill.Spill) -> None:
+        spilled.append(self.spilled)
+        real_close(self)
+
+    monkeypatch.setattr(_spill.Spill, "close", close)
+    batches: list[int] = []
+    real_apply = store.apply_ingest
+
+    def apply(batch: IngestBatch) -> None:  # the polls arrive as batches, not one table
+        assert batch.polls is not None
+        assert not isinstance(batch.polls, pa.Table)
+        tables = list(batch.polls)
+        batches.extend(table.num_rows for table in tables)
+        real_apply(replace(batch, polls=iter(tables)))
+
+    monkeypatch.setattr(store, "apply_ingest", apply)
+    summary = ingest(store, {"status": data})
+    assert spilled == [True]
+    assert len(batches) > 1
+    assert sum(batches) == 20_000
+    assert summary.sources["status"].loaded == 20_000
+    assert store.counts()["polls"] == 20_000
+
+
+def test_the_files_hash_goes_to_the_ledger(store: Store) -> None:
+    ingest(store, {"status": STATUS}, names={"status": "s.csv"})
+    assert store.ingested_file("s.csv", hashlib.sha256(STATUS).hexdigest()) is not None
+    assert store.ingested_file("s.csv", hashlib.sha256(b"other").hexdigest()) is None
+
+
+def test_the_text_limit_comes_from_the_setting(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOREMON_MAX_DECOMPRESSED_BYTES", "1024")
+    big = STATUS + b"".join(b"c,active,2023-01-23 12:00:00 UTC\n" for _ in range(100))
+    with pytest.raises(FileTooLarge, match="1,024 bytes"):
+        ingest(store, {"status": big})
+    assert ingest(store, {"status": big}, max_decompressed_bytes=1 << 20).sources
+
+
+def test_a_library_error_in_the_reader_is_an_ingest_error(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storemon.ingest import csv as csv_module
+
+    def broken(*args: object) -> object:
+        raise pa.ArrowInvalid("offset overflow while concatenating arrays")
+
+    monkeypatch.setattr(csv_module._rules, "check", broken)
+    with pytest.raises(IngestError) as caught:
+        ingest(store, {"status": STATUS}, names={"status": "s.csv"})
+    assert str(caught.value).startswith(
+        "s.csv: cannot be read: the CSV reader failed (ArrowInvalid"
+    )
+    assert not isinstance(caught.value.__cause__, IngestError)
+    assert store.counts()["polls"] == 0

@@ -64,7 +64,7 @@ def test_parse_instant_accepts_the_spec_forms(text: str, expected: datetime) -> 
     [
         "",
         "yesterday",
-        "2023-01-22",
+        "2023-1-22",
         "2023-1-22 12:00",
         "2023-01-22 1:00",
         "2023-01-22 12:09:39.",
@@ -101,6 +101,21 @@ def test_parse_instant_rejects_other_shapes_and_shows_the_forms(text: str) -> No
 def test_parse_instant_rejects_impossible_dates_and_times(text: str) -> None:
     with pytest.raises(InvalidRequest, match="not a real date and time"):
         parse_instant(text)
+
+
+def test_a_bare_date_is_midnight_utc() -> None:
+    assert parse_instant("2020-01-01") == datetime(2020, 1, 1, tzinfo=UTC)
+    assert parse_instant(" 2023-01-25 ") == datetime(2023, 1, 25, tzinfo=UTC)
+    with pytest.raises(InvalidRequest, match="not a real date and time"):
+        parse_instant("2023-02-30")
+    with pytest.raises(InvalidRequest, match=r"or a bare date YYYY-MM-DD \(midnight UTC\)"):
+        parse_instant("2023-01")
+
+
+@pytest.mark.parametrize("text", ["2023-01-22", "2023-01-22 "])
+def test_a_bare_date_in_a_csv_row_is_still_no_timestamp(text: str) -> None:
+    _, code = parse_instants(pa.array([text]))
+    assert code[0] == BAD_FORMAT
 
 
 def test_column_parser_mixes_fast_layouts_regex_rows_and_nulls() -> None:

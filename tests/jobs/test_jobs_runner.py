@@ -14,6 +14,7 @@ from storemon.errors import ReportNotFound, StoreError
 from storemon.jobs import ComputedReport, ReportJobs, new_report_id
 from storemon.schema import Interpolation
 from storemon.store import DataStore, IngestBatch, JobRecord, Store, open_store
+from waiting import wait_until
 
 AS_OF = datetime(2023, 1, 23, 17, 0, tzinfo=UTC)
 TIMEOUT = 10.0
@@ -55,13 +56,9 @@ class FakeCompute:
 
 
 def wait_for(jobs: ReportJobs, job_id: str, status: str) -> JobRecord:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        job = jobs.get(job_id)
-        if job.status == status:
-            return job
-        time.sleep(0.005)
-    raise AssertionError(f"job {job_id} never became {status}: {jobs.get(job_id)}")
+    job = wait_until(lambda: jobs.get(job_id), lambda job: job.status == status, timeout=TIMEOUT)
+    assert job.status == status, f"job {job_id} never became {status}: {job}"
+    return job
 
 
 @pytest.fixture

@@ -112,11 +112,7 @@ def _rows(table: pa.Table) -> list[tuple[object, ...]]:
 
 
 def _query(store: Store, sql: str) -> list[tuple[Any, ...]]:
-    if store.url.startswith("duckdb"):
-        with store._reader("query") as cur:  # type: ignore[attr-defined]
-            return list(cur.execute(sql).fetchall())
-    with store._session("query") as conn:  # type: ignore[attr-defined]
-        return list(conn.execute(sql).fetchall())
+    return store.execute_sql(sql)
 
 
 def test_a_populated_version_2_database_keeps_its_polls(
@@ -131,7 +127,7 @@ def test_a_populated_version_2_database_keeps_its_polls(
 
     store = open_store(store_url)  # migrates to version 3
     try:
-        assert store.schema_version() == migrations.SCHEMA_VERSION == 4  # type: ignore[attr-defined]
+        assert store.schema_version() == migrations.SCHEMA_VERSION == 4
         assert store.counts() == {
             "polls": len(polls),
             "hours": 1,
@@ -222,7 +218,7 @@ def test_a_migration_failing_midway_leaves_the_version_2_database_as_it_was(
 
     store = open_store(store_url)  # the real migration 3 then runs as on any version 2
     try:
-        assert store.schema_version() == 4  # type: ignore[attr-defined]
+        assert store.schema_version() == 4
         latest = max(at for _, at, _ in polls)
         assert _rows(store.report_inputs(latest).polls) == _expected_inputs(polls, latest)
     finally:

@@ -98,7 +98,7 @@ def test_two_processes_opening_a_new_database_at_once_migrate_it_once(pg_url: st
     assert errors == []
     store = open_store(pg_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]
+        assert store.schema_version() == SCHEMA_VERSION
     finally:
         store.close()
 
@@ -111,7 +111,7 @@ def test_a_burst_of_threads_never_opens_more_connections_than_the_pool_bound(
 
     opened = open_store(pg_url)
     assert isinstance(opened, PostgresStore)
-    pool = opened._connections
+    pool = opened.connections
     lock = threading.Lock()
     busy = 0
     most = 0
@@ -150,14 +150,17 @@ def test_a_failing_session_gives_its_connection_back(pg_url: str) -> None:
     assert isinstance(opened, PostgresStore)
     try:
         for _ in range(3 * connections.POOL_SIZE):  # would exhaust the bound if one leaked
-            with pytest.raises(StoreError), opened._session("fail on purpose") as conn:
+            with pytest.raises(StoreError), opened.connections.session("fail on purpose") as conn:
                 conn.execute("SELECT no_such_column FROM meta")
-            with pytest.raises(StoreError), opened._transaction("fail on purpose") as conn:
+            with (
+                pytest.raises(StoreError),
+                opened.connections.transaction("fail on purpose") as conn,
+            ):
                 conn.execute("SELECT 1/0")
-            with pytest.raises(RuntimeError), opened._session("raise on purpose"):
+            with pytest.raises(RuntimeError), opened.connections.session("raise on purpose"):
                 raise RuntimeError("boom")
         assert opened.data_version() == 0
-        assert opened._connections.open_connections() <= connections.POOL_SIZE
+        assert opened.connections.open_connections() <= connections.POOL_SIZE
     finally:
         opened.close()
 
@@ -174,7 +177,7 @@ def test_when_every_connection_is_busy_a_caller_waits_then_gets_a_clear_error(
     try:
         with ExitStack() as held:
             for _ in range(connections.POOL_SIZE):
-                held.enter_context(opened._connections.connection("hold"))
+                held.enter_context(opened.connections.connection("hold"))
             with pytest.raises(StoreError, match=r"connections .*busy"):
                 opened.data_version()
         assert opened.data_version() == 0  # released: usable again
@@ -223,7 +226,7 @@ def test_a_returned_connection_goes_to_the_oldest_waiter(
     monkeypatch.setattr(connections, "POOL_SIZE", 1)
     opened = open_store(pg_url)
     assert isinstance(opened, PostgresStore)
-    pool = opened._connections
+    pool = opened.connections
     order: list[str] = []
     try:
         with pool.connection("hold"):
@@ -320,11 +323,10 @@ def test_concurrent_ingests_of_overlapping_new_ids_give_every_id_one_code(
                 for store, batch in zip(stores, batches, strict=True)
             ]
             assert _at_once(calls) == []
-        with stores[0]._session("read the codes") as conn:  # type: ignore[attr-defined]
-            row = conn.execute(
-                "SELECT count(*), count(DISTINCT store_id), count(DISTINCT code), min(code),"
-                " max(code) FROM stores"
-            ).fetchone()
+        [row] = stores[0].execute_sql(
+            "SELECT count(*), count(DISTINCT store_id), count(DISTINCT code), min(code),"
+            " max(code) FROM stores"
+        )
         assert row == (9_000, 9_000, 9_000, 0, 8_999)  # one code per id, no gaps
         counts = stores[0].counts()
         assert (counts["stores"], counts["polls"]) == (9_000, len(expected))

@@ -29,9 +29,11 @@ from starlette.routing import BaseRoute
 
 from storemon.errors import (
     ConfigError,
+    FileTooLarge,
     IngestError,
     InputError,
     MissingColumnError,
+    NothingLoaded,
     QueueFull,
     ReportExpired,
     ReportNotFound,
@@ -225,6 +227,10 @@ def _http_exception_handler(allowed_methods: _AllowedMethods) -> Any:
 def _status_for(error: StoremonError) -> tuple[int, str]:
     if isinstance(error, MissingColumnError):
         return 422, "missing_column"
+    if isinstance(error, NothingLoaded):
+        return 422, "nothing_loaded"
+    if isinstance(error, FileTooLarge):
+        return 413, "file_too_large"
     if isinstance(error, IngestError):
         return 400, "file_refused"
     if isinstance(error, UnknownStore):
@@ -264,6 +270,10 @@ async def _on_storemon_error(request: Request, exc: Exception) -> JSONResponse:
         details.append(
             ErrorDetail(loc=f"header.{column}", message=f"lacks the required column '{column}'")
         )
+    if isinstance(exc, NothingLoaded):
+        details += [
+            ErrorDetail(loc=f"line.{line}", message=shorten(why)) for line, why in exc.first_rejects
+        ]
     headers: dict[str, str] = {}
     if isinstance(exc, QueueFull):
         headers["Retry-After"] = str(max(1, exc.retry_after_seconds))

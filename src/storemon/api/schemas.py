@@ -261,6 +261,10 @@ class FileSummary(BaseModel):
     loaded: int = Field(description="Valid rows stored.")
     rejected: int = Field(description="Rows rejected (all are stored with their reasons).")
     rejects: list[RejectedLine] = Field(description="The first rejected rows.")
+    warnings: list[str] = Field(
+        description="What refused nothing but is worth knowing (a `;`-separated file read "
+        "as such, store ids in scientific notation, bytes after the end of gzip data)."
+    )
 
 
 class IngestResponse(RootModel[dict[Source, FileSummary]]):

@@ -70,7 +70,7 @@ WindowOption = Annotated[
 
 def _report_rejects(parsed: ParsedFile) -> None:
     """Bad rows of one file to stderr: a count, then the first few as ``file:line: reason``."""
-    count = parsed.rejects.num_rows
+    count = parsed.rejected  # all counted; at most MAX_REJECTS_KEPT are kept
     if count == 0:
         return
     noun = "row" if count == 1 else "rows"

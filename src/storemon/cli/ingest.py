@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Final
 import typer
 
 from storemon.cli._options import DbOption, JsonOption, check_source, load_settings, open_db
-from storemon.cli._progress import FileEvent, IngestProgress
+from storemon.cli._progress import IngestProgress
 from storemon.cli.app import app
 from storemon.display import printable
 
 if TYPE_CHECKING:
     from storemon.ingest.inbox import InboxResult, InboxWatcher
-    from storemon.ingest.service import IngestSummary, ReadFiles
+    from storemon.ingest.service import IngestSummary
     from storemon.schema import Source
 
 #: How many bad rows per file are shown on stderr (all are stored: `storemon rejects`).
@@ -64,49 +64,28 @@ def ingest_command(
             "give at least one file: --status FILE, --hours FILE and/or --timezones FILE",
             param_hint="'--status'",
         )
-    from storemon.ingest.service import store_files
+    from storemon.ingest.service import read_files, store_files
 
     progress = None if quiet or as_json else IngestProgress()
     try:  # a refused file fails here, before the database is opened
-        read = _read_files(files, progress)
+        read = read_files(files, progress=progress)  # an event per batch, one when stored
+        try:
+            store = open_db(db, create=True)
+        except BaseException:
+            read.close()
+            raise
+        try:
+            summary = store_files(store, read)
+            version = store.data_version()
+        finally:
+            store.close()
     finally:
         if progress is not None:
             progress.close()
-    store = open_db(db, create=True)
-    try:
-        summary = store_files(store, read)
-        version = store.data_version()
-    finally:
-        store.close()
     if as_json:
         typer.echo(json.dumps(summary.to_json()))
         return
     _print_summary(summary, version)
-
-
-def _read_files(files: dict[Source, Path], progress: IngestProgress | None) -> ReadFiles:
-    """Every file read and validated, file by file, with a progress event before and
-    after each. (The streaming reader of the ingest service will send one per batch:
-    then ``ingest(store, files, progress=progress)`` replaces this.)"""
-    import time
-
-    from storemon.ingest.service import ReadFiles, read_files
-
-    started = time.perf_counter()
-    parsed = {}
-    for source, path in files.items():
-        size = path.stat().st_size
-        if progress is not None:
-            progress(FileEvent(source, str(path), 0, size, 0, 0, done=False))
-        part = read_files({source: path}).parsed[source]
-        if progress is not None:
-            progress(
-                FileEvent(
-                    source, part.file, size, size, part.rows, part.rejects.num_rows, done=True
-                )
-            )
-        parsed[source] = part
-    return ReadFiles(parsed, started)
 
 
 def _print_summary(summary: IngestSummary, version: int) -> None:
@@ -200,7 +179,7 @@ def watch_command(
             settings.inbox_dir.mkdir(parents=True, exist_ok=True)
             results = scan_inbox(store, settings.inbox_dir)
             _print_results(results)
-            if any(result.moved_to is None and not result.ok for result in results):
+            if any(result.outcome == "deferred" for result in results):
                 raise typer.Exit(1)  # the database failed: files stay for the next scan
             return
         logging.getLogger("storemon.watch").info(
@@ -231,6 +210,8 @@ def _print_results(results: list[InboxResult]) -> None:
                 f"{name}: {result.source}, {part.rows} rows, {part.loaded} loaded, "
                 f"{part.rejected} rejected -> {printable(str(result.moved_to))}"
             )
+        elif result.outcome in ("skipped", "duplicate"):
+            typer.echo(f"{name}: {result.outcome}: {printable(str(result.error))}")
         else:
             typer.echo(
                 f"{name}: failed -> {printable(str(result.moved_to))}: "

@@ -1,75 +1,80 @@
-"""Physical lines of a text buffer: where each starts, its text, bad bytes in it.
+"""Physical lines of one batch of text: where each starts and ends, and its text.
 
 Lines end at ``\\n``, ``\\r\\n`` or a lone ``\\r`` (the terminators pyarrow's CSV
-parser knows), and are numbered from 1. Built only when a reader needs the raw
-text of a rejected row, so the fast path never pays for it.
+parser knows). Bounds are int64 positions in the batch, computed with numpy in a
+few passes over the bytes; the slow path of the reader and the raw text of
+rejected rows use them, the fast path never builds them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-_REPLACEMENT = np.frombuffer("\ufffd".encode(), np.uint8)
+__all__ = ["RAW_BUDGET_BYTES", "RAW_CHARS", "RAW_WHOLE_BYTES", "Lines", "excerpt"]
+
+#: Raw text kept whole for a file's rejected rows, in bytes, each at most RAW_WHOLE_BYTES;
+#: a longer one, or any once the budget is spent, is cut at RAW_CHARS characters.
+RAW_BUDGET_BYTES: Final = 16 << 20
+RAW_WHOLE_BYTES: Final = 64 << 10
+#: Characters kept of a cut raw text (it then ends with "... (N bytes)").
+RAW_CHARS: Final = 1000
+
+Ints = NDArray[np.int64]
 
 
-class LineIndex:
-    """Line boundaries of ``text`` (vectorized; one pass over the bytes)."""
+@dataclass(frozen=True)
+class Lines:
+    """Line ``i`` (0-based in the batch) is ``data[start[i]:end[i]]`` plus its terminator
+    up to ``stop[i]``."""
 
-    def __init__(self, text: bytes) -> None:
-        self._text = text
-        chars = np.frombuffer(text, np.uint8)
+    start: Ints
+    end: Ints  # end of the content (before the terminator)
+    stop: Ints  # end of the line, terminator included
+
+    @classmethod
+    def of(cls, data: bytes) -> Lines:
+        """The lines of ``data``; a last line without a terminator counts."""
+        chars = np.frombuffer(data, np.uint8)
         size = len(chars)
-        feeds = np.flatnonzero(chars == ord("\n"))
-        returns = np.flatnonzero(chars == ord("\r"))
-        if len(returns):
+        ends = np.flatnonzero(chars == ord("\n"))
+        width = np.ones(len(ends), np.int64)
+        if data.find(b"\r") != -1:
+            returns = np.flatnonzero(chars == ord("\r"))
             after = np.minimum(returns + 1, size - 1)
-            lone = returns[(returns + 1 >= size) | (chars[after] != ord("\n"))]
-            feeds = np.sort(np.concatenate([feeds, lone]))
-        bounds = np.concatenate([[0], feeds + 1]).astype(np.int64)
-        if bounds[-1] != size:
-            bounds = np.append(bounds, size)
-        #: bounds[i] .. bounds[i + 1] is line i + 1, terminator included.
-        self.bounds: NDArray[np.int64] = bounds
-        self._lines = pa.LargeStringArray.from_buffers(
-            len(bounds) - 1, pa.py_buffer(bounds.tobytes()), pa.py_buffer(text)
-        )
+            paired = (returns + 1 < size) & (chars[after] == ord("\n"))
+            width[np.searchsorted(ends, returns[paired] + 1)] = 2
+            lone = returns[~paired]
+            ends = np.concatenate([ends, lone])
+            width = np.concatenate([width, np.ones(len(lone), np.int64)])
+            order = np.argsort(ends, kind="stable")
+            ends, width = ends[order], width[order]
+        stop = ends.astype(np.int64) + 1
+        end = stop - width
+        if size and (len(stop) == 0 or stop[-1] != size):  # a last line without terminator
+            stop = np.append(stop, size)
+            end = np.append(end, size)
+        start = np.concatenate([[0], stop[:-1]]).astype(np.int64)
+        return cls(start, end, stop)
 
     @property
     def count(self) -> int:
         """The number of lines."""
-        return len(self.bounds) - 1
+        return len(self.start)
 
-    def text(self, line: NDArray[np.int64], spans: NDArray[np.int64]) -> pa.Array[Any]:
-        """The text of ``line`` plus ``spans`` following lines, without the final line break."""
-        if len(line) == 0:
-            return pa.array([], pa.string())
-        last = np.minimum(line + spans, self.count)
-        single = pc.utf8_rtrim(self._lines.take(line - 1), characters="\r\n")
-        if not np.any(last > line):
-            return single.cast(pa.string())
-        texts = single.to_pylist()
-        for i in np.flatnonzero(last > line):
-            piece = self._text[self.bounds[line[i] - 1] : self.bounds[last[i]]]
-            texts[i] = piece.decode("utf-8", "replace").rstrip("\r\n")
-        return pa.array(texts, pa.string())
 
-    def has_replacement(
-        self, line: NDArray[np.int64], spans: NDArray[np.int64]
-    ) -> NDArray[np.bool_]:
-        """Whether any of the lines ``line .. line + spans`` holds U+FFFD (an undecodable byte)."""
-        chars = np.frombuffer(self._text, np.uint8)
-        size = len(chars)
-        if size < 3:
-            return np.zeros(len(line), bool)
-        first = np.flatnonzero(chars[: size - 2] == _REPLACEMENT[0])
-        first = first[(chars[first + 1] == _REPLACEMENT[1]) & (chars[first + 2] == _REPLACEMENT[2])]
-        bad_line = np.zeros(self.count + 1, np.int64)  # index = line number
-        bad_line[np.searchsorted(self.bounds, first, side="right")] = 1
-        seen = np.cumsum(bad_line)
-        last = np.minimum(line + spans, self.count)
-        return np.asarray(seen[last] - seen[line - 1] > 0)
+def excerpt(
+    data: bytes, start: int, end: int, size: int | None = None, *, whole: bool = False
+) -> str:
+    """``data[start:end]`` as text for a reject: bad bytes and NULs become U+FFFD; unless
+    ``whole``, at most :data:`RAW_CHARS` characters (a longer text says how long it was:
+    ``size`` bytes, by default ``end - start``)."""
+    total = end - start if size is None else size
+    cut = end if whole else min(end, start + 4 * RAW_CHARS)
+    text = data[start:cut].decode("utf-8", "replace").replace("\x00", "\ufffd")
+    if not whole and (total > cut - start or len(text) > RAW_CHARS):
+        return f"{text[:RAW_CHARS]}... ({total:,} bytes)"
+    return text

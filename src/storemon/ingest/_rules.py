@@ -56,6 +56,7 @@ class Checked:
 
     columns: dict[str, Column]
     problems: list[Problem]
+    bad_ids: Rows  # rows whose store id itself is unusable (empty or too long), ascending
 
 
 def check(source: Source, columns: Sequence[Strings], names: Sequence[str]) -> Checked:
@@ -89,6 +90,7 @@ def _check_status(columns: Sequence[Strings], names: Sequence[str]) -> Checked:
             "active": active,
         },
         problems,
+        _bad_ids(problems),
     )
 
 
@@ -117,6 +119,7 @@ def _check_hours(columns: Sequence[Strings], names: Sequence[str]) -> Checked:
             "end_local_us": pa.array(end_us, pa.int64()),
         },
         problems,
+        _bad_ids(problems),
     )
 
 
@@ -131,7 +134,7 @@ def _check_timezones(columns: Sequence[Strings], names: Sequence[str]) -> Checke
         which = pc.index_in(zones.take(rows), pa.array(bad, pa.string()))
         texts = pa.array([f"{names[1]} {complaints[name]}" for name in bad], pa.string())
         problems.append((rows, _flat(pc.take(texts, which))))
-    return Checked({"store_id": store_ids, "timezone_str": zones}, problems)
+    return Checked({"store_id": store_ids, "timezone_str": zones}, problems, _bad_ids(problems))
 
 
 # The stubs do not know that scalars broadcast against arrays here.
@@ -164,6 +167,20 @@ def _store_ids(column: Strings, name: str) -> tuple[Column, list[Problem]]:
         pa.string(),
     )
     return trimmed, [(empty, messages), (long, too_long)]
+
+
+def _bad_ids(problems: list[Problem]) -> Rows:
+    """The rows of the first two problems, which :func:`_store_ids` puts first."""
+    return np.union1d(problems[0][0], problems[1][0]).astype(np.int64)
+
+
+#: A store id that a spreadsheet wrote in scientific notation (``8.42E+18``): digits lost.
+_SCIENTIFIC: Final = r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$"
+
+
+def scientific_ids(store_ids: Column) -> Rows:
+    """Rows whose (trimmed) store id looks like a number in scientific notation."""
+    return _rows(pc.match_substring_regex(store_ids, _SCIENTIFIC))
 
 
 def _instant_problems(column: Strings, code: NDArray[np.int8], name: str) -> list[Problem]:

@@ -1,373 +1,404 @@
-"""Read and validate one CSV source: typed rows in file order plus the rejected rows.
+"""Read and validate one CSV source in bounded batches: typed rows plus rejected rows.
 
-:func:`read_source` never stops at a bad row. Whole-file problems (missing
-file, not text, no header, a required column missing) raise
-:class:`~storemon.errors.IngestError`; everything else becomes one entry in
-:attr:`ParsedFile.rejects` with the row's physical line number (the header is
-line 1), a reason that says what was expected, and the line's text.
+:func:`stream_source` reads a file (a path, its bytes or an open binary file; plain
+or gzip) batch by batch (:mod:`._batches`): each batch is split into rows
+(:mod:`._records`), checked by the source's rules (:mod:`._rules`), and its valid
+rows are handed to a callback as a table of ``schema.SCHEMAS[source]`` — so memory
+follows the batch, not the file. :func:`read_source` collects them into one table.
 
-Blank lines (empty or only blanks) are skipped silently and are not counted
-as rows; they still count for line numbers. Lines end at ``\\n``, ``\\r\\n``
-or a lone ``\\r``; a quoted value may span lines.
+Whole-file problems (missing file, not text, no header, a required column missing,
+text over the size limit, a broken gzip stream) raise
+:class:`~storemon.errors.IngestError`; everything else becomes one reject with the
+row's physical line number (the header is line 1), a reason that says what was
+expected, the line's text (whole up to 64 KiB, for the first 16 MiB of them; else
+cut at :data:`~._lines.RAW_CHARS` characters) and the row's store id when that field
+itself was valid. Blank lines (empty or only
+spaces and tabs) are no rows but count for line numbers. Lines end at ``\\n``,
+``\\r\\n`` or a lone ``\\r``; a quoted value may span lines. At most
+:data:`MAX_REJECTS_KEPT` rejects are kept per file (all are counted).
 
-Speed: the file is parsed by pyarrow's threaded CSV reader with every column
-as a string (blank lines kept as empty rows, so rows and lines stay aligned),
-and validated column-wise (see :mod:`._rules`). Line numbers are ``row + 2``
-unless a quoted value spans lines or a row has the wrong number of fields;
-then they are recovered exactly from the line breaks inside values and the
-record numbers of a single-threaded re-parse (needed for the last case only).
+The header may separate its fields by semicolons or tabs instead of commas (a
+spreadsheet's export in some locales): the file is then read with that separator,
+and a warning says so.
 """
 
 from __future__ import annotations
 
 import csv as _pycsv
-import gzip
 import os
-import zlib
-from dataclasses import dataclass
-from typing import IO, Any, Final, Literal, cast
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from numpy.typing import NDArray
 
 from storemon.errors import IngestError, MissingColumnError
-from storemon.ingest import _rules
-from storemon.ingest._lines import LineIndex
+from storemon.ingest import _batches, _rules
+from storemon.ingest._batches import Batch, Batcher, LongLine
+from storemon.ingest._input import Input, InputData, refuse_binary
+from storemon.ingest._lines import RAW_BUDGET_BYTES, RAW_WHOLE_BYTES, excerpt
+from storemon.ingest._records import Layout, Rows, split, too_long
 from storemon.schema import REJECTS, SCHEMAS, Source
 
-__all__ = ["ParsedFile", "read_source"]
+__all__ = [
+    "MAX_REJECTS_KEPT",
+    "FileRead",
+    "ParsedFile",
+    "file_name",
+    "read_source",
+    "stream_source",
+    "text_limit",
+]
+
+#: Rejects kept per file (for the database and the summary); the rest are only counted.
+MAX_REJECTS_KEPT: Final = 100_000
 
 _BOM: Final = b"\xef\xbb\xbf"
-_NOT_UTF8: Final = "contains bytes that are not UTF-8 text (save the file as UTF-8)"
+_SNIFF_BYTES: Final = 4096
+_SEPARATOR_NAMES: Final = {";": "semicolon", "\t": "tab"}
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """What reading one file gave, besides its valid rows (see :func:`stream_source`)."""
+
+    source: Source
+    file: str  # the name used in messages
+    rows: int  # data rows read (valid + rejected); blank lines are not rows
+    loaded: int  # valid rows
+    rejected: int  # rejected rows (all counted; at most MAX_REJECTS_KEPT kept)
+    rejects: pa.Table  # schema.REJECTS: the kept rejects, in line order
+    warnings: tuple[str, ...]  # things worth saying that refused nothing
+    sha256: str  # of the file's bytes as given
+    bytes_read: int  # bytes of the file as given
+    bytes_total: int | None  # the file's size, when known
 
 
 @dataclass(frozen=True)
 class ParsedFile:
-    """The outcome of reading one CSV source."""
+    """The outcome of reading one CSV source whole (:func:`read_source`)."""
 
     source: Source  # "status" | "hours" | "timezones"
     file: str  # the name used in messages (path as given, or the `name` argument)
     table: pa.Table  # schema.SCHEMAS[source]: the valid rows, in file order
-    rejects: pa.Table  # schema.REJECTS: source, file, line, reason, raw
+    rejects: pa.Table  # schema.REJECTS, the kept rejects (at most MAX_REJECTS_KEPT)
     rows: int  # data rows read (valid + rejected); blank lines are not rows
+    rejected: int  # rejected rows, all counted (``rejects`` keeps the first ones)
+    warnings: tuple[str, ...]  # things worth saying that refused nothing
 
 
-@dataclass(frozen=True)
-class _Invalid:
-    """A row pyarrow could not split into the header's number of fields."""
-
-    number: int | None  # 1-based record number after the header (single-threaded parse only)
-    fields: int
-    text: str
+#: Called after each batch with (bytes of the file read, its size if known, rows read,
+#: rows rejected).
+BatchProgress = Callable[[int, int | None, int, int], None]
 
 
 def read_source(
-    source: Source, data: str | os.PathLike[str] | bytes, *, name: str | None = None
+    source: Source,
+    data: InputData,
+    *,
+    name: str | None = None,
+    max_decompressed_bytes: int | None = None,
+    batch_bytes: int | None = None,
 ) -> ParsedFile:
-    """Read and validate one CSV source from a path (``.gz`` or plain) or from bytes.
+    """Read and validate one CSV source whole: a path (``.gz`` or plain), bytes or a file.
 
     ``name`` is the file name used in messages (default: the path as given, or
-    ``<bytes>``). Raises :class:`~storemon.errors.MissingColumnError` when the
-    header lacks a required column and :class:`~storemon.errors.IngestError`
-    when the file cannot be read as a CSV text file at all.
+    ``<bytes>``); ``max_decompressed_bytes`` limits the file's text (default: the
+    setting ``STOREMON_MAX_DECOMPRESSED_BYTES``). Raises
+    :class:`~storemon.errors.MissingColumnError` when the header lacks a required
+    column and :class:`~storemon.errors.IngestError` when the file cannot be read as a
+    CSV text file at all.
     """
+    tables: list[pa.Table] = []
+    read = stream_source(
+        source,
+        data,
+        tables.append,
+        name=name,
+        max_decompressed_bytes=max_decompressed_bytes,
+        batch_bytes=batch_bytes,
+    )
+    schema = SCHEMAS[source]
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    return ParsedFile(
+        source, read.file, table, read.rejects, read.rows, read.rejected, read.warnings
+    )
+
+
+def stream_source(
+    source: Source,
+    data: InputData,
+    on_rows: Callable[[pa.Table], None],
+    *,
+    name: str | None = None,
+    max_decompressed_bytes: int | None = None,
+    batch_bytes: int | None = None,
+    progress: BatchProgress | None = None,
+) -> FileRead:
+    """Read and validate one CSV source batch by batch; ``on_rows`` gets each batch's
+    valid rows (a table of ``schema.SCHEMAS[source]``, never empty), in file order."""
     if source not in _rules.COLUMNS:
         raise ValueError(f"unknown source {source!r}")
-    if isinstance(data, bytes):
-        file = name if name is not None else "<bytes>"
-        raw = data
-    else:
-        file = name if name is not None else os.fspath(data)
-        raw = _read_file(data, file)
-    text = _as_text(_decompress(raw, file), file)
-    return _Reader(source, file, text).read()
+    file = file_name(data, name)
+    limit = text_limit(max_decompressed_bytes)
+    reader = _Reader(source, file, Input(data, file, max_text_bytes=limit))
+    return reader.run(
+        on_rows, _batches.BATCH_BYTES if batch_bytes is None else batch_bytes, progress
+    )
 
 
+def text_limit(value: int | None) -> int:
+    """The limit on a file's text: ``value``, or the setting STOREMON_MAX_DECOMPRESSED_BYTES."""
+    if value is not None:
+        return value
+    from storemon.config import get_settings  # the settings only when asked for
+
+    return get_settings().max_decompressed_bytes
+
+
+def file_name(data: InputData, name: str | None) -> str:
+    """The name of a file in messages: ``name``, else the path as given, else ``<bytes>``."""
+    if name is not None:
+        return name
+    if isinstance(data, (str, os.PathLike)):
+        return os.fspath(data)
+    return "<bytes>"
+
+
+@dataclass
+class _Scientific:
+    count: int = 0
+    example: tuple[int, str] | None = None  # (line, id) of the first
+
+
+@dataclass
 class _Reader:
     """One read of one file; split into steps so each stays small."""
 
-    def __init__(self, source: Source, file: str, text: bytes) -> None:
-        self.source: Source = source
-        self.file = file
-        self.bad_encoding = False
-        if not text.isascii():
-            try:
-                text.decode("utf-8")
-            except UnicodeDecodeError:
-                text = text.decode("utf-8", "replace").encode("utf-8")
-                self.bad_encoding = True
-        self.text = text
-        self._lines: LineIndex | None = None
-        self.body_start = 0
+    source: Source
+    file: str
+    input: Input
+    rows: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    kept: list[pa.Table] = field(default_factory=list)
+    kept_rows: int = 0
+    warnings: list[str] = field(default_factory=list)
+    scientific: _Scientific = field(default_factory=_Scientific)
+    raw_budget: int = field(default_factory=lambda: RAW_BUDGET_BYTES)  # raw kept whole, bytes
 
-    @property
-    def lines(self) -> LineIndex:
-        if self._lines is None:
-            self._lines = LineIndex(self.text)
-        return self._lines
+    def run(
+        self, on_rows: Callable[[pa.Table], None], batch_bytes: int, progress: BatchProgress | None
+    ) -> FileRead:
+        batcher = Batcher(self.input.chunks(), target=batch_bytes)
+        head = batcher.peek(_SNIFF_BYTES)
+        refuse_binary(head.removeprefix(_BOM), self.file)
+        if not head.strip() and len(head) < _SNIFF_BYTES:
+            raise IngestError(f"{self.file}: is empty; expected a header line and rows")
+        names, layout = self._header(batcher)
+        while (item := batcher.next()) is not None:
+            if isinstance(item, LongLine):
+                self._long_line(item)
+            else:
+                rows = split(item.data, item.first_line, item.final, layout)
+                batcher.done(item, rows.consumed_bytes, rows.consumed_lines)
+                self._take(item, rows, names, on_rows)
+            if progress is not None:
+                progress(self.input.bytes_read, self.input.bytes_total, self.rows, self.rejected)
+        return self._result()
 
-    def read(self) -> ParsedFile:
-        header, body_start = self._header()
-        self.body_start = body_start
-        wanted = self._wanted_columns(header)
-        body = pa.py_buffer(self.text).slice(body_start)
-        has_quotes = self.text.find(b'"', body_start) != -1  # a quoted header is harmless
-        width = len(header)
-        names = [f"f{i}" for i in range(width)]
-        # With quotes a record may span lines: read every column to count its newlines.
-        include = names if has_quotes else [names[i] for i in sorted(set(wanted))]
-        if body.size == 0:
-            table = pa.table({n: pa.array([], pa.string()) for n in include})
-            invalid: list[_Invalid] = []
-        else:
-            table, invalid = _parse(body, names, include, has_quotes, threads=True)
-            if invalid:  # positions of bad rows are only known single-threaded
-                table, invalid = _parse(body, names, include, has_quotes, threads=False)
-        return self._finish(table, invalid, header, wanted, has_quotes)
-
-    def _header(self) -> tuple[list[str], int]:
-        """The header fields (trimmed) and where the body starts."""
-        cut = len(self.text)
-        for terminator in (b"\n", b"\r"):
-            found = self.text.find(terminator)
-            if found != -1:
-                cut = min(cut, found)
-        line = self.text[:cut].decode("utf-8")
-        start = min(len(self.text), cut + (2 if self.text[cut : cut + 2] == b"\r\n" else 1))
+    # -- the header ------------------------------------------------------------------------
+    def _header(self, batcher: Batcher) -> tuple[list[str], Layout]:
+        """The names of the required columns as the header writes them, and its layout."""
+        line = batcher.first_line()
+        if line is None:
+            raise IngestError(
+                f"{self.file}: line 1 (the header) is longer than a row may be; "
+                "is this a CSV file with line breaks?"
+            )
+        line = line.removeprefix(_BOM)
         expected = ",".join(column for column, _ in _rules.COLUMNS[self.source])
         if not line.strip():
             raise IngestError(
                 f"{self.file}: line 1 is empty; it must be the header, e.g. '{expected}'"
             )
-        if line.count('"') % 2:
+        if b"\x00" in line:
+            raise IngestError(
+                f"{self.file}: is not a text file (it contains NUL bytes); expected a UTF-8 CSV"
+            )
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise IngestError(
+                f"{self.file}: the header on line 1 is not UTF-8 text (save the file as UTF-8)"
+            ) from None
+        if text.count('"') % 2:
             raise IngestError(f"{self.file}: the header on line 1 has an unclosed quote")
-        fields = next(_pycsv.reader([line]))
-        return [field.strip() for field in fields], start
-
-    def _wanted_columns(self, header: list[str]) -> list[int]:
-        """Header index of each required column, in rule order (first match wins)."""
-        lowered = [field.lower() for field in header]
-        positions = []
+        delimiter = _separator(text)
+        header = [part.strip() for part in next(_pycsv.reader([text], delimiter=delimiter))]
+        lowered = [part.lower() for part in header]
+        wanted: list[int] = []
         for column, accepted in _rules.COLUMNS[self.source]:
-            found = [i for i, field in enumerate(lowered) if field in accepted]
+            found = [i for i, part in enumerate(lowered) if part in accepted]
             if not found:
-                raise MissingColumnError(self.file, column, header)
-            positions.append(found[0])
-        return positions
+                aliases = tuple(alias for alias in accepted if alias != column.lower())
+                raise MissingColumnError(self.file, column, header, aliases)
+            wanted.append(found[0])
+        if delimiter != ",":
+            self.warnings.append(
+                f"read as a {_SEPARATOR_NAMES[delimiter]}-separated file (the header has no commas)"
+            )
+        return [header[i] for i in wanted], Layout(len(header), tuple(wanted), delimiter)
 
-    def _finish(
-        self,
-        table: pa.Table,
-        invalid: list[_Invalid],
-        header: list[str],
-        wanted: list[int],
-        has_quotes: bool,
-    ) -> ParsedFile:
-        n = table.num_rows
-        line, spans = self._row_lines(table, invalid, has_quotes)
-        columns = [table.column(f"f{i}") for i in wanted]
-        blank = self._blank_rows(columns, line)
-        checked = _rules.check(self.source, columns, [header[i] for i in wanted])
-        problems = list(checked.problems)
-        if self.bad_encoding:
-            problems.insert(0, self._encoding_problems(line[:n], spans[:n]))
-        problem_rows, reasons = _join_reasons(problems)
-        keep = ~blank
+    # -- rows ------------------------------------------------------------------------------
+    def _take(
+        self, batch: Batch, rows: Rows, names: list[str], on_rows: Callable[[pa.Table], None]
+    ) -> None:
+        """Check one batch's rows; hand on the valid ones, keep the rejects."""
+        count = len(rows.line)
+        self.rows += rows.count
+        checked = _rules.check(self.source, rows.columns, names)
+        problem_rows, reasons = _join_reasons(checked.problems)
+        keep = np.ones(count, bool)
         keep[problem_rows] = False
         typed = checked.columns
         if not keep.all():
-            typed = {name: pc.filter(column, pa.array(keep)) for name, column in typed.items()}
+            mask = pa.array(keep)
+            typed = {name: pc.filter(column, mask) for name, column in typed.items()}
         schema = SCHEMAS[self.source]
-        good = pa.Table.from_arrays([typed[field.name] for field in schema], schema=schema)
-
-        shown = ~blank[problem_rows]
-        bad_rows = problem_rows[shown]
-        reject_lines = [line[bad_rows]]
-        reject_reasons = [reasons.filter(shown)]
-        reject_raws = [self._raw(line[bad_rows], spans[bad_rows])]
-        bad_shape = self._invalid_rejects(invalid, line[n:], spans[n:], len(header))
-        if bad_shape is not None:
-            reject_lines.append(bad_shape[0])
-            reject_reasons.append(bad_shape[1])
-            reject_raws.append(bad_shape[2])
-        all_lines = np.concatenate(reject_lines)
-        order = np.argsort(all_lines, kind="stable")
-        count = len(all_lines)
-        rejects = pa.Table.from_arrays(
-            [
-                pa.array([self.source] * count, pa.string()),
-                pa.array([self.file] * count, pa.string()),
-                pa.array(all_lines[order], pa.int64()),
-                pa.concat_arrays(reject_reasons).take(order),
-                pa.concat_arrays(reject_raws).take(order),
-            ],
-            schema=REJECTS,
+        good = pa.Table.from_arrays([typed[f.name] for f in schema], schema=schema)
+        if good.num_rows:
+            self.loaded += good.num_rows
+            self._scientific(batch, good.column("store_id"), rows.line[keep])
+            on_rows(good)
+        if len(problem_rows) == 0 and len(rows.refused.line) == 0:
+            return
+        ids = checked.columns["store_id"].take(problem_rows)
+        id_ok = ~np.isin(problem_rows, checked.bad_ids)
+        start, end = rows.bounds(problem_rows)
+        self._reject(
+            batch.data,
+            np.concatenate([rows.line[problem_rows], rows.refused.line]),
+            pa.concat_arrays([reasons, rows.refused.reason]),
+            pa.concat_arrays(
+                [
+                    _flat(pc.if_else(pa.array(id_ok), ids, pa.scalar(None, pa.string()))),
+                    pa.nulls(len(rows.refused.line), pa.string()),
+                ]
+            ),
+            np.concatenate([start, rows.refused.start]),
+            np.concatenate([end, rows.refused.end]),
         )
-        rows = int(keep.sum()) + count
-        return ParsedFile(self.source, self.file, good, rejects, rows)
 
-    def _row_lines(
-        self, table: pa.Table, invalid: list[_Invalid], has_quotes: bool
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """First physical line and extra lines spanned, for valid rows then invalid rows."""
-        n, k = table.num_rows, len(invalid)
-        if not has_quotes and not invalid:
-            return np.arange(2, n + 2, dtype=np.int64), np.zeros(n, np.int64)
-        records = n + k
-        is_invalid = np.zeros(records, bool)
-        invalid_records = np.array([bad.number for bad in invalid], np.int64) - 1
-        is_invalid[invalid_records] = True
-        record_of = np.concatenate([np.flatnonzero(~is_invalid), invalid_records])
-        extra = np.zeros(records, np.int64)
-        if has_quotes and self._body_lines() != records:  # some quoted value spans lines
-            for column in table.columns:
-                extra[~is_invalid] += _newlines(column)
-            extra[invalid_records] = [_count_newlines(bad.text) for bad in invalid]
-        first = (
-            2 + np.arange(records, dtype=np.int64) + np.concatenate([[0], np.cumsum(extra)[:-1]])
+    def _long_line(self, item: LongLine) -> None:
+        self.rows += 1
+        self._reject(
+            item.head,
+            np.array([item.line], np.int64),
+            pa.array([too_long(item.size)], pa.string()),
+            pa.nulls(1, pa.string()),
+            np.zeros(1, np.int64),
+            np.array([len(item.head)], np.int64),
+            size=item.size,
         )
-        return first[record_of], extra[record_of]
 
-    def _body_lines(self) -> int:
-        """Physical lines after the header (cheap byte counts, no copy)."""
-        text, start = self.text, self.body_start
-        breaks = text.count(b"\n", start)
-        if text.find(b"\r", start) != -1:
-            breaks += text.count(b"\r", start) - text.count(b"\r\n", start)
-        unterminated = len(text) > start and text[-1:] not in (b"\n", b"\r")
-        return breaks + unterminated
-
-    def _blank_rows(
-        self, columns: list[pa.ChunkedArray[Any]], line: NDArray[np.int64]
-    ) -> NDArray[np.bool_]:
-        """Rows that came from blank lines (pyarrow yields all-empty rows for them)."""
-        n = len(columns[0])
-        blank = np.zeros(n, bool)
-        # a blank line has an empty first field; its raw text decides
-        candidates = np.flatnonzero(np.asarray(pc.equal(columns[0], pa.scalar("")), np.bool_))
-        if len(candidates):
-            text = self._raw(line[candidates], np.zeros(len(candidates), np.int64))
-            blank[candidates] = np.asarray(
-                pc.equal(pc.utf8_trim_whitespace(text), pa.scalar("")), dtype=np.bool_
-            )
-        return blank
-
-    def _encoding_problems(
-        self, line: NDArray[np.int64], spans: NDArray[np.int64]
-    ) -> tuple[NDArray[np.int64], pa.Array[Any]]:
-        rows = np.flatnonzero(self.lines.has_replacement(line, spans)).astype(np.int64)
-        return rows, pa.array([_NOT_UTF8] * len(rows), pa.string())
-
-    def _invalid_rejects(
+    def _reject(
         self,
-        invalid: list[_Invalid],
-        line: NDArray[np.int64],
-        spans: NDArray[np.int64],
-        width: int,
-    ) -> tuple[NDArray[np.int64], pa.Array[Any], pa.Array[Any]] | None:
-        shown = [i for i, bad in enumerate(invalid) if bad.text.strip()]
-        if not shown:
-            return None
-        picked = np.array(shown, np.int64)
-        bad_text = (
-            self.lines.has_replacement(line[picked], spans[picked]) if self.bad_encoding else None
+        data: bytes,
+        lines: NDArray[np.int64],
+        reasons: pa.Array[Any],
+        store_ids: pa.Array[Any],
+        start: NDArray[np.int64],
+        end: NDArray[np.int64],
+        size: int | None = None,
+    ) -> None:
+        """Count rejects; keep the first ones (in line order) with their raw text."""
+        self.rejected += len(lines)
+        room = min(len(lines), MAX_REJECTS_KEPT - self.kept_rows)
+        if room <= 0:
+            return
+        order = np.argsort(lines, kind="stable")[:room]
+        raws = []
+        for i in order:
+            first, last = int(start[i]), int(end[i])
+            whole = size is None and last - first <= min(RAW_WHOLE_BYTES, self.raw_budget)
+            if whole:
+                self.raw_budget -= last - first
+            raws.append(excerpt(data, first, last, size, whole=whole))
+        self.kept.append(
+            pa.Table.from_arrays(
+                [
+                    pa.array([self.source] * room, pa.string()),
+                    pa.array([self.file] * room, pa.string()),
+                    pa.array(lines[order], pa.int64()),
+                    reasons.take(order),
+                    pa.array(raws, pa.string()),
+                    store_ids.take(order),
+                ],
+                schema=REJECTS,
+            )
         )
-        reasons = []
-        for j, i in enumerate(shown):
-            fields = invalid[i].fields
-            if bad_text is not None and bad_text[j]:
-                reasons.append(_NOT_UTF8)
-            else:
-                reasons.append(
-                    f"expected {width} fields like the header, found {fields}"
-                    " (check the commas and quotes on this line)"
-                )
-        raw = self._raw(line[picked], spans[picked])
-        return line[picked], pa.array(reasons, pa.string()), raw
+        self.kept_rows += room
 
-    def _raw(self, line: NDArray[np.int64], spans: NDArray[np.int64]) -> pa.Array[Any]:
-        if len(line) == 0:
-            return pa.array([], pa.string())
-        return self.lines.text(line, spans)
+    def _scientific(
+        self, batch: Batch, store_ids: pa.ChunkedArray[Any], lines: NDArray[np.int64]
+    ) -> None:
+        """Count valid rows whose id looks like ``8.42E+18`` (cheap test on the text first)."""
+        if b"+" not in batch.data:
+            return
+        found = _rules.scientific_ids(store_ids)
+        if len(found):
+            self.scientific.count += len(found)
+            if self.scientific.example is None:
+                first = int(found[0])
+                self.scientific.example = (int(lines[first]), str(store_ids[first].as_py()))
 
-
-def _parse(
-    body: pa.Buffer, names: list[str], include: list[str], has_quotes: bool, *, threads: bool
-) -> tuple[pa.Table, list[_Invalid]]:
-    invalid: list[_Invalid] = []
-
-    def on_invalid(row: pacsv.InvalidRow) -> Literal["skip"]:
-        invalid.append(_Invalid(row.number, row.actual_columns, row.text))
-        return "skip"
-
-    table = pacsv.read_csv(
-        cast("IO[bytes]", pa.BufferReader(body)),
-        read_options=pacsv.ReadOptions(use_threads=threads, column_names=names, block_size=4 << 20),
-        parse_options=pacsv.ParseOptions(
-            newlines_in_values=has_quotes, ignore_empty_lines=False, invalid_row_handler=on_invalid
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in include},
-            include_columns=include,
-            check_utf8=False,
-        ),
-    )
-    return table, invalid
-
-
-def _read_file(path: str | os.PathLike[str], file: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise IngestError(f"{file}: no such file (check the path)") from None
-    except IsADirectoryError:
-        raise IngestError(f"{file}: is a directory, expected a CSV file") from None
-    except PermissionError:
-        raise IngestError(f"{file}: permission denied (check the file's permissions)") from None
-    except OSError as error:
-        raise IngestError(f"{file}: cannot be read ({error.strerror or error})") from None
-
-
-def _decompress(raw: bytes, file: str) -> bytes:
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as error:
-        raise IngestError(f"{file}: looks gzipped but cannot be unpacked ({error})") from None
-
-
-def _as_text(raw: bytes, file: str) -> bytes:
-    """Refuse what is not a CSV text file; drop a UTF-8 byte order mark."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise IngestError(f"{file}: is UTF-16 text; save it as UTF-8 CSV")
-    if raw.startswith(b"PK\x03\x04"):
-        raise IngestError(f"{file}: is a zip archive; extract the CSV file first")
-    if b"\x00" in raw:
-        raise IngestError(
-            f"{file}: is not a text file (it contains NUL bytes); expected a UTF-8 CSV"
+    def _result(self) -> FileRead:
+        warnings = list(self.input.warnings) + self.warnings
+        if self.scientific.example is not None:
+            line, example = self.scientific.example
+            count = self.scientific.count
+            noun = "store id looks" if count == 1 else f"{count:,} store ids look"
+            warnings.append(
+                f"{noun} like a number in scientific notation ('{example[:40]}' on line "
+                f"{line}): a spreadsheet may have rounded the ids, merging different stores; "
+                "export the ids as text"
+            )
+        if self.rejected > self.kept_rows:
+            warnings.append(
+                f"only the first {self.kept_rows:,} of {self.rejected:,} rejected rows are kept"
+            )
+        if self.rows == 0:
+            warnings.append("the file has a header but no data rows")
+        rejects = pa.concat_tables(self.kept) if self.kept else REJECTS.empty_table()
+        return FileRead(
+            source=self.source,
+            file=self.file,
+            rows=self.rows,
+            loaded=self.loaded,
+            rejected=self.rejected,
+            rejects=rejects,
+            warnings=tuple(warnings),
+            sha256=self.input.sha256,
+            bytes_read=self.input.bytes_read,
+            bytes_total=self.input.bytes_total,
         )
-    if raw.startswith(_BOM):
-        raw = raw[len(_BOM) :]
-    if not raw or raw.isspace():
-        raise IngestError(f"{file}: is empty; expected a header line and rows")
-    return raw
 
 
-def _newlines(column: pa.ChunkedArray[Any]) -> NDArray[np.int64]:
-    """Line breaks inside each value (\\r\\n, \\n or a lone \\r count once)."""
-    count = np.asarray(pc.count_substring(column, "\n"), dtype=np.int64)
-    count += np.asarray(pc.count_substring(column, "\r"), dtype=np.int64)
-    count -= np.asarray(pc.count_substring(column, "\r\n"), dtype=np.int64)
-    return count
+def _separator(header: str) -> str:
+    """The header's field separator: a comma, unless it has none and has ; or tabs."""
+    if "," in header:
+        return ","
+    counts = {separator: header.count(separator) for separator in _SEPARATOR_NAMES}
+    best = max(counts, key=lambda separator: counts[separator])
+    return best if counts[best] else ","
 
 
-def _count_newlines(text: str) -> int:
-    return text.count("\n") + text.count("\r") - text.count("\r\n")
+def _flat(column: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.Array[Any]:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 def _join_reasons(

@@ -15,6 +15,7 @@ straight from the string buffer with numpy; everything else goes through RE2.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Final, TypeAlias, TypeVar, cast
@@ -50,7 +51,8 @@ END_ONLY: Final = 3  # 24:00 given where only a start time is allowed
 
 INSTANT_FORMS: Final = (
     "YYYY-MM-DD HH:MM[:SS[.ffffff]] followed by ' UTC', 'Z', '+HH:MM'/'-HH:MM' or nothing "
-    "(UTC); 'T' may replace the space, e.g. '2023-01-22 12:09:39.388884 UTC'"
+    "(UTC); 'T' may replace the space, e.g. '2023-01-22 12:09:39.388884 UTC'; or a bare "
+    "date YYYY-MM-DD (midnight UTC)"
 )
 INSTANT_SHORT: Final = "YYYY-MM-DD HH:MM[:SS[.ffffff]] then ' UTC', 'Z', '±HH:MM' or nothing"
 TIME_FORMS: Final = "H:MM, HH:MM:SS or HH:MM:SS.ffffff, e.g. '09:30' or '23:59:59'"
@@ -64,6 +66,7 @@ _INSTANT_RE: Final = (
     r"(?::(?P<s>\d{2})(?:\.(?P<f>\d+))?)?"
     r"(?:(?i: UTC|Z)|(?P<sign>[+-])(?P<oh>\d{2}):(?P<om>\d{2}))?$"
 )
+_BARE_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIME_RE: Final = r"^(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d+))?)?$"
 
 # Fixed-width layouts decoded with numpy: width -> (has fraction, suffix).
@@ -93,9 +96,12 @@ _T = TypeVar("_T", bound=np.generic)
 def parse_instant(text: str) -> datetime:
     """One SPEC timestamp → tz-aware UTC datetime (microsecond precision, finer digits truncated).
 
-    Raises :class:`storemon.errors.InvalidRequest` with a message that shows the accepted forms.
+    A bare date ``YYYY-MM-DD`` is midnight UTC (for ``--as-of 2023-01-25``; CSV rows need
+    a time). Raises :class:`storemon.errors.InvalidRequest` with a message that shows the
+    accepted forms.
     """
-    us, code = parse_instants(pa.array([text], pa.string()))
+    value = f"{text.strip()} 00:00" if _BARE_DATE.fullmatch(text.strip()) else text
+    us, code = parse_instants(pa.array([value], pa.string()))
     if code[0] == BAD_CALENDAR:
         raise InvalidRequest(f"timestamp '{text}' is not a real date and time")
     if code[0] != OK:

@@ -4,7 +4,7 @@ de-duplication, store codes and the dictionary-coded polls of report inputs."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, cast
 
 import numpy as np
@@ -104,27 +104,46 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return table.select(schema.names).cast(schema)
 
 
+def _conformed(name: str, table: pa.Table, table_schema: pa.Schema) -> pa.Table:
+    if name == "rejects" and "store_id" not in table.column_names:
+        table = table.append_column(_STORE_ID, pa.nulls(table.num_rows, pa.string()))
+    try:
+        return conform(table, table_schema)
+    except (KeyError, ValueError, TypeError, pa.ArrowException) as error:
+        raise StoreError(
+            f"invalid ingest batch: the {name} table does not match storemon.schema ({error})"
+        ) from error
+
+
+def _conformed_polls(batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    for table in batches:
+        if not isinstance(table, pa.Table):
+            raise StoreError(
+                f"invalid ingest batch: polls must be tables, got a {type(table).__name__}"
+            )
+        yield _conformed("polls", table, schema.POLLS)
+
+
 def prepared(batch: IngestBatch) -> IngestBatch:
     """``batch`` with every table conformed to its schema; StoreError if one cannot be.
 
-    Called before a transaction starts, so a malformed batch never reaches the database.
+    Called before a transaction starts, so a malformed table never reaches the
+    database. Polls given as an iterable of tables stay lazy: each is conformed as
+    it is consumed (inside the transaction, which a malformed one rolls back).
     """
     tables: dict[str, pa.Table | None] = {}
     for name, table_schema in (
-        ("polls", schema.POLLS),
         ("hours", schema.HOURS),
         ("timezones", schema.TIMEZONES),
         ("rejects", REJECTS_IN),
     ):
         table = getattr(batch, name)
-        if name == "rejects" and table is not None and "store_id" not in table.column_names:
-            table = table.append_column(_STORE_ID, pa.nulls(table.num_rows, pa.string()))
-        try:
-            tables[name] = None if table is None else conform(table, table_schema)
-        except (KeyError, ValueError, TypeError, pa.ArrowException) as error:
-            raise StoreError(
-                f"invalid ingest batch: the {name} table does not match storemon.schema ({error})"
-            ) from error
+        tables[name] = None if table is None else _conformed(name, table, table_schema)
+    polls: pa.Table | Iterable[pa.Table] | None = batch.polls
+    if isinstance(polls, pa.Table):
+        polls = _conformed("polls", polls, schema.POLLS)
+    elif polls is not None:
+        polls = _conformed_polls(polls)
     for source, digest in batch.file_hashes.items():
         if source not in batch.files:
             raise StoreError(f"invalid ingest batch: a hash for {source} but no file name")
@@ -132,7 +151,21 @@ def prepared(batch: IngestBatch) -> IngestBatch:
             raise StoreError(
                 f"invalid ingest batch: the hash of {source} is not 64 lower-case hex digits"
             )
-    return IngestBatch(**tables, files=dict(batch.files), file_hashes=dict(batch.file_hashes))
+    return IngestBatch(
+        polls=polls, **tables, files=dict(batch.files), file_hashes=dict(batch.file_hashes)
+    )
+
+
+def poll_batches(batch: IngestBatch) -> tuple[pa.Table | None, Iterator[pa.Table]]:
+    """The first non-empty polls table of a :func:`prepared` batch (None: no polls), and
+    an iterator over the non-empty ones after it. A store that gets no second table
+    can take the first as it is; otherwise it stages them one by one."""
+    polls = batch.polls
+    tables: Iterator[pa.Table] = iter(
+        () if polls is None else [polls] if isinstance(polls, pa.Table) else polls
+    )
+    rows = (table for table in tables if table.num_rows)
+    return next(rows, None), rows
 
 
 def ledger_rows(batch: IngestBatch) -> list[tuple[str, str, str]]:
@@ -140,14 +173,14 @@ def ledger_rows(batch: IngestBatch) -> list[tuple[str, str, str]]:
     return [(source, batch.files[source], digest) for source, digest in batch.file_hashes.items()]
 
 
-def changes_data(batch: IngestBatch) -> bool:
-    """Whether ``batch`` has a polls, hours or timezones row (then the data version is bumped).
+def changes_data(batch: IngestBatch, polls: int) -> bool:
+    """Whether ``batch`` (with ``polls`` poll rows) has a polls, hours or timezones row
+    (then the data version is bumped).
 
     Rejects alone change no report, so they leave the version, and reusable jobs, as they are.
     """
-    return any(
-        table is not None and table.num_rows > 0
-        for table in (batch.polls, batch.hours, batch.timezones)
+    return polls > 0 or any(
+        table is not None and table.num_rows > 0 for table in (batch.hours, batch.timezones)
     )
 
 

@@ -8,6 +8,7 @@ exceptions never leave an implementation: they are translated to
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Protocol
@@ -49,9 +50,13 @@ class IngestBatch:
 
     Tables use the schemas of :mod:`storemon.schema` and keep file order, so
     that "later row wins" can be applied. ``None`` means the source was not given.
+    ``polls`` may also be an iterable of tables (batches of one file, in file order):
+    the store consumes it inside the ingest's transaction, staging one batch at a
+    time, so memory follows one batch; a later batch's row wins over an earlier one's.
+    An exception raised by the iterable rolls the whole ingest back.
     """
 
-    polls: pa.Table | None = None
+    polls: pa.Table | Iterable[pa.Table] | None = None
     hours: pa.Table | None = None
     timezones: pa.Table | None = None
     rejects: pa.Table | None = None  # schema.REJECTS
@@ -143,6 +148,12 @@ class _Database(Protocol):
 
     def schema_version(self) -> int:
         """The highest migration applied (``storemon.store.migrations.SCHEMA_VERSION``)."""
+        ...
+
+    def execute_sql(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Run one statement (the backend's own SQL and placeholders) in a transaction of
+        its own and return its rows. For maintenance and tests; everything storemon
+        does goes through the methods of the port."""
         ...
 
 

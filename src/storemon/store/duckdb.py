@@ -10,6 +10,7 @@ Every duckdb exception is translated to :class:`StoreError` in :meth:`_errors`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import duckdb
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from storemon import schema
 from storemon.errors import ConfigError, StoreError
@@ -36,6 +37,7 @@ from storemon.store.arrow import (
     coded_polls,
     conform,
     ledger_rows,
+    poll_batches,
     prepared,
     with_row_numbers,
 )
@@ -168,6 +170,11 @@ class DuckDBStore(JobTable):
             with self._errors("close the database"):
                 self._conn.close()
 
+    def execute_sql(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Run one statement in a transaction of its own; its rows (maintenance, tests)."""
+        with self._transaction("run a statement") as conn:
+            return _execute(conn)(sql, params)
+
     def schema_version(self) -> int:
         """The highest migration applied."""
         with self._reader("read the schema version") as cur:
@@ -186,8 +193,7 @@ class DuckDBStore(JobTable):
                 "INSERT INTO ingests VALUES (?, ?, ?)",
                 [ingest_id, to_naive_utc(datetime.now(UTC)), files],
             )
-            if batch.polls is not None and batch.polls.num_rows:
-                self._upsert_polls(conn, batch.polls)
+            polls = self._upsert_polls(conn, *poll_batches(batch))
             if batch.hours is not None and batch.hours.num_rows:
                 self._replace_hours(conn, batch.hours)
             if batch.timezones is not None and batch.timezones.num_rows:
@@ -205,32 +211,60 @@ class DuckDBStore(JobTable):
                     "INSERT INTO ingested_files VALUES (?, ?, ?, ?)",
                     [ingest_id, source, name, digest],
                 )
-            if changes_data(batch):
+            if changes_data(batch, polls):
                 conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
 
     @staticmethod
-    def _upsert_polls(conn: _Conn, polls: pa.Table) -> None:
-        instants = polls.column("timestamp_utc").cast(pa.timestamp("us"))
-        bounds = pc.min_max(instants)
-        conn.register(
-            "_polls_batch", with_row_numbers(polls.set_column(1, "timestamp_utc", instants))
+    def _stage_polls(conn: _Conn, first: pa.Table, rest: Iterator[pa.Table]) -> str:
+        """The polls as one relation with row numbers ``_rn`` in file order: a single
+        table is read where it is (registered); batches are copied one at a time into a
+        temporary table, so memory follows one batch. The relation's name.
+
+        (A table registered inside a transaction stays referenced until it ends, even
+        once unregistered; ``from_arrow(...).insert_into`` lets go of each batch.)
+        """
+        second = next(rest, None)
+        if second is None:
+            conn.register("_polls_batch", _with_utc_instants(with_row_numbers(first)))
+            return "_polls_batch"
+        conn.execute(
+            "CREATE TEMP TABLE _polls_staged (store_id VARCHAR NOT NULL,"
+            " timestamp_utc TIMESTAMP NOT NULL, active BOOLEAN NOT NULL, _rn BIGINT NOT NULL)"
+        )
+        staged = 0
+        for polls in itertools.chain([first, second], rest):
+            numbered = polls.append_column(
+                "_rn", pa.array(np.arange(staged, staged + polls.num_rows, dtype=np.int64))
+            )
+            conn.from_arrow(_with_utc_instants(numbered)).insert_into("_polls_staged")
+            staged += polls.num_rows
+        return "_polls_staged"
+
+    @classmethod
+    def _upsert_polls(cls, conn: _Conn, first: pa.Table | None, rest: Iterator[pa.Table]) -> int:
+        """Merge the polls into the table; how many poll rows the batch had."""
+        if first is None:
+            return 0
+        source = cls._stage_polls(conn, first, rest)
+        rows, low, high = _one(
+            conn, f"SELECT count(*), min(timestamp_utc), max(timestamp_utc) FROM {source}"
         )
         # Ids not seen before get the next codes, numbered in byte order of the id (one
         # serialized writer: no other transaction assigns codes meanwhile).
         check_code_room(
             int(_one(conn, "SELECT coalesce(max(code), -1) FROM stores")[0]),
-            polls.num_rows,
+            int(rows),
             lambda: int(
                 _one(
                     conn,
-                    "SELECT count(*) FROM (SELECT DISTINCT store_id FROM _polls_batch) n"
+                    f"SELECT count(*) FROM (SELECT DISTINCT store_id FROM {source}) n"
                     " WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = n.store_id)",
                 )[0]
             ),
         )
         conn.execute(
             "INSERT INTO stores SELECT (top.code + row_number() OVER (ORDER BY n.store_id))"
-            "::INTEGER, n.store_id FROM (SELECT DISTINCT store_id FROM _polls_batch) n,"
+            f"::INTEGER, n.store_id FROM (SELECT DISTINCT store_id FROM {source}) n,"
             " (SELECT coalesce(max(code), -1) AS code FROM stores) top"
             " WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = n.store_id)"
         )
@@ -240,13 +274,16 @@ class DuckDBStore(JobTable):
         conn.execute(
             "CREATE TEMP TABLE _polls_diff AS SELECT c.code AS store_code, s.timestamp_utc,"
             " s.active, p.active AS stored FROM (SELECT store_id, timestamp_utc,"
-            " arg_max(active, _rn) AS active FROM _polls_batch"
+            f" arg_max(active, _rn) AS active FROM {source}"
             " GROUP BY store_id, timestamp_utc) s JOIN stores c ON c.store_id = s.store_id"
             " LEFT JOIN (SELECT * FROM polls WHERE timestamp_utc BETWEEN $lo AND $hi) p"
             " ON p.store_code = c.code AND p.timestamp_utc = s.timestamp_utc",
-            {"lo": bounds["min"].as_py(), "hi": bounds["max"].as_py()},
+            {"lo": low, "hi": high},
         )
-        conn.unregister("_polls_batch")
+        if source == "_polls_batch":
+            conn.unregister("_polls_batch")
+        else:
+            conn.execute("DROP TABLE _polls_staged")
         conn.execute(
             "UPDATE polls SET active = d.active FROM _polls_diff d"
             " WHERE d.stored IS NOT NULL AND d.stored <> d.active"
@@ -259,9 +296,10 @@ class DuckDBStore(JobTable):
         conn.execute(
             "UPDATE meta SET value = greatest(coalesce(value, -9223372036854775807), $latest)"
             " WHERE key = 'latest_poll_us'",
-            {"latest": to_epoch_us(bounds["max"].as_py())},
+            {"latest": to_epoch_us(high)},
         )
         conn.execute("DROP TABLE _polls_diff")
+        return int(rows)
 
     @staticmethod
     def _replace_hours(conn: _Conn, hours: pa.Table) -> None:
@@ -412,6 +450,12 @@ class DuckDBStore(JobTable):
         with self._reader("read the data version") as cur:
             row = _one(cur, "SELECT value FROM meta WHERE key = 'data_version'")
         return int(row[0])
+
+
+def _with_utc_instants(polls: pa.Table) -> pa.Table:
+    """Polls with naive ``timestamp[us]`` instants (DuckDB's TIMESTAMP, holding UTC)."""
+    instants = polls.column("timestamp_utc").cast(pa.timestamp("us"))
+    return polls.set_column(1, "timestamp_utc", instants)
 
 
 def _execute(conn: _Conn) -> Execute:

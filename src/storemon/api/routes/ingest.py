@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
+from typing import IO, Final
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from storemon.api.deps import ServicesDep
@@ -15,6 +18,9 @@ from storemon.ingest.service import ingest
 from storemon.schema import Source
 
 router = APIRouter(tags=["ingest"])
+
+#: Body bytes held in memory while it arrives; a larger body goes to a temporary file.
+_SPOOL_BYTES: Final = 8 << 20
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _HEADER_SPAN = 64 * 1024  # a real header ends long before this
@@ -38,6 +44,7 @@ _EXAMPLE = {
         "loaded": 2,
         "rejected": 1,
         "rejects": [{"line": 4, "reason": "unknown status 'actve' (expected active or inactive)"}],
+        "warnings": [],
     }
 }
 
@@ -53,10 +60,16 @@ _EXAMPLE = {
             "content": {"application/json": {"example": _EXAMPLE}},
         },
         400: {**error_responses(400)[400], "description": "Empty body, or not a CSV file."},
+        413: {
+            **error_responses(413)[413],
+            "description": "Body over STOREMON_MAX_BODY_BYTES (`body_too_large`), or its text "
+            "(unpacked) over STOREMON_MAX_DECOMPRESSED_BYTES (`file_too_large`).",
+        },
         422: {
             **error_responses(422)[422],
-            "description": "The header lacks a required column (`missing_column`), or an "
-            "unknown source or too long a name (`validation_error`).",
+            "description": "The header lacks a required column (`missing_column`), every row "
+            "was rejected (`nothing_loaded`, the first reasons in `details`; nothing stored), "
+            "or an unknown source or too long a name (`validation_error`).",
         },
     },
     openapi_extra={
@@ -84,26 +97,35 @@ async def ingest_file(
     """Validate the CSV body (plain or gzip) and store its valid rows in one transaction.
 
     Bad rows are rejected and reported with their line numbers; the rest is stored.
-    A file whose header lacks a required column is refused as a whole (422) and
-    the database is left as it was.
+    A file whose header lacks a required column, or whose rows are all rejected, is
+    refused as a whole (422) and the database is left as it was. The body is read in
+    bounded batches (held on disk past a few MiB), its text limited to
+    STOREMON_MAX_DECOMPRESSED_BYTES (413 beyond).
     """
-    data = await request.body()
-    if not data:
-        raise InvalidRequest(
-            f"the request body is empty: send the {source} CSV file as the body, e.g. "
-            f"curl --data-binary @{source}.csv -H 'Content-Type: text/csv' .../ingest/{source}"
-        )
-    request.state.error_hint = _line_break_hint(data)
-    file_name = name or f"{source}.csv"
-    started = time.perf_counter()
-    try:
-        # On the niced ingest thread: never on the event loop, behind requests for the CPU.
-        summary = await app.ingests.run(
-            ingest, app.store, {source: data}, names={source: file_name}
-        )
-    except IngestError:
-        app.metrics.ingest_refused_file(source)
-        raise
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as body:
+        head = await _receive(request, body)
+        if not head:
+            raise InvalidRequest(
+                f"the request body is empty: send the {source} CSV file as the body, e.g. "
+                f"curl --data-binary @{source}.csv -H 'Content-Type: text/csv' "
+                f".../ingest/{source}"
+            )
+        request.state.error_hint = _line_break_hint(head)
+        body.seek(0)
+        file_name = name or f"{source}.csv"
+        started = time.perf_counter()
+        try:
+            # On the ingest thread: never on the event loop, one ingest at a time.
+            summary = await app.ingests.run(
+                ingest,
+                app.store,
+                {source: body},
+                names={source: file_name},
+                max_decompressed_bytes=app.settings.max_decompressed_bytes,
+            )
+        except IngestError:
+            app.metrics.ingest_refused_file(source)
+            raise
     part = summary.sources[source]
     app.metrics.ingest_finished(
         source,
@@ -112,3 +134,20 @@ async def ingest_file(
         rejected=part.rejected,
     )
     return JSONResponse(summary.to_json())
+
+
+async def _receive(request: Request, body: IO[bytes]) -> bytes:
+    """Copy the request body into ``body`` as it arrives; its first bytes (for the hint)."""
+    head = b""
+    size = 0
+    async for chunk in request.stream():
+        if not chunk:
+            continue
+        if len(head) < _HEADER_SPAN:
+            head += chunk[: _HEADER_SPAN - len(head)]
+        size += len(chunk)
+        if size > _SPOOL_BYTES:  # on disk by now: write off the event loop
+            await run_in_threadpool(body.write, chunk)
+        else:
+            body.write(chunk)
+    return head

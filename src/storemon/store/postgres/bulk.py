@@ -72,10 +72,11 @@ def store_codes(conn: _Conn, store_ids: pa.ChunkedArray[Any]) -> NDArray[np.int3
     encoded = pc.dictionary_encode(store_ids).combine_chunks()
     assert isinstance(encoded, pa.DictionaryArray)
     distinct = encoded.dictionary
-    conn.execute(
-        "CREATE TEMP TABLE _ids_staged (position integer NOT NULL,"
+    conn.execute(  # once per transaction, emptied for each further batch of an ingest
+        "CREATE TEMP TABLE IF NOT EXISTS _ids_staged (position integer NOT NULL,"
         ' store_id text COLLATE "C" NOT NULL) ON COMMIT DROP'
     )
+    conn.execute("TRUNCATE _ids_staged")
     positions = pa.array(np.arange(len(distinct), dtype=np.int32))
     copy_csv(
         conn,

@@ -42,6 +42,7 @@ from storemon.store.arrow import (
     coded_polls,
     last_per_key,
     ledger_rows,
+    poll_batches,
     prepared,
 )
 from storemon.store.base import (
@@ -84,17 +85,18 @@ class PostgresStore(JobTable):
     def __init__(self, url: str, conninfo: str, *, create: bool = True) -> None:
         self.url = url
         self._display = redact_url(url)
-        self._connections = Connections(conninfo, self._display)
+        #: The pooled connections (public for status pages and tests).
+        self.connections = Connections(conninfo, self._display)
         try:
             self._open(conninfo)
         except BaseException:
-            self._connections.close()
+            self.connections.close()
             raise
 
     def _open(self, conninfo: str) -> None:
         """Check the encoding and migrate, on a connection of its own (the pool connects
         in the background, and would not say why a first connection failed)."""
-        with self._connections.errors("connect"):
+        with self.connections.errors("connect"):
             conn = psycopg.connect(
                 conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS
             )
@@ -114,15 +116,15 @@ class PostgresStore(JobTable):
     # -- plumbing --------------------------------------------------------------------
     def _session(self, doing: str) -> AbstractContextManager[_Conn]:
         """A pooled autocommit connection, errors translated."""
-        return self._connections.session(doing)
+        return self.connections.session(doing)
 
     def _transaction(self, doing: str) -> AbstractContextManager[_Conn]:
         """A pooled connection inside one transaction (rolled back on any error)."""
-        return self._connections.transaction(doing)
+        return self.connections.transaction(doing)
 
     def _read(self, doing: str, body: Callable[[_Conn], T]) -> T:
         """``body(conn)``, an idempotent read, on a pooled connection."""
-        return self._connections.read(doing, body)
+        return self.connections.read(doing, body)
 
     def _job_rows(self, doing: str, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
         return self._read(doing, lambda conn: _execute(conn)(sql, params))
@@ -132,7 +134,12 @@ class PostgresStore(JobTable):
 
     def close(self) -> None:
         """Close every pooled connection. Idempotent."""
-        self._connections.close()
+        self.connections.close()
+
+    def execute_sql(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Run one statement in a transaction of its own; its rows (maintenance, tests)."""
+        with self._transaction("run a statement") as conn:
+            return _execute(conn)(sql, params)
 
     def schema_version(self) -> int:
         """The highest migration applied."""
@@ -153,9 +160,7 @@ class PostgresStore(JobTable):
                 [files],
             ).fetchone()
             ingest_id = int(row[0]) if row else 0
-            settle = False
-            if batch.polls is not None and batch.polls.num_rows:
-                settle = self._upsert_polls(conn, batch.polls)
+            polls, settle = self._upsert_polls(conn, *poll_batches(batch))
             if batch.hours is not None and batch.hours.num_rows:
                 self._replace_hours(conn, batch.hours)
             if batch.timezones is not None and batch.timezones.num_rows:
@@ -167,7 +172,7 @@ class PostgresStore(JobTable):
                     "INSERT INTO ingested_files VALUES (%s, %s, %s, %s)",
                     [ingest_id, source, name, digest],
                 )
-            if changes_data(batch):
+            if changes_data(batch, polls):
                 conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
         if settle:
             self._settle_polls()
@@ -186,8 +191,9 @@ class PostgresStore(JobTable):
             log.warning("ingest stored; VACUUM (ANALYZE) polls failed: %s", error)
 
     @staticmethod
-    def _upsert_polls(conn: _Conn, polls: pa.Table) -> bool:
-        """Merge polls into the table; True when the batch is large for the table."""
+    def _stage_polls(conn: _Conn, polls: pa.Table, batch: int) -> tuple[int, int]:
+        """COPY one table of polls, keyed by code and de-duplicated (last row wins), into
+        ``_polls_staged`` with its batch number; its row count and latest instant (us)."""
         codes = bulk.store_codes(conn, polls.column("store_id"))
         keyed = pa.table(
             {
@@ -197,19 +203,44 @@ class PostgresStore(JobTable):
             }
         )
         table = last_per_key(keyed, ["store_code", "us"])  # sorted by key
+        if batch:  # the first batch leaves the default, 0: a single table costs no more
+            table = table.append_column("batch", pa.array(np.full(table.num_rows, batch, np.int32)))
+        bulk.copy_csv(conn, f"_polls_staged ({', '.join(table.column_names)})", table)
+        return polls.num_rows, int(pc.max(table.column("us")).as_py())
+
+    @classmethod
+    def _upsert_polls(
+        cls, conn: _Conn, first: pa.Table | None, rest: Iterator[pa.Table]
+    ) -> tuple[int, bool]:
+        """Merge the polls into the table, staging one batch at a time; how many poll
+        rows there were, and whether they were many for the table (then VACUUM)."""
+        if first is None:
+            return 0, False
         conn.execute(
             "CREATE TEMP TABLE _polls_staged (store_code integer NOT NULL,"
-            " us bigint NOT NULL, active boolean NOT NULL) ON COMMIT DROP"
+            " us bigint NOT NULL, active boolean NOT NULL, batch integer NOT NULL DEFAULT 0)"
+            " ON COMMIT DROP"
         )
-        bulk.copy_csv(conn, "_polls_staged (store_code, us, active)", table)
+        rows, latest = cls._stage_polls(conn, first, 0)
+        batches = 1
+        for polls in rest:
+            more, last = cls._stage_polls(conn, polls, batches)
+            rows, latest, batches = rows + more, max(latest, last), batches + 1
         conn.execute("ANALYZE _polls_staged")
+        # Several batches may hold one poll: the later batch's row wins.
+        staged = (
+            "_polls_staged"
+            if batches == 1
+            else "(SELECT DISTINCT ON (store_code, us) store_code, us, active"
+            " FROM _polls_staged ORDER BY store_code, us, batch DESC) AS latest"
+        )
         # One join finds, for each batch poll, the stored status (NULL: a new poll); then
         # only changed polls are updated and only new ones inserted (in key order).
         conn.execute(
             "CREATE TEMP TABLE _polls_diff ON COMMIT DROP AS"
             " SELECT s.store_code, s.timestamp_utc, s.active, p.active AS stored FROM"
             f" (SELECT store_code, {_EPOCH_SQL.format('us')} AS timestamp_utc, active"
-            " FROM _polls_staged) s LEFT JOIN polls p"
+            f" FROM {staged}) s LEFT JOIN polls p"
             " ON p.store_code = s.store_code AND p.timestamp_utc = s.timestamp_utc"
         )
         conn.execute(
@@ -222,11 +253,10 @@ class PostgresStore(JobTable):
             "INSERT INTO polls (store_code, timestamp_utc, active)"
             " SELECT store_code, timestamp_utc, active FROM _polls_diff WHERE stored IS NULL"
         ).rowcount
-        latest = pc.max(table.column("us")).as_py()
         conn.execute(
             "UPDATE meta SET value = greatest(value, %s) WHERE key = 'latest_poll_us'", [latest]
         )
-        return inserted * 10 > before  # else autovacuum's job
+        return rows, inserted * 10 > before  # else autovacuum's job
 
     @staticmethod
     def _replace_hours(conn: _Conn, hours: pa.Table) -> None:
