@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     report_workers: int = Field(
         2, ge=1, le=64, description="How many reports may be computed at the same time."
     )
+    report_lease_seconds: float = Field(
+        30.0,
+        ge=1.0,
+        le=3600.0,
+        description="How long a server's hold on a report job lasts unless renewed (every "
+        "third of it); a server that dies gives its jobs up to the others after this long.",
+    )
     interpolation: Interpolation = Field(
         "nearest", description="Default interpolation when a request does not name one."
     )

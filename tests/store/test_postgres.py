@@ -344,3 +344,44 @@ def test_concurrent_ingests_of_overlapping_new_ids_give_every_id_one_code(
     finally:
         for store in stores:
             store.close()
+
+
+@pytest.mark.postgres
+def test_two_servers_claiming_at_once_never_take_the_same_job(pg_url: str) -> None:
+    from storemon.store import JobRecord
+
+    stores = [open_store(pg_url), open_store(pg_url)]  # two pools: two servers
+    try:
+        created = datetime(2024, 1, 1, tzinfo=UTC)
+        for index in range(60):
+            stores[0].insert_job(
+                JobRecord(
+                    id=f"job-{index:02d}",
+                    status="queued",
+                    interpolation="nearest",
+                    as_of_requested=None,
+                    data_version=1,
+                    created_at=created + timedelta(seconds=index),
+                )
+            )
+        taken: dict[str, list[str]] = {"a": [], "b": []}
+        now = datetime.now(UTC)
+
+        def claim_all(owner: str, store: Any) -> None:
+            while batch := store.claim_jobs(
+                owner, now=now, lease_until=now + timedelta(minutes=1), limit=3
+            ):
+                taken[owner].extend(job.id for job in batch)
+
+        calls = [
+            functools.partial(claim_all, owner, store)
+            for owner, store in zip(("a", "b"), stores, strict=True)
+        ]
+        assert _at_once(calls) == []
+        assert not set(taken["a"]) & set(taken["b"])
+        assert sorted(taken["a"] + taken["b"]) == [f"job-{index:02d}" for index in range(60)]
+        owners = {job.id: job.lease_owner for job in stores[0].unfinished_jobs()}
+        assert all(owners[job_id] == owner for owner in taken for job_id in taken[owner])
+    finally:
+        for store in stores:
+            store.close()

@@ -62,6 +62,7 @@ def create_app(
             active,
             workers=settings.report_workers,
             compute=compute,
+            lease_seconds=settings.report_lease_seconds,
             on_finished=metrics.report_finished,
         )
         try:

@@ -1,33 +1,37 @@
 """Report jobs: trigger (reusing identical work), run on a bounded pool, serve results, recover.
 
 A job's state lives in the database (:class:`storemon.store.JobStore`), so a finished
-report outlives the process and a job interrupted by a crash is run again at the
-next start. Jobs run on a pool of ``workers`` threads, never on the event loop; each
-is computed by a :class:`storemon.jobs.compute.Compute` strategy (in the job thread,
-or, as under `storemon serve`, in a worker process).
+report outlives the process and a job interrupted by a crash is run again. Jobs run
+on a pool of ``workers`` threads, never on the event loop; each is computed by a
+:class:`storemon.jobs.compute.Compute` strategy (in the job thread, or, as under
+`storemon serve`, in a worker process).
 
-Finished jobs never change, so their records and CSVs are also kept in a small
-in-memory LRU; jobs queued or running in this process are tracked in memory too.
-Together they let a poll for a report be answered without a database round trip.
+Several servers may share one database (PostgreSQL behind a load balancer). A job is
+held by a lease (:mod:`storemon.jobs.leases`): the server that queued it, or claimed
+it after its holder's lease expired. Only the holder starts, completes or fails a job,
+and a finished job never changes, so each job completes once. A heartbeat thread
+renews this server's leases every third of the lease, and claims jobs whose lease
+expired (a server died) while it has room. Polls are answered from memory only where
+the database cannot say otherwise (:mod:`storemon.jobs.memory`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from storemon.errors import ReportNotFound, StoremonError
+from storemon.errors import ReportNotFound, StoreError, StoremonError
 from storemon.jobs.compute import Compute, InThreadCompute
+from storemon.jobs.leases import dead_here, new_owner_id
+from storemon.jobs.memory import JobMemory
 from storemon.schema import Interpolation
 from storemon.store.base import JobRecord, Store
 
@@ -37,10 +41,13 @@ log = logging.getLogger(__name__)
 
 #: Bytes of finished CSVs kept in memory (the benchmark report is about 0.7 MB).
 DEFAULT_CACHE_BYTES: Final = 64 * 1024 * 1024
-_FINISHED_RECORDS_KEPT: Final = 4096
+#: How long a server's hold on a job lasts unless renewed (every third of it).
+DEFAULT_LEASE_SECONDS: Final = 30.0
 #: A job cut off this many times while running (the server died under it) is not run
-#: again at start-up but failed: it may be what kills the server, and must not loop.
+#: again but failed: it may be what kills the server, and must not loop.
 MAX_ATTEMPTS: Final = 2
+#: Jobs claimed at once by one heartbeat (more wait for the next).
+_CLAIM_BATCH: Final = 16
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,8 @@ class ReportJobs:
     ``compute`` (default :class:`InThreadCompute`) belongs to the service from then
     on: :meth:`close` closes it. ``on_finished`` is called (from a worker thread)
     with the final record of every job this process finishes, e.g. to update metrics.
+    ``lease_seconds``: how long this server's hold on a job lasts without renewal
+    (a server that dies gives its jobs up after at most that long).
     """
 
     def __init__(
@@ -78,23 +87,30 @@ class ReportJobs:
         on_finished: Callable[[JobRecord], None] | None = None,
         clock: Callable[[], datetime] = utc_now,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
         self.store = store
         self.workers = workers
+        #: This service's owner id in the jobs' leases.
+        self.owner = new_owner_id()
         self._compute: Compute = InThreadCompute() if compute is None else compute
         self._on_finished = on_finished
         self._clock = clock
-        self._cache_bytes = cache_bytes
+        self._lease = timedelta(seconds=lease_seconds)
+        self._memory = JobMemory(cache_bytes, trusted_until=clock() + self._lease / 2)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="storemon-report")
         self._trigger_lock = threading.Lock()  # makes "find identical job, else insert" atomic
-        self._lock = threading.Lock()  # guards the in-memory maps below
-        self._active: dict[str, JobRecord] = {}
-        self._finished: OrderedDict[str, JobRecord] = OrderedDict()
-        self._results: OrderedDict[str, bytes] = OrderedDict()
-        self._results_size = 0
+        self._leases_lock = threading.Lock()  # one look at the leases at a time
         self._closed = False
+        self._stopping = threading.Event()
+        self._heartbeat = threading.Thread(
+            target=self._beat, name="storemon-report-leases", daemon=True
+        )
+        self._heartbeat.start()
 
     # -- triggering --------------------------------------------------------------------
     def trigger(
@@ -115,51 +131,113 @@ class ReportJobs:
             )
             if existing is not None:
                 return TriggerOutcome(self.cached(existing.id) or existing, reused=True)
+            now = self._clock()
             job = JobRecord(
                 id=new_report_id(),
                 status="queued",
                 interpolation=interpolation,
                 as_of_requested=as_of,
                 data_version=version,
-                created_at=self._clock(),
+                created_at=now,
                 options=options,
+                lease_owner=self.owner,
+                lease_expires_at=now + self._lease,
             )
-            self.store.insert_job(job)
-            self._submit(job)
+            self._memory.hold(job)  # before the insert: a heartbeat between them keeps it
+            try:
+                self.store.insert_job(job)
+            except BaseException:
+                self._memory.drop(job.id)
+                raise
+            self._pool.submit(self._run, job)
         return TriggerOutcome(job, reused=False)
 
     def recover(self) -> list[JobRecord]:
-        """Queue again every job a previous process left queued or running.
+        """Take over the jobs a stopped server left queued or running; call once at
+        start-up, before serving. Returns the jobs taken.
 
-        Call once at start-up, before serving. A job that fails again is marked
-        failed with its error, so no job stays Running forever; a job that was cut
-        off while running :data:`MAX_ATTEMPTS` times is failed with that reason
-        instead of being run again (it may be what brought the server down).
+        Jobs nobody holds, or whose lease has expired, are claimed; so are, at once,
+        those of servers that ran on this host and are gone. Others stay with their
+        holder (a live server). A job cut off while running :data:`MAX_ATTEMPTS` times
+        is failed with that reason instead of run again (it may be what brought the
+        server down).
         """
-        jobs = self.store.unfinished_jobs()
-        for job in jobs:
+        owners = {job.lease_owner for job in self.store.unfinished_jobs() if job.lease_owner}
+        for owner in sorted(owners):
+            if dead_here(owner):
+                released = self.store.release_leases(owner)
+                log.warning("taking over %d report job(s) of %s, which is gone", released, owner)
+        taken: list[JobRecord] = []
+        while batch := self._claim(_CLAIM_BATCH):
+            taken.extend(batch)
+        return taken
+
+    def _claim(self, limit: int) -> list[JobRecord]:
+        """Claim up to ``limit`` jobs whose lease expired, and queue (or fail) them."""
+        with self._leases_lock:  # held in memory before the heartbeat looks again
+            now = self._clock()
+            claimed = self.store.claim_jobs(
+                self.owner, now=now, lease_until=now + self._lease, limit=limit
+            )
+            for job in claimed:
+                self._memory.hold(replace(job, status="queued", started_at=None))
+        for job in claimed:
             if job.status == "running" and job.attempts >= MAX_ATTEMPTS:
                 error = (
                     f"the server stopped while computing this report {job.attempts} times; "
                     "it is not retried again: trigger a new report"
                 )
                 log.error("report %s failed: %s", job.id, error)
-                self.store.mark_failed(job.id, finished_at=self._clock(), error=error)
+                if self.store.mark_failed(
+                    job.id, finished_at=self._clock(), error=error, owner=self.owner
+                ):
+                    failed = self.store.get_job(job.id)
+                    if failed is not None:
+                        self._memory.finished(failed)
+                self._memory.drop(job.id)
                 continue
-            log.warning("re-running report %s left %s by a previous process", job.id, job.status)
-            self._submit(replace(job, status="queued", started_at=None))
-        return jobs
+            log.warning(
+                "taking over report %s, left %s by a server that stopped", job.id, job.status
+            )
+            self._pool.submit(self._run, job)
+        return claimed
+
+    # -- leases ------------------------------------------------------------------------
+    def _beat(self) -> None:
+        while not self._stopping.wait(self._lease.total_seconds() / 3):
+            try:
+                self.maintain()
+            except Exception:
+                log.exception("report leases: the heartbeat failed")
+
+    def maintain(self) -> None:
+        """Renew this server's leases, let go of jobs another server took over, and
+        claim jobs whose lease expired. The heartbeat thread calls it; tests may too."""
+        with self._leases_lock:
+            now = self._clock()
+            until = now + self._lease
+            before = {job.id for job in self._memory.held()}
+            try:
+                held = self.store.renew_leases(self.owner, lease_until=until)
+            except StoreError as error:
+                log.warning("report leases not renewed (polls read the database): %s", error)
+                return
+            self._memory.trusted_until = now + self._lease / 2
+            tracked = {job.id for job in self._memory.held()}
+            for job_id in before & tracked - held:
+                log.warning("report %s was taken over by another server", job_id)
+                self._memory.drop(job_id)
+            stray = held - tracked  # held in the database, but not run here any more
+            if stray:
+                self.store.release_leases(self.owner, stray)
+        if not self._closed:
+            self._claim(_CLAIM_BATCH)
 
     # -- reading -----------------------------------------------------------------------
     def cached(self, job_id: str) -> JobRecord | None:
-        """The job from memory only (never blocks on the database), or None."""
-        with self._lock:
-            job = self._active.get(job_id)
-            if job is None:
-                job = self._finished.get(job_id)
-                if job is not None:
-                    self._finished.move_to_end(job_id)
-            return job
+        """The job from memory only (never blocks on the database), or None: a finished
+        job, or one this server runs while it is sure to hold its lease."""
+        return self._memory.job(job_id, self._clock())
 
     def get(self, job_id: str) -> JobRecord:
         """The job, from memory or the database. Raises ReportNotFound."""
@@ -172,16 +250,12 @@ class ReportJobs:
         if job is None:
             raise ReportNotFound(job_id)
         if job.status in ("complete", "failed"):
-            self._remember_finished(job)
+            self._memory.finished(job)
         return job
 
     def cached_result(self, job_id: str) -> bytes | None:
         """The CSV of a complete job from memory only, or None."""
-        with self._lock:
-            csv = self._results.get(job_id)
-            if csv is not None:
-                self._results.move_to_end(job_id)
-            return csv
+        return self._memory.result(job_id)
 
     def result(self, job_id: str) -> bytes | None:
         """The CSV of a complete job (memory, then database), or None if not complete."""
@@ -189,7 +263,7 @@ class ReportJobs:
         if csv is None:
             csv = self.store.job_result(job_id)
             if csv is not None:
-                self._remember_result(job_id, csv)
+                self._memory.remember_result(job_id, csv)
         return csv
 
     def list(self, *, limit: int = 50) -> list[JobRecord]:
@@ -199,29 +273,29 @@ class ReportJobs:
     def in_progress(self) -> dict[str, int]:
         """How many jobs of this process are queued and running now."""
         counts: dict[str, int] = {"queued": 0, "running": 0}
-        with self._lock:
-            for job in self._active.values():
-                counts[job.status] += 1
+        for job in self._memory.held():
+            counts[job.status] += 1
         return counts
 
     def close(self) -> None:
-        """Stop: wait for running jobs; queued ones stay queued in the database and are
-        re-run by :meth:`recover` at the next start. Idempotent."""
+        """Stop: wait for running jobs; queued ones stay queued in the database, their
+        leases given up so that any server (or the next start) takes them at once.
+        Idempotent."""
         with self._trigger_lock:
             if self._closed:
                 return
             self._closed = True
+        self._stopping.set()
+        self._heartbeat.join()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._compute.close()
-        with self._lock:
-            self._active.clear()
+        try:
+            self.store.release_leases(self.owner)
+        except StoreError as error:
+            log.warning("report leases not given up (they expire by themselves): %s", error)
+        self._memory.clear()
 
     # -- running -----------------------------------------------------------------------
-    def _submit(self, job: JobRecord) -> None:
-        with self._lock:
-            self._active[job.id] = job
-        self._pool.submit(self._run, job)
-
     def _run(self, job: JobRecord) -> None:
         started = time.perf_counter()
         try:
@@ -229,22 +303,35 @@ class ReportJobs:
         except Exception as error:  # the database failed while recording the outcome
             log.exception("report %s: could not record its outcome", job.id)
             final = self._record_lost(job, f"could not store the report: {error}")
+        self._memory.drop(job.id)
+        if final is None:
+            return
         log.info("report %s %s in %.3f s", job.id, final.status, time.perf_counter() - started)
-        self._remember_finished(final)
-        with self._lock:
-            self._active.pop(job.id, None)
+        self._memory.finished(final)
         if self._on_finished is not None:
             try:
                 self._on_finished(final)
             except Exception:
                 log.exception("report %s: on_finished hook failed", job.id)
 
-    def _execute(self, job: JobRecord) -> JobRecord:
+    def _execute(self, job: JobRecord) -> JobRecord | None:
+        """Run the job; its final record, or None when another server holds it now."""
         started_at = self._clock()
-        self.store.mark_running(job.id, started_at=started_at)
-        running = replace(job, status="running", started_at=started_at, attempts=job.attempts + 1)
-        with self._lock:
-            self._active[job.id] = running
+        lease_until = started_at + self._lease
+        if not self.store.mark_running(
+            job.id, started_at=started_at, owner=self.owner, lease_until=lease_until
+        ):
+            log.info("report %s is held by another server or finished: not run here", job.id)
+            return None
+        running = replace(
+            job,
+            status="running",
+            started_at=started_at,
+            attempts=job.attempts + 1,
+            lease_owner=self.owner,
+            lease_expires_at=lease_until,
+        )
+        self._memory.hold(running)
         try:
             computed = self._compute(self.store, running)
         except StoremonError as error:
@@ -254,15 +341,18 @@ class ReportJobs:
             return self._fail(running, f"internal error: {type(error).__name__}: {error}")
         finished_at = self._clock()
         summary = json.dumps(computed.summary, sort_keys=True, default=str)
-        self.store.mark_complete(
+        if not self.store.mark_complete(
             job.id,
             finished_at=finished_at,
             as_of_used=computed.as_of_used,
             row_count=computed.row_count,
             csv=computed.csv,
             summary=summary,
-        )
-        self._remember_result(job.id, computed.csv)
+            owner=self.owner,
+        ):
+            log.warning("report %s: computed, but another server holds it now", job.id)
+            return None
+        self._memory.remember_result(job.id, computed.csv)
         return replace(
             running,
             status="complete",
@@ -270,37 +360,26 @@ class ReportJobs:
             as_of_used=computed.as_of_used,
             row_count=computed.row_count,
             summary=summary,
+            lease_expires_at=None,
         )
 
-    def _record_lost(self, job: JobRecord, error: str) -> JobRecord:
-        """Mark the job failed; if even that cannot be stored, this process still
-        answers Failed (the database says running until the next start re-runs it)."""
+    def _record_lost(self, job: JobRecord, error: str) -> JobRecord | None:
+        """Mark the job failed; if even that cannot be stored, answer nothing from
+        memory: the database still says running, and the heartbeat gives the job up
+        (it is not run here any more), so it is run again."""
+        try:
+            return self._fail(job, error)
+        except Exception:
+            log.exception("report %s: could not record its failure either", job.id)
+            return None
+
+    def _fail(self, running: JobRecord, error: str) -> JobRecord | None:
         finished_at = self._clock()
-        with contextlib.suppress(Exception):
-            self.store.mark_failed(job.id, finished_at=finished_at, error=error)
-        return replace(job, status="failed", finished_at=finished_at, error=error)
-
-    def _fail(self, running: JobRecord, error: str) -> JobRecord:
-        finished_at = self._clock()
-        self.store.mark_failed(running.id, finished_at=finished_at, error=error)
-        return replace(running, status="failed", finished_at=finished_at, error=error)
-
-    # -- memory ------------------------------------------------------------------------
-    def _remember_finished(self, job: JobRecord) -> None:
-        with self._lock:
-            self._finished[job.id] = job
-            self._finished.move_to_end(job.id)
-            while len(self._finished) > _FINISHED_RECORDS_KEPT:
-                self._finished.popitem(last=False)
-
-    def _remember_result(self, job_id: str, csv: bytes) -> None:
-        if len(csv) > self._cache_bytes:
-            return
-        with self._lock:
-            if job_id in self._results:
-                return
-            self._results[job_id] = csv
-            self._results_size += len(csv)
-            while self._results_size > self._cache_bytes:
-                _, dropped = self._results.popitem(last=False)
-                self._results_size -= len(dropped)
+        if not self.store.mark_failed(
+            running.id, finished_at=finished_at, error=error, owner=self.owner
+        ):
+            log.warning("report %s: failed, but another server holds it now", running.id)
+            return None
+        return replace(
+            running, status="failed", finished_at=finished_at, error=error, lease_expires_at=None
+        )

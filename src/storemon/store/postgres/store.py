@@ -73,7 +73,7 @@ _EPOCH_SQL: Final = (
     "(timestamptz 'epoch' + ({0} / 1000000) * interval '1 second'"
     " + ({0} % 1000000) * interval '1 microsecond')"
 )
-_DIALECT: Final = Dialect(placeholder="%s", instant=to_utc)
+_DIALECT: Final = Dialect(placeholder="%s", instant=to_utc, row_locks=" FOR UPDATE SKIP LOCKED")
 
 
 class PostgresStore(JobTable):
