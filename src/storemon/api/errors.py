@@ -24,6 +24,8 @@ from storemon.errors import (
     IngestError,
     InputError,
     MissingColumnError,
+    QueueFull,
+    ReportExpired,
     ReportNotFound,
     StoreError,
     StoremonError,
@@ -141,6 +143,10 @@ def _status_for(error: StoremonError) -> tuple[int, str]:
         return 400, "invalid_request"
     if isinstance(error, ReportNotFound):
         return 404, "report_not_found"
+    if isinstance(error, ReportExpired):
+        return 410, "report_expired"
+    if isinstance(error, QueueFull):
+        return 429, "queue_full"
     if isinstance(error, StoreError):
         return 503, "database_error"
     if isinstance(error, ConfigError):
@@ -154,9 +160,15 @@ async def _on_storemon_error(request: Request, exc: Exception) -> JSONResponse:
     details: list[ErrorDetail] = []
     if isinstance(exc, MissingColumnError):
         details.append(ErrorDetail(loc=f"header.{exc.column}", message=str(exc)))
+    headers: dict[str, str] = {}
+    if isinstance(exc, QueueFull):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    message = str(exc)
+    if isinstance(exc, StoreError):
+        message = exc.public  # the URL, user, host and database stay in the log
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
-    return error_response(status, str(exc), code, details)
+    return error_response(status, message, code, details, headers=headers or None)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

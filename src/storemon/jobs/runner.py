@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import threading
 import time
@@ -28,7 +29,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from storemon.errors import ReportNotFound, StoreError, StoremonError
+from storemon.errors import (
+    QueueFull,
+    ReportExpired,
+    ReportNotFound,
+    StoreError,
+    StoremonError,
+)
 from storemon.jobs.compute import Compute, InThreadCompute
 from storemon.jobs.leases import dead_here, new_owner_id
 from storemon.jobs.memory import JobMemory
@@ -43,11 +50,18 @@ log = logging.getLogger(__name__)
 DEFAULT_CACHE_BYTES: Final = 64 * 1024 * 1024
 #: How long a server's hold on a job lasts unless renewed (every third of it).
 DEFAULT_LEASE_SECONDS: Final = 30.0
+#: How many reports a server queues (beyond those running) before refusing more.
+DEFAULT_QUEUE_MAX: Final = 32
+#: How long a finished report's CSV is kept.
+DEFAULT_RETENTION: Final = timedelta(hours=24)
+_PURGE_EVERY: Final = timedelta(minutes=1)
 #: A job cut off this many times while running (the server died under it) is not run
 #: again but failed: it may be what kills the server, and must not loop.
 MAX_ATTEMPTS: Final = 2
 #: Jobs claimed at once by one heartbeat (more wait for the next).
 _CLAIM_BATCH: Final = 16
+_EXCESS_BATCH: Final = 500
+_MAX_RETRY_AFTER_SECONDS: Final = 60
 
 
 @dataclass(frozen=True)
@@ -75,7 +89,11 @@ class ReportJobs:
     on: :meth:`close` closes it. ``on_finished`` is called (from a worker thread)
     with the final record of every job this process finishes, e.g. to update metrics.
     ``lease_seconds``: how long this server's hold on a job lasts without renewal
-    (a server that dies gives its jobs up after at most that long).
+    (a server that dies gives its jobs up after at most that long). ``queue_max``: how
+    many jobs this server queues beyond those running; a trigger beyond it raises
+    :class:`QueueFull`, and recovery takes no more. ``retention``: how long a finished
+    report's CSV is kept (None: forever); after it, :meth:`result` raises
+    :class:`ReportExpired`.
     """
 
     def __init__(
@@ -88,9 +106,13 @@ class ReportJobs:
         clock: Callable[[], datetime] = utc_now,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        queue_max: int = DEFAULT_QUEUE_MAX,
+        retention: timedelta | None = DEFAULT_RETENTION,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        if queue_max < 1:
+            raise ValueError("queue_max must be at least 1")
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
         self.store = store
@@ -101,6 +123,10 @@ class ReportJobs:
         self._on_finished = on_finished
         self._clock = clock
         self._lease = timedelta(seconds=lease_seconds)
+        self.queue_max = queue_max
+        self.retention = retention
+        self._seconds_per_job = 1.0  # a moving average, for Retry-After
+        self._purged_at: datetime | None = None
         self._memory = JobMemory(cache_bytes, trusted_until=clock() + self._lease / 2)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="storemon-report")
         self._trigger_lock = threading.Lock()  # makes "find identical job, else insert" atomic
@@ -123,15 +149,19 @@ class ReportJobs:
             if self._closed:
                 raise RuntimeError("the report job service is shut down")
             version = self.store.data_version()
+            now = self._clock()
             existing = self.store.find_reusable_job(
                 as_of_requested=as_of,
                 interpolation=interpolation,
                 data_version=version,
                 options=options,
+                complete_since=None if self.retention is None else now - self.retention,
             )
             if existing is not None:
                 return TriggerOutcome(self.cached(existing.id) or existing, reused=True)
-            now = self._clock()
+            queued = self._queued()
+            if queued >= self.queue_max:
+                raise QueueFull(queued, self.queue_max, self._retry_after_seconds())
             job = JobRecord(
                 id=new_report_id(),
                 status="queued",
@@ -168,9 +198,41 @@ class ReportJobs:
                 released = self.store.release_leases(owner)
                 log.warning("taking over %d report job(s) of %s, which is gone", released, owner)
         taken: list[JobRecord] = []
-        while batch := self._claim(_CLAIM_BATCH):
+        while (room := self.queue_max - self._queued()) > 0 and (
+            batch := self._claim(min(room, _CLAIM_BATCH))
+        ):
             taken.extend(batch)
-        return taken
+        return taken + self._fail_excess()
+
+    def _fail_excess(self) -> list[JobRecord]:
+        """At start-up, fail the takeable jobs beyond the queue's bound (run, they would
+        delay every new report by all of them), saying why."""
+        excess: list[JobRecord] = []
+        now = self._clock()
+        while batch := self.store.claim_jobs(
+            self.owner, now=now, lease_until=now + self._lease, limit=_EXCESS_BATCH
+        ):
+            excess.extend(batch)
+        if excess:
+            error = (
+                f"not run: {len(excess) + self.queue_max} or more report jobs were left "
+                f"unfinished when the server started, more than it queues "
+                f"(STOREMON_REPORT_QUEUE_MAX={self.queue_max}); trigger the report again"
+            )
+            failed = self.store.fail_jobs(
+                [job.id for job in excess], finished_at=now, error=error, owner=self.owner
+            )
+            log.error("%d report job(s) left unfinished were failed: %s", failed, error)
+        return excess
+
+    def _queued(self) -> int:
+        """Jobs this server has queued and not started."""
+        return sum(job.status == "queued" for job in self._memory.held())
+
+    def _retry_after_seconds(self) -> int:
+        """About when a queued job will have started (one ends on some worker)."""
+        estimate = math.ceil(self._seconds_per_job / self.workers)
+        return min(max(estimate, 1), _MAX_RETRY_AFTER_SECONDS)
 
     def _claim(self, limit: int) -> list[JobRecord]:
         """Claim up to ``limit`` jobs whose lease expired, and queue (or fail) them."""
@@ -230,8 +292,22 @@ class ReportJobs:
             stray = held - tracked  # held in the database, but not run here any more
             if stray:
                 self.store.release_leases(self.owner, stray)
-        if not self._closed:
-            self._claim(_CLAIM_BATCH)
+        if not self._closed and (room := self.queue_max - self._queued()) > 0:
+            self._claim(min(room, _CLAIM_BATCH))
+        self._purge(now)
+
+    def _purge(self, now: datetime) -> None:
+        """Remove the CSVs past their retention (at most once a minute)."""
+        if self.retention is None:
+            return
+        if self._purged_at is not None and now - self._purged_at < _PURGE_EVERY:
+            return
+        self._purged_at = now
+        expired = self.store.expire_results(finished_before=now - self.retention)
+        for job_id in expired:
+            self._memory.forget(job_id)
+        if expired:
+            log.info("removed %d report result(s) past their retention", len(expired))
 
     # -- reading -----------------------------------------------------------------------
     def cached(self, job_id: str) -> JobRecord | None:
@@ -254,17 +330,42 @@ class ReportJobs:
         return job
 
     def cached_result(self, job_id: str) -> bytes | None:
-        """The CSV of a complete job from memory only, or None."""
+        """The CSV of a complete job from memory only, or None (also when expired)."""
+        job = self.cached(job_id)
+        if job is None or self._expired(job):
+            return None
         return self._memory.result(job_id)
 
     def result(self, job_id: str) -> bytes | None:
-        """The CSV of a complete job (memory, then database), or None if not complete."""
-        csv = self.cached_result(job_id)
+        """The CSV of a complete job (memory, then database), or None if not complete.
+        Raises ReportExpired when it finished longer ago than the retention (or its CSV
+        was removed for that reason)."""
+        try:
+            job = self.get(job_id)
+        except ReportNotFound:
+            return None
+        if job.status != "complete":
+            return None
+        if self._expired(job):
+            raise ReportExpired(job.id, _finished(job), self._retention())
+        csv = self._memory.result(job_id)
         if csv is None:
             csv = self.store.job_result(job_id)
-            if csv is not None:
-                self._memory.remember_result(job_id, csv)
+            if csv is None:  # complete without its CSV: removed past its retention
+                raise ReportExpired(job.id, _finished(job), self._retention())
+            self._memory.remember_result(job_id, csv)
         return csv
+
+    def _expired(self, job: JobRecord) -> bool:
+        return (
+            self.retention is not None
+            and job.status == "complete"
+            and job.finished_at is not None
+            and job.finished_at + self.retention < self._clock()
+        )
+
+    def _retention(self) -> timedelta:
+        return self.retention if self.retention is not None else timedelta(0)
 
     def list(self, *, limit: int = 50) -> list[JobRecord]:
         """The newest jobs, newest first (from the database)."""
@@ -306,7 +407,9 @@ class ReportJobs:
         self._memory.drop(job.id)
         if final is None:
             return
-        log.info("report %s %s in %.3f s", job.id, final.status, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self._seconds_per_job = 0.8 * self._seconds_per_job + 0.2 * seconds
+        log.info("report %s %s in %.3f s", job.id, final.status, seconds)
         self._memory.finished(final)
         if self._on_finished is not None:
             try:
@@ -383,3 +486,7 @@ class ReportJobs:
         return replace(
             running, status="failed", finished_at=finished_at, error=error, lease_expires_at=None
         )
+
+
+def _finished(job: JobRecord) -> datetime:
+    return job.finished_at if job.finished_at is not None else job.created_at

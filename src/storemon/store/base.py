@@ -206,9 +206,11 @@ class JobStore(_Database, Protocol):
         interpolation: Interpolation,
         data_version: int,
         options: str = "{}",
+        complete_since: datetime | None = None,
     ) -> JobRecord | None:
         """The newest queued, running or complete job with these parameters on this
-        data version (``options`` compared as strings)."""
+        data version (``options`` compared as strings); a complete one only if it
+        finished at or after ``complete_since`` (its result is still kept), when given."""
         ...
 
     def mark_running(
@@ -245,6 +247,16 @@ class JobStore(_Database, Protocol):
     ) -> bool:
         """Set a job failed with an error message (NUL becomes U+FFFD on both backends),
         if it is unfinished and ``owner`` holds it; False otherwise."""
+        ...
+
+    def fail_jobs(
+        self, job_ids: Collection[str], *, finished_at: datetime, error: str, owner: str
+    ) -> int:
+        """:meth:`mark_failed` for many jobs ``owner`` holds, in one transaction; how many."""
+        ...
+
+    def expire_results(self, *, finished_before: datetime) -> list[str]:
+        """Delete the CSVs of jobs completed before ``finished_before``; those jobs' ids."""
         ...
 
     def claim_jobs(

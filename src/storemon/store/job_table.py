@@ -73,6 +73,7 @@ JOB_COLUMNS: Final = (
     "lease_owner, lease_expires_at"
 )
 _QUALIFIED_COLUMNS: Final = ", ".join(f"jobs.{name.strip()}" for name in JOB_COLUMNS.split(","))
+_IDS_PER_STATEMENT: Final = 500
 _INTERPOLATIONS: Final[tuple[Interpolation, ...]] = ("nearest", "previous")
 _UNFINISHED: Final = "status IN ('queued', 'running')"
 
@@ -236,18 +237,24 @@ class JobTable:
         interpolation: Interpolation,
         data_version: int,
         options: str = "{}",
+        complete_since: datetime | None = None,
     ) -> JobRecord | None:
-        """The newest queued, running or complete job with these parameters on this data."""
+        """The newest queued, running or complete job with these parameters on this data
+        (a complete one only if it finished at or after ``complete_since``, when given)."""
         params: list[object] = [interpolation, data_version, options]
         if as_of_requested is None:  # no typed NULL parameter needed: IS NULL
             as_of = "as_of_requested IS NULL"
         else:
             as_of = "as_of_requested = ?"
             params.append(self._dialect.instant(as_of_requested))
+        complete = "status = 'complete'"
+        if complete_since is not None:
+            complete += " AND finished_at >= ?"
+            params.append(self._dialect.instant(complete_since))
         found = self._jobs(
             "find a reusable job",
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ('queued', 'running', 'complete')"
-            f" AND interpolation = ? AND data_version = ? AND options = ? AND {as_of}"
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE interpolation = ? AND data_version = ?"
+            f" AND options = ? AND {as_of} AND ({_UNFINISHED} OR ({complete}))"
             " ORDER BY created_at DESC, id DESC LIMIT 1",
             params,
         )
@@ -347,6 +354,40 @@ class JobTable:
         if not run(self._dialect.sql("SELECT 1 FROM jobs WHERE id = ?"), [job_id]):
             raise ReportNotFound(job_id)
         return False
+
+    def fail_jobs(
+        self, job_ids: Collection[str], *, finished_at: datetime, error: str, owner: str
+    ) -> int:
+        """:meth:`mark_failed` for many jobs ``owner`` holds, in one transaction; how many
+        were failed (the others finished, or are held by another owner)."""
+        ids = sorted(job_ids)
+        failed = 0
+        with self._job_writes(f"fail {len(ids)} jobs") as run:
+            for start in range(0, len(ids), _IDS_PER_STATEMENT):
+                chunk = ids[start : start + _IDS_PER_STATEMENT]
+                marks = ", ".join(["?"] * len(chunk))
+                sql = self._dialect.sql(
+                    "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?,"
+                    f" lease_expires_at = NULL WHERE id IN ({marks})"
+                    f" AND {_UNFINISHED} AND lease_owner = ? RETURNING id"
+                )
+                params = [self._dialect.instant(finished_at), _text(error), *chunk, owner]
+                failed += len(run(sql, params))
+        return failed
+
+    def expire_results(self, *, finished_before: datetime) -> list[str]:
+        """Delete the CSVs of jobs that completed before ``finished_before`` (past their
+        retention); the ids of those jobs. The job rows stay (a poll can be told why)."""
+        d = self._dialect
+        with self._job_writes("remove expired report results") as run:
+            rows = run(
+                d.sql(
+                    "DELETE FROM job_results WHERE job_id IN (SELECT id FROM jobs"
+                    " WHERE status = 'complete' AND finished_at < ?) RETURNING job_id"
+                ),
+                [d.instant(finished_before)],
+            )
+        return [str(row[0]) for row in rows]
 
     # -- leases: several servers on one database ---------------------------------------
     def claim_jobs(
