@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pytest
 
+from pg_sessions import terminate_sessions
 from storemon import schema
 from storemon.engine import compute_report, report_csv
 from storemon.errors import ConfigError, IngestError, InvalidRequest, ReportNotFound, StoreError
@@ -916,17 +917,7 @@ def _cut_off(store: Store, request: pytest.FixtureRequest) -> None:
         for (name,) in tables:
             store.execute_sql(f"DROP TABLE {name}")
         return
-    import psycopg
-    from psycopg import sql
-
-    name = store.url.rsplit("/", 1)[1]
-    with psycopg.connect(request.getfixturevalue("pg_admin_url"), autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name))
-        )
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-        )
+    terminate_sessions(request.getfixturevalue("pg_admin_url"), store.url, refuse_new=True)
 
 
 def test_no_driver_error_leaks_from_any_method(

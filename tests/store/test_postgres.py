@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pytest
 
+from pg_sessions import terminate_sessions
 from storemon.errors import StoreError
 from storemon.store import IngestBatch, open_store
 from storemon.store.migrations import SCHEMA_VERSION
@@ -32,6 +33,10 @@ def test_unreachable_server_says_what_to_check() -> None:
     assert "127.0.0.1:1" in message
     assert "is the server running" in message
     assert "secret" not in message
+    for shown in (caught.value.public, message):
+        assert "secret" not in shown
+    for private in ("127.0.0.1", "someone", "nowhere"):
+        assert private not in caught.value.public
 
 
 @pytest.mark.postgres
@@ -385,3 +390,52 @@ def test_two_servers_claiming_at_once_never_take_the_same_job(pg_url: str) -> No
     finally:
         for store in stores:
             store.close()
+
+
+@pytest.mark.postgres
+def test_reads_survive_the_server_dropping_every_pooled_connection(
+    pg_admin_url: str, pg_url: str, tables: type[Tables]
+) -> None:
+    opened = open_store(pg_url)
+    assert isinstance(opened, PostgresStore)
+    try:
+        opened.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+        from contextlib import ExitStack
+
+        with ExitStack() as held:  # every slot opened, then idle in the pool
+            for _ in range(connections.POOL_SIZE):
+                held.enter_context(opened.connections.connection("hold"))
+        assert opened.connections.open_connections() == connections.POOL_SIZE
+        for read in (
+            opened.data_version,
+            opened.counts,
+            opened.latest_poll_utc,
+            lambda: opened.report_inputs(None),
+            opened.list_jobs,
+            opened.job_counts,
+            opened.rejects,
+        ):
+            terminate_sessions(pg_admin_url, pg_url)  # every pooled connection is stale now
+            read()  # retried once on a fresh connection: no StoreError
+        assert opened.counts()["polls"] == 1
+    finally:
+        opened.close()
+
+
+@pytest.mark.postgres
+def test_a_lost_server_is_a_store_error_whose_public_text_names_no_url(
+    pg_admin_url: str, pg_url: str
+) -> None:
+    opened = open_store(pg_url)
+    try:
+        opened.data_version()
+        terminate_sessions(pg_admin_url, pg_url, refuse_new=True)
+        with pytest.raises(StoreError) as caught:
+            opened.data_version()
+    finally:
+        opened.close()
+    name = pg_url.rsplit("/", 1)[1]
+    assert name in str(caught.value)  # the whole story, for the log and the CLI
+    for secret in (name, "127.0.0.1", "5432", "postgres@", "postgresql://"):
+        assert secret not in caught.value.public
+    assert caught.value.public.startswith("cannot read the data version")

@@ -403,7 +403,8 @@ class ReportJobs:
             final = self._execute(job)
         except Exception as error:  # the database failed while recording the outcome
             log.exception("report %s: could not record its outcome", job.id)
-            final = self._record_lost(job, f"could not store the report: {error}")
+            shown = error.public if isinstance(error, StoreError) else str(error)
+            final = self._record_lost(job, f"could not store the report: {shown}")
         self._memory.drop(job.id)
         if final is None:
             return
@@ -437,6 +438,9 @@ class ReportJobs:
         self._memory.hold(running)
         try:
             computed = self._compute(self.store, running)
+        except StoreError as error:  # the job's error is shown to clients: no URL in it
+            log.error("report %s failed: %s", job.id, error)
+            return self._fail(running, error.public)
         except StoremonError as error:
             return self._fail(running, str(error))
         except Exception as error:

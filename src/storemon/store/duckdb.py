@@ -100,13 +100,17 @@ class DuckDBStore(JobTable):
                 raise StoreError(
                     f"cannot {doing}: the DuckDB file is in use by another process "
                     "(DuckDB allows one process at a time: stop the other storemon "
-                    f"process, or use PostgreSQL). {detail}"
+                    f"process, or use PostgreSQL). {detail}",
+                    public=f"cannot {doing}: the DuckDB file is in use by another process",
                 ) from error
-            raise StoreError(f"DuckDB failed to {doing}: {detail}") from error
+            raise StoreError(
+                f"DuckDB failed to {doing}: {detail}",
+                public=f"DuckDB failed to {doing} (see the server log)",
+            ) from error
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StoreError(f"the store {self.url} is closed")
+            raise StoreError(f"the store {self.url} is closed", public="the store is closed")
 
     @contextmanager
     def _reader(self, doing: str) -> Iterator[_Conn]:
