@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -439,3 +439,80 @@ def test_a_lost_server_is_a_store_error_whose_public_text_names_no_url(
     for secret in (name, "127.0.0.1", "5432", "postgres@", "postgresql://"):
         assert secret not in caught.value.public
     assert caught.value.public.startswith("cannot read the data version")
+
+
+@pytest.fixture
+def missing_pg_url(pg_admin_url: str) -> Iterator[str]:
+    """The URL of a database that does not exist (dropped afterwards if a test made it)."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    name = f"storemon_test_missing_{uuid.uuid4().hex[:8]}"
+    yield pg_admin_url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _exists(pg_admin_url: str, url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [url.rsplit("/", 1)[1]]
+        ).fetchone()
+    return row is not None
+
+
+@pytest.mark.postgres
+def test_a_missing_database_is_named_with_the_command_that_creates_it(
+    pg_admin_url: str, missing_pg_url: str
+) -> None:
+    name = missing_pg_url.rsplit("/", 1)[1]
+    with pytest.raises(StoreError) as caught:
+        open_store(missing_pg_url, create=False)
+    message = str(caught.value)
+    assert f'PostgreSQL database "{name}" does not exist' in message
+    assert (
+        f"`createdb --host=127.0.0.1 --port=5432 --username=postgres --encoding=UTF8"
+        f" --template=template0 {name}`" in message
+    )
+    assert name not in caught.value.public
+    assert not _exists(pg_admin_url, missing_pg_url)  # nothing was created
+
+
+@pytest.mark.postgres
+def test_a_missing_database_is_created_when_asked(
+    pg_admin_url: str, missing_pg_url: str, tables: type[Tables]
+) -> None:
+    import threading
+
+    stores: list[Any] = []
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            stores.append(open_store(missing_pg_url))  # create=True, the default
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_it) for _ in range(2)]  # two at once
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert _exists(pg_admin_url, missing_pg_url)
+        stores[0].apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+        assert stores[1].counts()["polls"] == 1
+        assert stores[0].schema_version() == SCHEMA_VERSION
+        [(encoding,)] = stores[0].execute_sql("SHOW server_encoding")
+        assert encoding == "UTF8"
+    finally:
+        for store in stores:
+            store.close()
+    open_store(missing_pg_url, create=False).close()  # it exists now
