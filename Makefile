@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 BENCH_DATA ?= ../shared/data/store_status.csv.gz
 
-.PHONY: help install run test lint format typecheck pytest bench bench-load demo lock clean
+.PHONY: help install run test test-fast lint format typecheck pytest bench bench-load demo docs lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,16 +38,24 @@ format: install  ## apply ruff's formatting and safe fixes
 typecheck: install  ## mypy --strict on the package
 	$(BIN)/mypy
 
-pytest: install  ## the test suite only
-	$(BIN)/pytest
+pytest: install  ## the whole test suite, one line per test as it runs
+	$(BIN)/pytest -v --durations=10
 
-test: lint typecheck pytest  ## install, then ruff, mypy and pytest
+test: lint typecheck pytest  ## install, then ruff, mypy and the whole test suite (what CI runs)
 
-bench: install  ## CSV reader, engine, CLI, database and growth benchmarks on the benchmark data set
+test-fast: install  ## unit tests only: no end-to-end, PostgreSQL-server or benchmark tests
+	$(BIN)/pytest -q -m "not e2e and not postgres and not bench and not slow"
+
+docs: install  ## regenerate docs/cli.md from the commands' --help
+	$(BIN)/python -m storemon.cli.reference > docs/cli.md
+
+bench: install  ## CSV reader, engine, CLI, database, growth and Part 2 benchmarks on the benchmark data set
 	$(BIN)/python benchmarks/bench_ingest_csv.py --status $(BENCH_DATA)
 	$(BIN)/python benchmarks/bench_engine.py --status $(BENCH_DATA)
 	$(BIN)/python benchmarks/bench_store.py --status $(BENCH_DATA)
 	$(BIN)/python benchmarks/bench_growth.py --status $(BENCH_DATA) --backends duckdb,postgres
+	$(BIN)/python benchmarks/bench_engine.py --status $(BENCH_DATA) --growth-only --extended --dictionary-ids
+	$(BIN)/python benchmarks/bench_insight.py --status $(BENCH_DATA) --backends duckdb,postgres
 
 bench-load: install  ## HTTP load benchmark: a local server on the benchmark data set
 	$(BIN)/python benchmarks/load.py --data-dir $(dir $(BENCH_DATA))

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_engine.py [--quick] [--status PATH.csv.gz]
         [--scales 1,3,10] [--workers N] [--growth-only] [--shuffle] [--dictionary-ids] [--cold]
+        [--extended]
 
 Measures, once the inputs are in memory: best and median of compute_report (both
 interpolations), peak RSS, the growth curve at 1x, 3x, 10x (stores replicated with
@@ -39,6 +40,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from storemon.engine import compute_report
+from storemon.engine.options import report_options
 from storemon.engine.report import DEFAULT_WORKERS
 from storemon.ingest.csv import read_source
 
@@ -49,6 +51,8 @@ SCALES = (1, 3, 10)
 _CPU: list[float] = []
 #: --cold: bytes written before each timed run, more than any CPU cache holds.
 COLD_BYTES = 1 << 30
+#: --extended: time the extended report (SPEC Part 2 columns) instead of the plain one.
+EXTENDED = False
 
 
 def _peak_rss_mb() -> float:
@@ -106,12 +110,20 @@ def _time(
 ) -> list[float]:
     """Seconds per run; with ``sweep``, the caches are evicted (``sweep`` written) first."""
     times = []
+    options = report_options(extended=True) if EXTENDED else None
     for _ in range(runs):
         if sweep is not None:  # evict the inputs from every CPU cache before the run
             sweep += 1.0
         cpu_start = time.process_time()
         start = time.perf_counter()
-        compute_report(polls, hours, zones, interpolation=mode, workers=workers)  # type: ignore[arg-type]
+        compute_report(
+            polls,
+            hours,
+            zones,
+            interpolation=mode,  # type: ignore[arg-type]
+            workers=workers,
+            options=options,
+        )
         times.append(time.perf_counter() - start)
         _CPU.append(time.process_time() - cpu_start)
     return times
@@ -177,8 +189,10 @@ def _growth(
         else ", text store_id, as the CSV reader hands it"
     )
     rows += ", caches evicted before each run" if cold else ""
+    what = "extended report" if EXTENDED else "report"
     print(
-        f"growth (nearest, {workers} worker threads, {rows}; fresh process per scale, best of runs)"
+        f"growth of the {what} (nearest, {workers} worker threads, {rows}; fresh process per"
+        " scale, best of runs)"
     )
     print(
         "  scale       polls    stores     best   median   vs 1x  s/M polls  cpu/run"
@@ -200,7 +214,8 @@ def _growth(
             + (["--quick"] if quick else [])
             + (["--shuffle"] if shuffle else [])
             + (["--dictionary-ids"] if coded else [])
-            + (["--cold"] if cold else []),
+            + (["--cold"] if cold else [])
+            + (["--extended"] if EXTENDED else []),
             check=True,
             capture_output=True,
             text=True,
@@ -268,8 +283,15 @@ def main() -> None:
     parser.add_argument(
         "--cold", action="store_true", help="growth: evict the CPU caches before each run"
     )
+    parser.add_argument(
+        "--extended",
+        action="store_true",
+        help="time the extended report (unobserved, outages, longest outage) instead",
+    )
     parser.add_argument("--child-scale", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global EXTENDED
+    EXTENDED = args.extended
     sample, runs = (10, 3) if args.quick else (1, 7)
     if args.child_scale:
         _child(

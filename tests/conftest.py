@@ -152,3 +152,21 @@ class Tables:
 def tables() -> type[Tables]:
     """The :class:`Tables` builders."""
     return Tables
+
+
+_PG_FIXTURES = frozenset({"pg_url", "pg_admin_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what `make test-fast` leaves out, whatever the test file says: a test that
+    uses a PostgreSQL fixture is ``postgres``, one under tests/e2e ``e2e``, one in
+    tests/test_benchmarks.py ``bench``."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & _PG_FIXTURES:
+            item.add_marker(pytest.mark.postgres)
+        path = Path(str(item.path))
+        if "e2e" in path.parts:
+            item.add_marker(pytest.mark.e2e)
+        if path.name == "test_benchmarks.py":
+            item.add_marker(pytest.mark.bench)

@@ -69,3 +69,63 @@ def test_store_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
     )
     assert done.stdout.count('"report_inputs_best_s"') == 2, done.stdout
     assert '"exit": 0' in done.stdout
+
+
+def test_insight_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
+    done = _run(
+        ROOT / "benchmarks" / "bench_insight.py",
+        "--status",
+        str(DATA / "store_status_head.csv"),
+        "--hours",
+        str(DATA / "menu_hours_head.csv"),
+        "--timezones",
+        str(DATA / "timezones_head.csv"),
+        "--repeat",
+        "1",
+        "--requests",
+        "5",
+        cwd=tmp_path,
+    )
+    assert '"report --extended"' in done.stdout, done.stdout
+    assert '"/stores/{id}/timeline"' in done.stdout
+
+
+def test_load_benchmark_mixed_profile_runs_on_a_small_set(tmp_path: Path) -> None:
+    import gzip
+    import json
+    import shutil
+
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(DATA / "menu_hours_head.csv", data / "menu_hours.csv")
+    shutil.copy(DATA / "timezones_head.csv", data / "timezones.csv")
+    (data / "store_status.csv.gz").write_bytes(
+        gzip.compress((DATA / "store_status_head.csv").read_bytes())
+    )
+    out = tmp_path / "mixed.json"
+    _run(
+        ROOT / "benchmarks" / "load.py",
+        "--profile",
+        "mixed",
+        "--data-dir",
+        str(data),
+        "--seconds",
+        "3",
+        "--pollers",
+        "4",
+        "--client-processes",
+        "2",
+        "--batch-polls",
+        "50",
+        "--ingest-every",
+        "1",
+        "--json",
+        str(out),
+        cwd=tmp_path,
+    )
+    result = json.loads(out.read_text())
+    assert result["get_report"]["n"] > 10
+    assert result["trigger_report"]["n"] >= 2
+    assert result["ingest_status"]["n"] >= 2
+    assert result["errors"] == {}
+    assert result["server"]["rss_mb"]["max"] > 0

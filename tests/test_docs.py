@@ -39,3 +39,49 @@ def test_every_command_is_in_the_readme(command: str) -> None:
 
 def test_readme_has_no_unfilled_placeholders() -> None:
     assert "BENCHMARK_TABLE" not in README
+
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def test_the_cli_reference_is_current() -> None:
+    from storemon.cli.reference import cli_reference
+
+    page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert page == cli_reference(), "docs/cli.md is stale: run `make docs`"
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    text = page.read_text(encoding="utf-8")
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    found = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", text, re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        found.add(slug)
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_relative_link_and_anchor_exists(page: Path) -> None:
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    for target in _LINK.findall(text):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        assert linked.exists(), f"{page.name}: {target} does not exist"
+        if anchor and linked.suffix == ".md":
+            assert anchor in _anchors(linked), f"{page.name}: no heading #{anchor} in {linked.name}"
+
+
+def test_benchmark_figures_have_one_home() -> None:
+    """Tables of measured figures live in docs/benchmarks.md; the reference pages link."""
+    for name in ("computation.md", "storage.md", "api.md"):
+        text = (ROOT / "docs" / name).read_text(encoding="utf-8")
+        assert "benchmarks.md" in text, name
+        assert "What did not pay" not in text, name
+    notes = (ROOT / "docs" / "performance-notes.md").read_text(encoding="utf-8")
+    assert "What did not pay" in notes

@@ -185,6 +185,31 @@ def test_cli_writes_to_standard_output(
     assert datetime.now(UTC) - newest < timedelta(hours=3)  # --end defaults to now
 
 
+@pytest.mark.parametrize("given", ["hours", "timezones"])
+def test_one_file_alone_gives_polls_to_its_stores_only(
+    given: str, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """Not the bundled demo stores as well: the other file does not default to them."""
+    path = tmp_path / f"{given}.csv"
+    if given == "hours":
+        path.write_text("store_id,day,start_time_local,end_time_local\nh1,0,09:00,17:00\n")
+    else:
+        path.write_text("store_id,timezone_str\nz1,UTC\nz2,Asia/Tokyo\n")
+    with pytest.raises(SystemExit) as done:
+        main(["generate", f"--{given}", str(path), "--days", "1", "--stores", "1"])
+    assert done.value.code == 0
+    parsed = read_source("status", capsysbinary.readouterr().out)
+    expected = {"h1"} if given == "hours" else {"z1", "z2"}
+    assert set(parsed.table.column("store_id").to_pylist()) == expected | {"synthetic-00001"}
+
+
+def test_with_neither_file_the_bundled_stores_get_polls() -> None:
+    end = datetime(2023, 1, 25, tzinfo=UTC)
+    polls = demo_polls(days=0.2, end=end, seed=1)
+    stores = set(polls.column("store_id").unique().to_pylist())
+    assert len(stores) > 13_000  # of the 13,584 demo stores, a few missed every check
+
+
 def test_cli_rejects_a_bad_end(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main(["generate", "--end", "tomorrow"])

@@ -2,25 +2,40 @@
 
 Build them with :func:`get_settings`; nothing is read at import time. Every field
 is documented in the README's configuration table (a test holds them together).
+A bad value is a :class:`~storemon.errors.ConfigError` of one line naming the
+variable and what it accepts; a command that does not use a setting is not
+stopped by a bad value of it (``get_settings(uses=...)``).
 """
 
 from __future__ import annotations
 
+import os
+import types
+import typing
+from collections.abc import Collection
 from pathlib import Path
+from typing import Final, Literal
 
-from pydantic import Field
+import annotated_types
+from pydantic import Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storemon.display import printable
+from storemon.errors import ConfigError
 from storemon.schema import Interpolation
 
 DEFAULT_DB_URL = "duckdb:///storemon.duckdb"
+ENV_PREFIX: Final = "STOREMON_"
+_SHOWN_CHARS: Final = 200  # a bad value longer than this is cut in the message
 
 
 class Settings(BaseSettings):
     """storemon's settings. Each can be set as ``STOREMON_<NAME>`` in the environment."""
 
     model_config = SettingsConfigDict(
-        env_prefix="STOREMON_", env_file=".env", extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
     )
 
     db: str = Field(
@@ -34,6 +49,37 @@ class Settings(BaseSettings):
         None,
         description="If set, every API endpoint but /healthz needs "
         "`Authorization: Bearer <token>`.",
+    )
+    http_header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Time a client has to send a request's line and headers, from its "
+        "connection (or its first byte on a kept-alive connection); then 408 and closed.",
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest pause between two pieces of a request body; then the "
+        "connection is closed.",
+    )
+    http_keep_alive_seconds: int = Field(
+        5, ge=1, le=3600, description="An idle kept-alive connection is closed after this."
+    )
+    http_max_connections: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Open connections at most; a connection beyond them is answered 503 "
+        "and closed at once.",
+    )
+    http_max_concurrent_requests: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="Requests answered at once at most (/healthz and /metrics aside); "
+        "beyond, 503 with Retry-After.",
     )
     max_body_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, description="Largest request body the API accepts, in bytes."
@@ -75,9 +121,93 @@ class Settings(BaseSettings):
     inbox_enabled: bool = Field(
         True, description="Whether `storemon serve` also watches the inbox."
     )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Least severe log records written by `storemon serve` and `watch`."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as text (UTC time, level, logger, message) or one JSON "
+        "object per line.",
+    )
 
 
-def get_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit ``overrides`` (e.g. CLI flags) on top."""
+def get_settings(*, uses: Collection[str] | None = None, **overrides: object) -> Settings:
+    """Settings from the environment, with explicit ``overrides`` (e.g. CLI flags) on top.
+
+    ``uses`` names the settings the caller needs (default: all of them). A bad value
+    of one of those, or of an override, raises :class:`ConfigError` naming its
+    ``STOREMON_`` variable and what it accepts; a bad value of any other setting is
+    ignored (that setting keeps its default), so a command is never stopped by a
+    setting it does not use.
+    """
+    fields = Settings.model_fields
+    unknown = sorted(set(uses or ()) - set(fields)) + sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ValueError(f"no such setting: {', '.join(unknown)}")
     given = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**given)  # type: ignore[arg-type]
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = error.errors()
+        bad = {_field(problem) for problem in problems}
+        needed = [
+            problem
+            for problem in problems
+            if uses is None or _field(problem) in uses or _field(problem) in given
+        ]
+        if needed or "?" in bad:
+            raise ConfigError("\n".join(_explain(p, given) for p in needed or problems)) from None
+        defaults = {name: fields[name].default for name in bad}
+        return Settings(**defaults, **given)  # type: ignore[arg-type]
+
+
+def _field(problem: ErrorDetails) -> str:
+    return str(problem["loc"][0]) if problem["loc"] else "?"
+
+
+def _explain(problem: ErrorDetails, given: dict[str, object]) -> str:
+    """One line: which variable, the value it had (cut, escaped), what it accepts."""
+    name = _field(problem)
+    variable = f"{ENV_PREFIX}{name.upper()}"
+    if name in given:
+        where = " (given on the command line)"
+    elif variable in {key.upper() for key in os.environ}:
+        where = ""
+    else:
+        where = " (in .env)"
+    value = str(problem.get("input", ""))
+    if "token" in name or "password" in name:
+        shown = "<hidden>"
+    else:
+        shown = repr(printable(value[:_SHOWN_CHARS]) + ("..." if len(value) > _SHOWN_CHARS else ""))
+    info = Settings.model_fields.get(name)
+    accepts = _accepts(info) if info is not None else str(problem.get("msg", "a valid value"))
+    return f"{variable}={shown}{where} is not valid: it takes {accepts}"
+
+
+def _accepts(info: FieldInfo) -> str:
+    """What a field accepts, in words: 'an integer from 1 to 65535', "'text' or 'json'"."""
+    annotation = info.annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+    if typing.get_origin(annotation) is Literal:
+        return "one of " + ", ".join(repr(choice) for choice in typing.get_args(annotation))
+    if annotation is bool:
+        return "true or false (also 1/0, yes/no, on/off)"
+    if annotation is Path:
+        return "a path"
+    if annotation is int:
+        kind = "an integer"
+    elif annotation is float:
+        kind = "a number"
+    else:
+        return "text"
+    low = next((m.ge for m in info.metadata if isinstance(m, annotated_types.Ge)), None)
+    high = next((m.le for m in info.metadata if isinstance(m, annotated_types.Le)), None)
+    if low is not None and high is not None:
+        return f"{kind} from {low:g} to {high:g}"
+    if low is not None:
+        return f"{kind} of at least {low:g}"
+    if high is not None:
+        return f"{kind} of at most {high:g}"
+    return kind

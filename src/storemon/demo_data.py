@@ -2,7 +2,8 @@
 
 They ship inside the package (``storemon/data/*.csv.gz``), so a pip-installed
 storemon can load a demo without any download. Poll data is not bundled: it is
-generated (:mod:`storemon.generate`) so that a fresh demo looks live.
+generated (:mod:`storemon.generate`): by default a deterministic week ending
+2023-01-25 18:13 UTC (`storemon demo`), or ending now (`--end now`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ JSON error; anything else reaching them is a bug.
     │   ├── IngestError       a CSV file cannot be ingested as a whole
     │   │   └── MissingColumnError   its header lacks a required column
     │   └── InvalidRequest    a bad parameter (as_of, interpolation, id, ...)
+    │       └── UnknownStore  no such store (no poll at or before as_of)
     ├── ConfigError           a bad setting (database URL, directory, ...)
+    ├── ComputeError          the engine cannot compute this input (a size limit it names)
     ├── StoreError            the database failed; driver errors are translated to this
     ├── ReportNotFound        no report with that id
     ├── ReportExpired         a finished report's result is past its retention
@@ -55,21 +57,37 @@ class InvalidRequest(InputError):
     """A bad parameter value: unknown interpolation, unparseable timestamp, missing id."""
 
 
+class UnknownStore(InvalidRequest):
+    """A store id that the data has no poll for (at or before the as_of asked for)."""
+
+    def __init__(self, store_id: str) -> None:
+        self.store_id = store_id
+        shown = store_id if len(store_id) <= 200 else store_id[:200] + "…"
+        super().__init__(
+            f"no store {shown!r} with a poll at or before as_of: check the id (ids are "
+            "compared exactly: '0042' and '42' differ), or give a later as_of"
+        )
+
+
 class ConfigError(StoremonError):
     """A setting is unusable (bad database URL, unwritable directory, ...)."""
+
+
+class ComputeError(StoremonError):
+    """The engine cannot compute the input as given (e.g. too many stores for one chunk's keys)."""
 
 
 class StoreError(StoremonError):
     """The database failed. Driver exceptions are translated to this in one place.
 
     ``public`` is the message without the database URL, user, host or name: what the
-    API may show a client (the full message goes to the log). It defaults to the
-    message itself, for errors that name nothing about the database.
+    API may show a client (the full message goes to the log). None when the store did
+    not write one: then a client reads only that the database failed.
     """
 
     def __init__(self, message: str, *, public: str | None = None) -> None:
         super().__init__(message)
-        self.public = message if public is None else public
+        self.public = public
 
 
 class ReportNotFound(StoremonError):

@@ -96,8 +96,9 @@ def demo_polls(
 ) -> pa.Table:
     """Polls for every store named in an hours and a timezones file, plus synthetic stores.
 
-    The files default to the bundled demo data (:mod:`storemon.demo_data`);
-    their valid rows give the store ids (bad rows are ignored here). The
+    The valid rows of the files give the store ids (bad rows are ignored here).
+    With neither file given, both are the bundled demo data
+    (:mod:`storemon.demo_data`); with one given, only its stores get polls. The
     ``extra_stores`` synthetic stores (``synthetic-00001`` ...) have neither
     hours nor a zone, so the report treats them as open 24/7 in the default
     zone. Polls cover ``[end - days, end)``.
@@ -106,10 +107,13 @@ def demo_polls(
         raise ValueError("days must be positive")
     if extra_stores < 0:
         raise ValueError("extra_stores must be 0 or more")
-    inputs: tuple[tuple[Source, str | os.PathLike[str]], ...] = (
-        ("hours", hours if hours is not None else demo_data.hours_path()),
-        ("timezones", timezones if timezones is not None else demo_data.timezones_path()),
+    if hours is None and timezones is None:
+        hours, timezones = demo_data.hours_path(), demo_data.timezones_path()
+    given: tuple[tuple[Source, str | os.PathLike[str] | None], ...] = (
+        ("hours", hours),
+        ("timezones", timezones),
     )
+    inputs = [(source, path) for source, path in given if path is not None]
     ids: set[str] = set()
     for source, path in inputs:
         column = read_source(source, path).table.column("store_id")

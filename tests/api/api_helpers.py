@@ -12,20 +12,18 @@ from typing import Any
 import httpx
 from starlette.exceptions import StarletteDeprecationWarning
 
-from waiting import wait_until
-
 with warnings.catch_warnings():
     # Starlette 1.x asks for the httpx2 fork in its TestClient; the pinned httpx works,
     # and the deprecation warning would be an error under `filterwarnings = error`.
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
+from report_waiting import wait_for_info, wait_for_report
 from storemon.config import Settings
 from storemon.store import IngestBatch, Store
 
 DATA = Path(__file__).parent.parent / "data" / "api"
 AS_OF = "2023-01-23 17:00:00 UTC"  # SPEC.md's worked example
-TIMEOUT_SECONDS = 15.0
 
 #: The worked example's report at AS_OF (tests/data/api/README.md), in CSV column order.
 EXPECTED: dict[str, dict[str, list[float]]] = {
@@ -58,16 +56,6 @@ def load_example(store: Store, tables: Any) -> None:
     )
 
 
-def wait_done(client: TestClient, report_id: str, **params: str) -> httpx.Response:
-    """Poll /get_report until it is no longer Running."""
-    return wait_until(
-        lambda: client.get("/get_report", params={"report_id": report_id, **params}),
-        lambda response: response.status_code != 202,
-        timeout=TIMEOUT_SECONDS,
-        interval=0.01,
-    )
-
-
 def parse_csv(text: str) -> dict[str, list[float]]:
     """Report CSV → {store_id: [six values]}, checking the header."""
     lines = text.strip().splitlines()
@@ -77,6 +65,17 @@ def parse_csv(text: str) -> dict[str, list[float]]:
     )
     rows = [line.split(",") for line in lines[1:]]
     return {row[0]: [float(value) for value in row[1:]] for row in rows}
+
+
+def metric(text: str, sample: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus exposition (parsed, so the format is checked)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == sample and found.labels == labels:
+                return float(found.value)
+    raise AssertionError(f"no sample {sample}{labels} in the metrics:\n{text}")
 
 
 def assert_error_shape(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -97,11 +96,12 @@ __all__ = [
     "AS_OF",
     "DATA",
     "EXPECTED",
-    "TIMEOUT_SECONDS",
     "TestClient",
     "assert_error_shape",
     "load_example",
     "make_settings",
+    "metric",
     "parse_csv",
-    "wait_done",
+    "wait_for_info",
+    "wait_for_report",
 ]

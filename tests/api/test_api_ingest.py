@@ -5,7 +5,16 @@ from __future__ import annotations
 import gzip
 from typing import Any
 
-from api_helpers import AS_OF, DATA, EXPECTED, TestClient, assert_error_shape, parse_csv, wait_done
+from api_helpers import (
+    AS_OF,
+    DATA,
+    EXPECTED,
+    TestClient,
+    assert_error_shape,
+    metric,
+    parse_csv,
+    wait_for_report,
+)
 
 
 def post(client: TestClient, source: str, body: bytes, **params: str) -> Any:
@@ -27,11 +36,11 @@ def test_ingest_the_three_files_then_report(client: TestClient, store: Any) -> N
     assert store.data_version() != version
     assert store.counts()["polls"] == 3
     report_id = client.post("/trigger_report", json={"as_of": AS_OF}).json()["report_id"]
-    assert parse_csv(wait_done(client, report_id).text) == EXPECTED["nearest"]
+    assert parse_csv(wait_for_report(client, report_id).text) == EXPECTED["nearest"]
 
     metrics = client.get("/metrics").text
-    assert 'storemon_ingest_rows_total{source="status",outcome="loaded"} 3' in metrics
-    assert 'storemon_ingest_duration_seconds_count{source="hours"} 1' in metrics
+    assert metric(metrics, "storemon_ingest_rows_total", source="status", outcome="loaded") == 3
+    assert metric(metrics, "storemon_ingest_duration_seconds_count", source="hours") == 1
 
 
 def test_bad_rows_are_rejected_with_their_lines_and_the_rest_stored(
@@ -52,7 +61,8 @@ def test_bad_rows_are_rejected_with_their_lines_and_the_rest_stored(
     assert [reject["line"] for reject in summary["rejects"]] == [3, 4]
     assert "actve" in summary["rejects"][0]["reason"]
     assert store.counts()["polls"] == 2
-    assert 'outcome="rejected"} 2' in client.get("/metrics").text
+    metrics = client.get("/metrics").text
+    assert metric(metrics, "storemon_ingest_rows_total", source="status", outcome="rejected") == 2
 
 
 def test_gzipped_body_is_accepted(client: TestClient, store: Any) -> None:
@@ -73,7 +83,8 @@ def test_missing_column_refuses_the_file_and_leaves_the_database(
     assert "status.csv" in body["error"]
     assert body["details"][0]["loc"] == "header.status"
     assert (store.data_version(), store.counts()) == (version, counts)
-    assert 'storemon_ingest_refused_total{source="status"} 1' in client.get("/metrics").text
+    metrics = client.get("/metrics").text
+    assert metric(metrics, "storemon_ingest_refused_total", source="status") == 1
 
 
 def test_empty_or_unreadable_bodies_say_what_to_send(client: TestClient) -> None:
@@ -82,3 +93,23 @@ def test_empty_or_unreadable_bodies_say_what_to_send(client: TestClient) -> None
     assert_error_shape(post(client, "hours", b"\x00\xff\xfe binary"), 400)
     unknown = assert_error_shape(post(client, "menus", b"a\n"), 422)
     assert "path.source" in unknown["error"]
+
+
+def test_a_body_without_line_breaks_is_not_echoed_and_gets_a_hint(client: TestClient) -> None:
+    """`curl -d @file` strips the newlines: the 'header' is then the whole file."""
+    rows = "".join(f"S{n},active,2023-01-23 10:00:00 UTC" for n in range(20_000))
+    body = ("store_id,status,timestamp_utc" + rows).encode()
+    assert len(body) > 590_000
+    response = post(client, "status", body)
+    error = assert_error_shape(response, 422)
+    assert error["code"] == "missing_column"
+    assert "--data-binary" in error["error"]
+    assert len(response.content) < 2500
+    assert error["details"] == [
+        {"loc": "header.timestamp_utc", "message": "lacks the required column 'timestamp_utc'"}
+    ]
+
+
+def test_a_refused_body_with_line_breaks_gets_no_curl_hint(client: TestClient) -> None:
+    error = assert_error_shape(post(client, "status", b"store_id,status\nA,active\n"), 422)
+    assert "--data-binary" not in error["error"]

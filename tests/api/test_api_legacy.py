@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_helpers import AS_OF, EXPECTED, TestClient, assert_error_shape, parse_csv, wait_done
+from api_helpers import AS_OF, EXPECTED, TestClient, assert_error_shape, parse_csv, wait_for_report
 
-import storemon.jobs.compute
+import storemon.jobs.outputs
 from storemon.errors import StoreError
 
 
@@ -20,7 +20,7 @@ def test_trigger_then_poll_until_complete_csv(loaded: TestClient) -> None:
     report_id = body["report_id"]
     assert len(report_id) >= 22
 
-    done = wait_done(loaded, report_id)
+    done = wait_for_report(loaded, report_id)
     assert done.status_code == 200
     assert done.headers["content-type"].startswith("text/csv")
     assert done.headers["x-report-status"] == "Complete"
@@ -32,7 +32,7 @@ def test_trigger_without_body_uses_latest_poll_and_default_interpolation(
     loaded: TestClient,
 ) -> None:
     report_id = loaded.post("/trigger_report").json()["report_id"]
-    done = wait_done(loaded, report_id)
+    done = wait_for_report(loaded, report_id)
     assert done.status_code == 200
     rows = parse_csv(done.text)
     assert sorted(rows) == ["S", "T"]
@@ -52,13 +52,13 @@ def test_previous_interpolation_by_query_or_body(loaded: TestClient, method: str
             "/trigger_report", json={"as_of": AS_OF, "interpolation": "previous"}
         )
     assert response.status_code == 200
-    done = wait_done(loaded, response.json()["report_id"])
+    done = wait_for_report(loaded, response.json()["report_id"])
     assert parse_csv(done.text) == EXPECTED["previous"]
 
 
 def test_get_report_accepts_the_id_as_a_json_body(loaded: TestClient) -> None:
     report_id = loaded.post("/trigger_report", json={"as_of": AS_OF}).json()["report_id"]
-    wait_done(loaded, report_id)
+    wait_for_report(loaded, report_id)
     # the original curl example: -H 'Content-Type: application/json' -d '{"report_id": ...}'
     by_body = loaded.post(
         "/get_report",
@@ -79,7 +79,7 @@ def test_get_report_accepts_the_id_as_a_json_body(loaded: TestClient) -> None:
 
 def test_format_json_wraps_the_csv(loaded: TestClient) -> None:
     report_id = loaded.post("/trigger_report", json={"as_of": AS_OF}).json()["report_id"]
-    csv = wait_done(loaded, report_id).text
+    csv = wait_for_report(loaded, report_id).text
     response = loaded.get("/get_report", params={"report_id": report_id, "format": "json"})
     assert response.status_code == 200
     assert response.json() == {"status": "Complete", "report_id": report_id, "data": csv}
@@ -91,13 +91,13 @@ def test_running_report_answers_202(loaded: TestClient, monkeypatch: pytest.Monk
     import threading
 
     gate = threading.Event()
-    real = storemon.jobs.compute.compute_report
+    real = storemon.jobs.outputs.compute_report
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         assert gate.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(storemon.jobs.compute, "compute_report", slow)
+    monkeypatch.setattr(storemon.jobs.outputs, "compute_report", slow)
     report_id = loaded.post("/trigger_report").json()["report_id"]
     try:
         response = loaded.get("/get_report", params={"report_id": report_id})
@@ -109,14 +109,14 @@ def test_running_report_answers_202(loaded: TestClient, monkeypatch: pytest.Monk
         assert again == {"report_id": report_id, "status": "Running"}
     finally:
         gate.set()
-    assert wait_done(loaded, report_id).status_code == 200
+    assert wait_for_report(loaded, report_id).status_code == 200
 
 
 def test_identical_triggers_share_a_job_until_the_data_changes(
     loaded: TestClient, tables: Any, store: Any
 ) -> None:
     first = loaded.post("/trigger_report", json={"as_of": AS_OF}).json()["report_id"]
-    wait_done(loaded, first)
+    wait_for_report(loaded, first)
     second = loaded.post("/trigger_report", json={"as_of": "2023-01-23T12:00:00-05:00"})
     assert second.json() == {"report_id": first, "status": "Complete"}  # same instant
     other = loaded.post("/trigger_report", json={"as_of": AS_OF, "interpolation": "previous"})
@@ -127,7 +127,7 @@ def test_identical_triggers_share_a_job_until_the_data_changes(
     store.apply_ingest(IngestBatch(polls=tables.polls([("U", "2023-01-23 16:00", False)])))
     third = loaded.post("/trigger_report", json={"as_of": AS_OF}).json()["report_id"]
     assert third != first
-    assert "U" in parse_csv(wait_done(loaded, third).text)
+    assert "U" in parse_csv(wait_for_report(loaded, third).text)
 
 
 def test_failed_report_answers_500_with_the_reason(
@@ -136,9 +136,9 @@ def test_failed_report_answers_500_with_the_reason(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise StoreError("disk full while reading polls")
 
-    monkeypatch.setattr(storemon.jobs.compute, "compute_report", broken)
+    monkeypatch.setattr(storemon.jobs.outputs, "compute_report", broken)
     report_id = loaded.post("/trigger_report").json()["report_id"]
-    response = wait_done(loaded, report_id)
+    response = wait_for_report(loaded, report_id)
     body = assert_error_shape(response, 500)
     assert body["status"] == "Failed"
     assert body["report_id"] == report_id
@@ -158,7 +158,7 @@ def test_unknown_id_is_404(client: TestClient) -> None:
     [
         ({"params": {}}, 400, "report_id is missing"),
         ({"params": {"report_id": "  "}}, 400, "report_id is missing"),
-        ({"params": {"report_id": "x" * 200}}, 400, "at most 128"),
+        ({"params": {"report_id": "x" * 200}}, 422, "at most 128"),
         ({"params": {"report_id": "a", "format": "xml"}}, 422, "query.format"),
         ({"json": {"report_id": 5}}, 422, "body.report_id"),
         ({"json": {"reportid": "a"}}, 422, "body.reportid: unknown field"),

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from api_helpers import AS_OF, TestClient, assert_error_shape, load_example, wait_done
+from api_helpers import AS_OF, TestClient, assert_error_shape, load_example, wait_for_report
 
-import storemon.jobs.compute
+import storemon.jobs.outputs
+from report_waiting import wait_until
 from storemon.store import Store
-from waiting import wait_until
 
 
 def test_a_trigger_beyond_the_queue_bound_is_429_with_retry_after(
@@ -22,13 +22,13 @@ def test_a_trigger_beyond_the_queue_bound_is_429_with_retry_after(
 ) -> None:
     load_example(store, tables)
     gate = threading.Event()
-    real = storemon.jobs.compute.compute_report
+    real = storemon.jobs.outputs.compute_report
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         assert gate.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(storemon.jobs.compute, "compute_report", slow)
+    monkeypatch.setattr(storemon.jobs.outputs, "compute_report", slow)
     client = client_for(report_workers=1, report_queue_max=1)
     try:
         first = client.post("/reports", json={"as_of": AS_OF})
@@ -51,7 +51,7 @@ def test_a_trigger_beyond_the_queue_bound_is_429_with_retry_after(
         assert again.json()["report_id"] == first.json()["report_id"]
     finally:
         gate.set()
-    assert wait_done(client, second.json()["report_id"]).status_code == 200
+    assert wait_for_report(client, second.json()["report_id"]).status_code == 200
 
 
 def test_a_result_past_its_retention_is_410_not_404(
@@ -60,7 +60,7 @@ def test_a_result_past_its_retention_is_410_not_404(
     load_example(store, tables)
     first = client_for()
     report_id = first.post("/trigger_report", json={"as_of": AS_OF}).json()["report_id"]
-    assert wait_done(first, report_id).status_code == 200
+    assert wait_for_report(first, report_id).status_code == 200
     # As if it had finished two days ago; a server that has not seen it yet is asked.
     interval = "INTERVAL 2 DAY" if store.url.startswith("duckdb") else "interval '2 days'"
     store.execute_sql(f"UPDATE jobs SET finished_at = finished_at - {interval}")
@@ -79,4 +79,4 @@ def test_a_result_past_its_retention_is_410_not_404(
     assert info.json()["status"] == "complete"
     fresh = later.post("/trigger_report", json={"as_of": AS_OF}).json()["report_id"]
     assert fresh != report_id  # computed again, not the expired job
-    assert wait_done(later, fresh).status_code == 200
+    assert wait_for_report(later, fresh).status_code == 200

@@ -9,27 +9,17 @@ import pytest
 from api_helpers import (
     AS_OF,
     EXPECTED,
-    TIMEOUT_SECONDS,
     TestClient,
     assert_error_shape,
     load_example,
+    metric,
     parse_csv,
-    wait_done,
+    wait_for_info,
+    wait_for_report,
 )
 
-import storemon.jobs.compute
+import storemon.jobs.outputs
 from storemon import __version__
-from waiting import wait_until
-
-
-def wait_info(client: TestClient, report_id: str) -> dict[str, Any]:
-    info: dict[str, Any] = wait_until(
-        lambda: client.get(f"/reports/{report_id}").json(),
-        lambda info: info["status"] in ("complete", "failed"),
-        timeout=TIMEOUT_SECONDS,
-        interval=0.01,
-    )
-    return info
 
 
 def test_post_reports_is_202_with_location(loaded: TestClient) -> None:
@@ -48,7 +38,7 @@ def test_post_reports_is_202_with_location(loaded: TestClient) -> None:
 
 def test_report_details_when_complete(loaded: TestClient) -> None:
     report_id = loaded.post("/reports", json={"as_of": AS_OF}).json()["report_id"]
-    info = wait_info(loaded, report_id)
+    info = wait_for_info(loaded, report_id)
     assert info["status"] == "complete"
     assert info["as_of_used"] == "2023-01-23T17:00:00Z"
     assert info["row_count"] == 2
@@ -63,7 +53,7 @@ def test_report_details_when_complete(loaded: TestClient) -> None:
     assert csv.status_code == 200
     assert csv.headers["content-type"].startswith("text/csv")
     assert parse_csv(csv.text) == EXPECTED["nearest"]
-    assert csv.content == wait_done(loaded, report_id).content  # same bytes on both faces
+    assert csv.content == wait_for_report(loaded, report_id).content  # same bytes on both faces
 
 
 def test_list_reports_newest_first(loaded: TestClient) -> None:
@@ -78,9 +68,9 @@ def test_csv_of_a_failed_report_is_500(loaded: TestClient, monkeypatch: pytest.M
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("bad zone data")
 
-    monkeypatch.setattr(storemon.jobs.compute, "compute_report", broken)
+    monkeypatch.setattr(storemon.jobs.outputs, "compute_report", broken)
     report_id = loaded.post("/reports").json()["report_id"]
-    info = wait_info(loaded, report_id)
+    info = wait_for_info(loaded, report_id)
     assert info["status"] == "failed"
     assert info["error"] == "internal error: ValueError: bad zone data"
     body = assert_error_shape(loaded.get(f"/reports/{report_id}.csv"), 500)
@@ -89,7 +79,7 @@ def test_csv_of_a_failed_report_is_500(loaded: TestClient, monkeypatch: pytest.M
 
 def test_empty_database_gives_an_empty_report(client: TestClient) -> None:
     report_id = client.post("/reports").json()["report_id"]
-    info = wait_info(client, report_id)
+    info = wait_for_info(client, report_id)
     assert info["status"] == "complete"
     assert info["row_count"] == 0
     assert info["as_of_used"] is None
@@ -108,28 +98,20 @@ def test_healthz_reports_the_data_version(client: TestClient, store: Any, tables
     assert client.get("/healthz").json()["data_version"] != before.json()["data_version"]
 
 
-def metric_value(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} not in metrics:\n{text}")
-
-
 def test_metrics_count_reports(loaded: TestClient) -> None:
     report_id = loaded.post("/trigger_report").json()["report_id"]
-    wait_done(loaded, report_id)
+    wait_for_report(loaded, report_id)
     loaded.post("/trigger_report")  # reused
     response = loaded.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = response.text
-    assert metric_value(text, 'storemon_reports_triggered_total{outcome="new"}') == 1
-    assert metric_value(text, 'storemon_reports_triggered_total{outcome="reused"}') == 1
-    assert metric_value(text, 'storemon_reports_finished_total{status="complete"}') == 1
-    assert metric_value(text, 'storemon_report_duration_seconds_count{status="complete"}') == 1
+    assert metric(text, "storemon_reports_triggered_total", outcome="new") == 1
+    assert metric(text, "storemon_reports_triggered_total", outcome="reused") == 1
+    assert metric(text, "storemon_reports_finished_total", status="complete") == 1
+    assert metric(text, "storemon_report_duration_seconds_count", status="complete") == 1
     assert (
-        metric_value(text, 'storemon_report_duration_seconds_bucket{status="complete",le="+Inf"}')
-        == 1
+        metric(text, "storemon_report_duration_seconds_bucket", status="complete", le="+Inf") == 1
     )
-    assert metric_value(text, 'storemon_reports_in_progress{status="running"}') == 0
+    assert metric(text, "storemon_reports_in_progress", status="running") == 0
     assert "# TYPE storemon_report_duration_seconds histogram" in text

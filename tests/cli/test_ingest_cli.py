@@ -115,19 +115,25 @@ def test_usage_errors_exit_2(
     assert "menus" in err
 
 
-def test_a_bad_database_url_exits_1_with_a_hint(
-    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+def test_a_bad_database_url_is_a_usage_error_with_a_hint(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, _, err = run(
         ["ingest", "--db", "sqlite:///x.db", "--status", str(files["status"])], capsys
     )
-    assert code == 1
+    assert code == 2
+    assert "Invalid value for '--db'" in err
     assert "duckdb:///" in err
+    monkeypatch.setenv("STOREMON_DB", "sqlite:///x.db")
+    code, _, err = run(["ingest", "--status", str(files["status"])], capsys)
+    assert code == 2
+    assert "Invalid value for STOREMON_DB" in err
 
 
 def test_rejects_lists_stored_bad_rows(
     duckdb_url: str, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    run(["ingest", "--db", duckdb_url, "--hours", str(files["hours"])], capsys)
     code, out, _ = run(["rejects", "--db", duckdb_url], capsys)
     assert (code, out.strip()) == (0, "no rejected rows")
     run(["ingest", "--db", duckdb_url, "--status", str(files["status"])], capsys)
@@ -226,6 +232,7 @@ def test_ingest_shows_the_first_rejects_and_counts_the_rest(
     assert code == 0
     assert "7 rows, 0 loaded, 7 rejected" in out
     assert err.count(f"{bad}:") == 6  # five rejects and the summary line
+    assert f"status: {bad}: reading" not in err  # a quick ingest shows no progress lines
     assert f"{bad}:6: unknown status 'maybe'" in err
     assert f"{bad}: ... and 2 more (storemon rejects --source status)" in err
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from report_waiting import wait_for_report
 from storemon.store import JobRecord, open_store
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +36,6 @@ EXPECTED_CSV = (
     "T,60.00,24.00,168.00,0.00,0.00,0.00\n"
 )
 START_TIMEOUT = 30.0
-POLL_TIMEOUT = 20.0
 
 
 def free_port() -> int:
@@ -142,17 +142,6 @@ def duckdb_server(duckdb_url: str, tmp_path: Path) -> Iterator[Server]:
     yield from _serve(duckdb_url, tmp_path)
 
 
-def poll_report(client: httpx.Client, report_id: str) -> httpx.Response:
-    deadline = time.monotonic() + POLL_TIMEOUT
-    while time.monotonic() < deadline:
-        response = client.get("/get_report", params={"report_id": report_id})
-        if response.status_code != 202:
-            return response
-        assert response.json() == {"status": "Running", "report_id": report_id}
-        time.sleep(0.02)
-    raise AssertionError(f"report {report_id} still Running after {POLL_TIMEOUT} s")
-
-
 def test_ingest_trigger_download_restart_download(server: Server, store_url: str) -> None:
     server.start()
     with server.client() as client:
@@ -173,7 +162,7 @@ def test_ingest_trigger_download_restart_download(server: Server, store_url: str
         trigger = client.post("/trigger_report", json={"as_of": AS_OF})
         assert trigger.status_code == 200
         report_id = trigger.json()["report_id"]
-        first = poll_report(client, report_id)
+        first = wait_for_report(client, report_id)
         assert first.status_code == 200
         assert first.text == EXPECTED_CSV
         assert first.headers["x-report-status"] == "Complete"
@@ -203,7 +192,7 @@ def test_ingest_trigger_download_restart_download(server: Server, store_url: str
         assert info["status"] == "complete"
         assert info["row_count"] == 2
 
-        recovered = poll_report(client, interrupted.id)
+        recovered = wait_for_report(client, interrupted.id)
         assert recovered.status_code == 200
         assert recovered.text.splitlines()[1] == "S,15.00,2.25,2.25,45.00,0.75,0.75"
 
@@ -265,7 +254,7 @@ def test_kill_9_mid_report_then_restart_completes_it(duckdb_server: Server) -> N
 
     server.start()
     with server.client() as client:
-        done = poll_report(client, report_id)
+        done = wait_for_report(client, report_id)
         assert done.status_code == 200, done.text
         assert done.text == EXPECTED_CSV
     server.stop()

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_e2e_server import DATA, POLL_TIMEOUT, Server
+from test_e2e_server import DATA, Server
 
+from report_waiting import TIMEOUT_SECONDS as POLL_TIMEOUT
 from storemon.ingest.service import ingest
 from storemon.store import JobRecord, open_store
 

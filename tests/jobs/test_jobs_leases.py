@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from report_waiting import wait_until
 from storemon.jobs import ComputedReport, ReportJobs, new_report_id
 from storemon.store import DataStore, JobRecord, Store
-from waiting import wait_until
 
 AS_OF = datetime(2023, 1, 23, 17, 0, tzinfo=UTC)
 TIMEOUT = 10.0

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from test_jobs_leases import AS_OF, TIMEOUT, Clock, Gated
 
+from report_waiting import wait_until
 from storemon.errors import QueueFull, ReportExpired
 from storemon.jobs import ReportJobs
 from storemon.store import JobRecord, Store
-from waiting import wait_until
 
 
 @pytest.fixture

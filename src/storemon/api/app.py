@@ -11,12 +11,14 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from storemon import __version__
-from storemon.api.auth import BearerAuthMiddleware
+from storemon.api.auth import OPEN_PATHS, BearerAuthMiddleware
+from storemon.api.background import BackgroundThread
 from storemon.api.deps import Services
 from storemon.api.errors import install_error_handlers
-from storemon.api.limits import BodyLimitMiddleware
-from storemon.api.metrics import Metrics
-from storemon.api.routes import ingest, legacy, ops, reports
+from storemon.api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
+from storemon.api.metrics import HttpMetricsMiddleware, Metrics
+from storemon.api.openapi import openapi_builder
+from storemon.api.routes import ROUTERS, legacy
 from storemon.config import Settings
 from storemon.jobs import Compute, InThreadCompute, ProcessCompute, ReportJobs
 from storemon.store import open_store
@@ -49,11 +51,12 @@ def create_app(
     otherwise in the job threads of this process.
     """
 
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         active = store if store is not None else await run_in_threadpool(open_store, settings.db)
-        metrics = Metrics()
         compute: Compute = InThreadCompute()
         if compute_in_processes:
             in_processes = ProcessCompute(settings.report_workers)
@@ -68,16 +71,22 @@ def create_app(
             retention=timedelta(hours=settings.report_retention_hours),
             on_finished=metrics.report_finished,
         )
+        ingests = BackgroundThread("storemon-ingest")
+        collector = metrics.watch(
+            active, in_progress=jobs.in_progress, job_counts=active.job_counts
+        )
         try:
             recovered = await run_in_threadpool(jobs.recover)
             if recovered:
                 log.warning("re-running %d unfinished report job(s)", len(recovered))
             app.state.services = Services(
-                settings=settings, store=active, jobs=jobs, metrics=metrics
+                settings=settings, store=active, jobs=jobs, metrics=metrics, ingests=ingests
             )
             yield
         finally:
+            await run_in_threadpool(ingests.close)
             await run_in_threadpool(jobs.close)
+            metrics.registry.unregister(collector)
             app.state.services = None
             if own_store:
                 await run_in_threadpool(active.close)
@@ -88,11 +97,29 @@ def create_app(
         description=_DESCRIPTION,
         lifespan=lifespan,
     )
-    install_error_handlers(app)
-    for module in (legacy, reports, ingest, ops):
-        app.include_router(module.router)
-    # The last added middleware runs first: authenticate, then limit the body.
+    routes = [route for router in ROUTERS for route in router.routes]
+    install_error_handlers(app, routes=routes)
+    app.openapi = openapi_builder(  # type: ignore[method-assign]
+        app,
+        token_required=bool(settings.api_token),
+        open_paths=OPEN_PATHS,
+        refinements=[legacy.refine_openapi],
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+    # The last added middleware runs first: count, bound the concurrency, authenticate,
+    # then limit the body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_token:
         app.add_middleware(BearerAuthMiddleware, token=settings.api_token)
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        max_requests=settings.http_max_concurrent_requests,
+        open_paths=("/healthz", "/metrics"),
+    )
+    app.add_middleware(
+        HttpMetricsMiddleware,
+        metrics=metrics,
+        routes=routes,
+    )
     return app

@@ -12,8 +12,12 @@ from storemon.api.errors import error_response
 
 __all__ = ["OPEN_PATHS", "BearerAuthMiddleware"]
 
-#: Paths served without a token (liveness probes cannot carry secrets).
-OPEN_PATHS: frozenset[str] = frozenset({"/healthz"})
+#: Paths served without a token: liveness probes cannot carry secrets, and a browser
+#: cannot send one to open the interactive docs (whose "Authorize" then sets it for
+#: every call they make). The API's description is no secret.
+OPEN_PATHS: frozenset[str] = frozenset(
+    {"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
 
 
 def token_matches(authorization: str | None, token: str) -> bool:

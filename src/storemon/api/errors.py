@@ -5,12 +5,18 @@ Every non-2xx response is ``{"error": "<what went wrong and how to fix it>",
 — from storemon errors, FastAPI's validation, unknown routes (404), wrong methods
 (405), oversized bodies (413) and missing credentials (401) alike. A failed report
 adds ``"status": "Failed"`` and ``"report_id"`` to the same shape.
+
+An error quotes at most :data:`ECHO_LIMIT` characters of anything the client sent
+(:func:`echo`), lists at most :data:`MAX_DETAILS` details, and never shows a
+database URL (a :class:`StoreError` answers with its ``public`` message; the log
+keeps the full one). A route may attach a hint for the client to the error it
+raises by setting ``request.state.error_hint``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
@@ -18,6 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.routing import BaseRoute
 
 from storemon.errors import (
     ConfigError,
@@ -29,18 +37,55 @@ from storemon.errors import (
     ReportNotFound,
     StoreError,
     StoremonError,
+    UnknownStore,
 )
 
 __all__ = [
-    "ERROR_RESPONSES",
+    "ECHO_LIMIT",
+    "MAX_DETAILS",
     "ErrorBody",
     "ErrorDetail",
+    "echo",
     "error_body",
     "error_response",
+    "error_responses",
     "install_error_handlers",
+    "shorten",
 ]
 
 log = logging.getLogger(__name__)
+
+#: At most this many characters of a client's input are quoted back in an error.
+ECHO_LIMIT: Final = 200
+#: At most this many details are listed (a body can hold any number of mistakes).
+MAX_DETAILS: Final = 20
+#: An error message is cut to this many characters (keeping its start and its end).
+_MESSAGE_LIMIT: Final = 1000
+_DATABASE_FAILED: Final = "the database failed; the details are in the server log"
+
+
+def shorten(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to about ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def echo(value: str, limit: int = ECHO_LIMIT) -> str:
+    """``value`` quoted for an error message, cut to ``limit`` characters (saying so)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value):,} characters)"
+
+
+def _capped(message: str) -> str:
+    """A message whose quoted input the raiser did not cut (a CSV header of a 590 kB
+    line): its start and end kept, the middle cut."""
+    if len(message) <= _MESSAGE_LIMIT:
+        return message
+    keep = _MESSAGE_LIMIT // 2
+    cut = len(message) - 2 * keep
+    return f"{message[:keep]} … [{cut:,} characters cut] … {message[-keep // 4 :]}"
 
 
 class ErrorDetail(BaseModel):
@@ -58,12 +103,26 @@ class ErrorBody(BaseModel):
     details: list[ErrorDetail] = Field(default_factory=list)
 
 
-#: For route declarations: the error responses every route may give.
-ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    400: {"model": ErrorBody, "description": "A bad parameter; the message says what to fix."},
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
-    422: {"model": ErrorBody, "description": "The request does not match the schema."},
+_ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
+    400: "A value the schema allows but that does not parse; the message says what to fix.",
+    401: "Missing or wrong bearer token.",
+    404: "No report with this id.",
+    410: "The report finished, but its result is past its retention (trigger it again).",
+    413: "The body is larger than STOREMON_MAX_BODY_BYTES.",
+    422: "The request does not match the schema (type, length, allowed words, fields).",
+    429: "Too many reports are queued: try again after `Retry-After` seconds.",
+    503: "The database failed or does not answer (`database_error`), or the server is "
+    "answering as many requests as it may at once (`server_busy`, with `Retry-After`).",
 }
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """For route declarations: the error answers (in :class:`ErrorBody`) a route gives."""
+    return {
+        status: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }
+
 
 _HTTP_CODES: Final = {
     400: "bad_request",
@@ -95,7 +154,7 @@ def error_response(
 
 
 def _loc(parts: Sequence[object]) -> str:
-    return ".".join(str(part) for part in parts)
+    return ".".join(shorten(str(part), 60) for part in parts)  # a field name is input too
 
 
 def _validation_message(error: Mapping[str, object]) -> str:
@@ -108,30 +167,59 @@ def _validation_message(error: Mapping[str, object]) -> str:
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
     details = [
         ErrorDetail(loc=_loc(error.get("loc", ())), message=_validation_message(error))
-        for error in exc.errors()
+        for error in errors[:MAX_DETAILS]
     ]
     message = "invalid request: " + "; ".join(
         f"{detail.loc}: {detail.message}" for detail in details
     )
+    if len(errors) > MAX_DETAILS:
+        message += f"; and {len(errors) - MAX_DETAILS:,} more"
     return error_response(422, message, "validation_error", details)
 
 
-async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    status = exc.status_code
-    code = _HTTP_CODES.get(status, "http_error")
-    if status == 404 and exc.detail == "Not Found":
-        message = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
-    elif status == 405:
-        allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow") or ""
-        message = f"{request.method} is not allowed on {request.url.path}" + (
-            f"; use {allowed}" if allowed else ""
-        )
-    else:
-        message = str(exc.detail)
-    return error_response(status, message, code, headers=exc.headers)
+class _AllowedMethods:
+    """Every method some route allows on a path (Starlette's 405 names one route's)."""
+
+    def __init__(self, routes: Iterable[BaseRoute]) -> None:
+        self._routes = [
+            (regex, frozenset(methods))
+            for route in routes
+            if (regex := getattr(route, "path_regex", None)) is not None
+            and (methods := getattr(route, "methods", None))
+        ]
+
+    def __call__(self, path: str) -> list[str]:
+        found: set[str] = set()
+        for regex, methods in self._routes:
+            if regex.match(path):
+                found |= methods
+        return sorted(found)
+
+
+def _http_exception_handler(allowed_methods: _AllowedMethods) -> Any:
+    async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        code = _HTTP_CODES.get(status, "http_error")
+        headers = dict(exc.headers or {})
+        if status == 404 and exc.detail == "Not Found":
+            message = f"no such endpoint: {request.method} {shorten(request.url.path)} (see /docs)"
+        elif status == 405:
+            allowed = allowed_methods(request.url.path)
+            if allowed:
+                headers = {key: value for key, value in headers.items() if key.lower() != "allow"}
+                headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed on {shorten(request.url.path)}" + (
+                f"; use {' or '.join(allowed)}" if allowed else ""
+            )
+        else:
+            message = str(exc.detail)
+        return error_response(status, message, code, headers=headers)
+
+    return on_http_exception
 
 
 def _status_for(error: StoremonError) -> tuple[int, str]:
@@ -139,6 +227,8 @@ def _status_for(error: StoremonError) -> tuple[int, str]:
         return 422, "missing_column"
     if isinstance(error, IngestError):
         return 400, "file_refused"
+    if isinstance(error, UnknownStore):
+        return 404, "store_not_found"
     if isinstance(error, InputError):
         return 400, "invalid_request"
     if isinstance(error, ReportNotFound):
@@ -154,21 +244,42 @@ def _status_for(error: StoremonError) -> tuple[int, str]:
     return 500, "storemon_error"
 
 
+def _public_message(error: StoremonError) -> str:
+    """What the client may read: a StoreError's ``public`` text (no URL, user or host)."""
+    if isinstance(error, StoreError):
+        return _capped(error.public) if error.public else _DATABASE_FAILED
+    return _capped(str(error))
+
+
 async def _on_storemon_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StoremonError)
     status, code = _status_for(exc)
+    message = _public_message(exc)
+    hint = getattr(request.state, "error_hint", None)
+    if isinstance(exc, InputError) and isinstance(hint, str):
+        message = f"{message}; {hint}"
     details: list[ErrorDetail] = []
     if isinstance(exc, MissingColumnError):
-        details.append(ErrorDetail(loc=f"header.{exc.column}", message=str(exc)))
+        column = shorten(exc.column, 60)
+        details.append(
+            ErrorDetail(loc=f"header.{column}", message=f"lacks the required column '{column}'")
+        )
     headers: dict[str, str] = {}
     if isinstance(exc, QueueFull):
-        headers["Retry-After"] = str(exc.retry_after_seconds)
-    message = str(exc)
-    if isinstance(exc, StoreError):
-        message = exc.public  # the URL, user, host and database stay in the log
+        headers["Retry-After"] = str(max(1, exc.retry_after_seconds))
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
-    return error_response(status, message, code, details, headers=headers or None)
+    return error_response(status, message, code, details, headers=headers)
+
+
+async def _on_client_disconnect(request: Request, exc: Exception) -> JSONResponse:
+    """The client went away mid-request (mid-upload): one log line, no traceback."""
+    log.warning(
+        "%s %s: the client disconnected before the request was complete",
+        request.method,
+        shorten(request.url.path),
+    )
+    return error_response(400, "the client disconnected", "client_disconnected")
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -176,9 +287,13 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal server error (see the server log)", "internal_error")
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Make every error the API can produce use the one shape."""
+def install_error_handlers(app: FastAPI, *, routes: Iterable[BaseRoute] = ()) -> None:
+    """Make every error the API can produce use the one shape; ``routes`` are the
+    app's routes (a 405 names every method they allow on the path)."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(
+        StarletteHTTPException, _http_exception_handler(_AllowedMethods(routes))
+    )
+    app.add_exception_handler(ClientDisconnect, _on_client_disconnect)
     app.add_exception_handler(StoremonError, _on_storemon_error)
     app.add_exception_handler(Exception, _on_unexpected)

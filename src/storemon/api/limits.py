@@ -1,6 +1,10 @@
-"""Request body size limit, enforced while the body streams in."""
+"""Request limits inside the app: the body size (enforced while the body streams in)
+and how many requests are answered at once. The server's own limits on slow and
+idle connections are in :mod:`storemon.api.serving`."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -8,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storemon.api.errors import error_response
 
-__all__ = ["BodyLimitMiddleware", "BodyTooLarge"]
+__all__ = ["BodyLimitMiddleware", "BodyTooLarge", "ConcurrencyLimitMiddleware"]
 
 
 class BodyTooLarge(HTTPException):
@@ -78,3 +82,39 @@ class BodyLimitMiddleware:
             413, str(error.detail), "body_too_large", headers={"Connection": "close"}
         )
         await response(scope, receive, send)
+
+
+class ConcurrencyLimitMiddleware:
+    """503 (error shape, ``Retry-After: 1``) beyond ``max_requests`` requests at once.
+
+    ``open_paths`` (the cheap operational endpoints) are always answered, so that
+    monitoring still sees a server that is saturated. Runs on the event loop only.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_requests: int, open_paths: Collection[str] = ()
+    ) -> None:
+        self.app = app
+        self.max_requests = max_requests
+        self.open_paths = frozenset(open_paths)
+        self.active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.max_requests:
+            response = error_response(
+                503,
+                f"the server is answering {self.max_requests} requests at once, its limit "
+                "(STOREMON_HTTP_MAX_CONCURRENT_REQUESTS); try again in a second",
+                "server_busy",
+                headers={"Retry-After": "1"},
+            )
+            await response(scope, receive, send)
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1

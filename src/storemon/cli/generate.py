@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,11 +9,29 @@ from typing import Annotated
 
 import typer
 
-from storemon.cli._files import replace_file
+from storemon.cli._options import write_output
 from storemon.cli.app import app
-from storemon.errors import InvalidRequest
-from storemon.generate import demo_polls, polls_csv
-from storemon.ingest import parse_instant
+from storemon.display import printable
+
+
+def end_instant(text: str, days: float) -> datetime:
+    """``--end`` as an instant ('now' or a timestamp) that leaves room for ``--days``."""
+    if text == "now":
+        end_at = datetime.now(UTC)
+    else:
+        from storemon.errors import InvalidRequest
+        from storemon.ingest.timestamps import parse_instant
+
+        try:
+            end_at = parse_instant(text)
+        except InvalidRequest as error:
+            raise typer.BadParameter(str(error), param_hint="'--end'") from None
+    if end_at - datetime.min.replace(tzinfo=UTC) < timedelta(days=days):
+        raise typer.BadParameter(
+            "the period would start before 0001-01-01: give fewer --days or a later --end",
+            param_hint="'--days'",
+        )
+    return end_at
 
 
 @app.command()
@@ -24,7 +41,8 @@ def generate(
         typer.Option(
             exists=True,
             dir_okay=False,
-            help="Business-hours CSV whose store ids get polls (default: the bundled demo hours).",
+            help="Business-hours CSV whose store ids get polls "
+            "[default: with neither file given, the bundled demo stores].",
         ),
     ] = None,
     timezones: Annotated[
@@ -32,7 +50,8 @@ def generate(
         typer.Option(
             exists=True,
             dir_okay=False,
-            help="Timezones CSV whose store ids get polls (default: the bundled demo timezones).",
+            help="Timezones CSV whose store ids get polls "
+            "[default: with neither file given, the bundled demo stores].",
         ),
     ] = None,
     stores: Annotated[
@@ -60,23 +79,17 @@ def generate(
 ) -> None:
     """Write synthetic status polls as a status CSV (store_id,status,timestamp_utc).
 
-    Every store named in the hours or timezones file is checked about hourly, a
-    few minutes past the hour, with some checks missing; outages last minutes
-    to days and about 8 % of polls are inactive. The default end is now, so a
-    fresh demo looks live. Load the result with the hours and timezones files.
+    The stores are those named in the hours and/or timezones file given; with
+    neither, the bundled demo stores. Every store is checked about hourly, a few
+    minutes past the hour, with some checks missing; outages last minutes to days
+    and about 8 % of polls are inactive. The default end is now, so a fresh demo
+    looks live. Load the result with the hours and timezones files.
     """
-    if end == "now":
-        end_at = datetime.now(UTC)
-    else:
-        try:
-            end_at = parse_instant(end)
-        except InvalidRequest as error:
-            raise typer.BadParameter(str(error), param_hint="--end") from None
-    if end_at - datetime.min.replace(tzinfo=UTC) < timedelta(days=days):
-        raise typer.BadParameter(
-            "the period would start before 0001-01-01: give fewer --days or a later --end",
-            param_hint="--days",
-        )
+    end_at = end_instant(end, days)
+    import gzip
+
+    from storemon.generate import demo_polls, polls_csv
+
     polls = demo_polls(
         hours=hours, timezones=timezones, extra_stores=stores, days=days, end=end_at, seed=seed
     )
@@ -85,18 +98,11 @@ def generate(
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
-        target = Path(output)
-        try:
-            replace_file(
-                target, gzip.compress(data, 6, mtime=0) if target.suffix == ".gz" else data
-            )
-        except OSError as error:
-            raise typer.BadParameter(
-                f"cannot write {output}: {error.strerror}", param_hint="--output"
-            ) from None
+        write_output(gzip.compress(data, 6, mtime=0) if output.endswith(".gz") else data, output)
     inactive = 1 - polls.column("active").to_numpy(zero_copy_only=False).mean() if len(polls) else 0
+    where = "standard output" if output == "-" else printable(output)
     typer.echo(
         f"wrote {polls.num_rows:,} polls for {len(polls.column('store_id').unique()):,} stores "
-        f"({inactive:.1%} inactive) to {'standard output' if output == '-' else output}",
+        f"({inactive:.1%} inactive) to {where}",
         err=True,
     )

@@ -1,4 +1,8 @@
-"""`storemon ingest`, `rejects`, `watch` and `db`: load CSV files into the database, inspect it."""
+"""`storemon ingest`, `rejects` and `watch`: load CSV files into the database, see what failed.
+
+Everything printed from data (file names, reasons, raw rows) goes through
+:func:`storemon.display.printable`, so a hostile file cannot drive the terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +12,24 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Final, cast
+from typing import TYPE_CHECKING, Annotated, Final
 
-import click
 import typer
 
+from storemon.cli._options import DbOption, JsonOption, check_source, load_settings, open_db
+from storemon.cli._progress import FileEvent, IngestProgress
 from storemon.cli.app import app
-from storemon.config import get_settings
-from storemon.ingest.inbox import InboxResult, InboxWatcher, scan_inbox
-from storemon.ingest.service import IngestSummary, read_files, store_files
-from storemon.schema import SOURCES, Source
-from storemon.store import Store, open_store, redact_url
+from storemon.display import printable
+
+if TYPE_CHECKING:
+    from storemon.ingest.inbox import InboxResult, InboxWatcher
+    from storemon.ingest.service import IngestSummary, ReadFiles
+    from storemon.schema import Source
 
 #: How many bad rows per file are shown on stderr (all are stored: `storemon rejects`).
 SHOWN_REJECTS: Final = 5
 
-_DB_HELP: Final = "Database URL [default: STOREMON_DB, duckdb:///storemon.duckdb]."
 _FILE: Final = {"exists": True, "dir_okay": False, "readable": True}
-
-DbOption = Annotated[str | None, typer.Option("--db", help=_DB_HELP)]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
-def _open(db: str | None) -> Store:
-    return open_store(get_settings(db=db).db)
 
 
 @app.command("ingest")
@@ -47,6 +45,9 @@ def ingest_command(
         Path | None, typer.Option(help="Timezones CSV (.csv or .csv.gz).", **_FILE)
     ] = None,
     as_json: JsonOption = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress lines on stderr.")
+    ] = False,
 ) -> None:
     """Load CSV files into the database, all of them in one transaction.
 
@@ -54,41 +55,74 @@ def ingest_command(
     business hours and timezones replace what was stored for the stores in the
     file. Bad rows are skipped and kept with their line numbers (see `storemon
     rejects`). A file whose header lacks a column is refused and nothing is stored.
+    Progress goes to stderr (a bar on a terminal, a line per file otherwise).
     """
-    given = {"status": status, "hours": hours, "timezones": timezones}
-    files = {cast(Source, source): path for source, path in given.items() if path is not None}
+    given: dict[Source, Path | None] = {"status": status, "hours": hours, "timezones": timezones}
+    files = {source: path for source, path in given.items() if path is not None}
     if not files:
-        raise click.UsageError(
-            "give at least one file: --status FILE, --hours FILE and/or --timezones FILE"
+        raise typer.BadParameter(
+            "give at least one file: --status FILE, --hours FILE and/or --timezones FILE",
+            param_hint="'--status'",
         )
-    read = read_files(files)  # a refused file fails here, before the database is opened
-    store = _open(db)
+    from storemon.ingest.service import store_files
+
+    progress = None if quiet or as_json else IngestProgress()
+    try:  # a refused file fails here, before the database is opened
+        read = _read_files(files, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    store = open_db(db, create=True)
     try:
         summary = store_files(store, read)
         version = store.data_version()
     finally:
         store.close()
     if as_json:
-        click.echo(json.dumps(summary.to_json()))
+        typer.echo(json.dumps(summary.to_json()))
         return
     _print_summary(summary, version)
 
 
+def _read_files(files: dict[Source, Path], progress: IngestProgress | None) -> ReadFiles:
+    """Every file read and validated, file by file, with a progress event before and
+    after each. (The streaming reader of the ingest service will send one per batch:
+    then ``ingest(store, files, progress=progress)`` replaces this.)"""
+    import time
+
+    from storemon.ingest.service import ReadFiles, read_files
+
+    started = time.perf_counter()
+    parsed = {}
+    for source, path in files.items():
+        size = path.stat().st_size
+        if progress is not None:
+            progress(FileEvent(source, str(path), 0, size, 0, 0, done=False))
+        part = read_files({source: path}).parsed[source]
+        if progress is not None:
+            progress(
+                FileEvent(
+                    source, part.file, size, size, part.rows, part.rejects.num_rows, done=True
+                )
+            )
+        parsed[source] = part
+    return ReadFiles(parsed, started)
+
+
 def _print_summary(summary: IngestSummary, version: int) -> None:
     for source, part in summary.sources.items():
-        click.echo(
-            f"{source}: {part.file}: {part.rows} rows, {part.loaded} loaded, "
-            f"{part.rejected} rejected"
+        name = printable(part.file)
+        typer.echo(
+            f"{source}: {name}: {part.rows} rows, {part.loaded} loaded, {part.rejected} rejected"
         )
         for line, reason in part.first_rejects[:SHOWN_REJECTS]:
-            click.echo(f"{part.file}:{line}: {reason}", err=True)
+            typer.echo(f"{name}:{line}: {printable(reason)}", err=True)
         hidden = part.rejected - min(len(part.first_rejects), SHOWN_REJECTS)
         if hidden > 0:
-            click.echo(
-                f"{part.file}: ... and {hidden} more (storemon rejects --source {source})",
-                err=True,
+            typer.echo(
+                f"{name}: ... and {hidden} more (storemon rejects --source {source})", err=True
             )
-    click.echo(f"done in {summary.seconds:.2f} s; data version {version}")
+    typer.echo(f"done in {summary.seconds:.2f} s; data version {version}")
 
 
 @app.command("rejects")
@@ -100,29 +134,29 @@ def rejects_command(
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """List rejected rows kept by earlier ingests, newest ingest first."""
-    if source is not None and source not in SOURCES:
-        raise typer.BadParameter(
-            f"{source!r}; use one of {', '.join(SOURCES)}", param_hint="'--source'"
-        )
-    store = _open(db)
+    """List rejected rows kept by earlier ingests, newest ingest first.
+
+    Read-only: a database that does not exist is reported as such, not created.
+    """
+    wanted = check_source(source)
+    store = open_db(db, create=False)
     try:
-        table = store.rejects(source=source, limit=limit)
+        table = store.rejects(source=wanted, limit=limit)
     finally:
         store.close()
     rows = table.to_pylist()
     if as_json:
         for row in rows:
             row["ingested_at"] = row["ingested_at"].isoformat()
-        click.echo(json.dumps({"rejects": rows}))
+        typer.echo(json.dumps({"rejects": rows}))
         return
     if not rows:
-        click.echo("no rejected rows")
+        typer.echo("no rejected rows")
         return
     for row in rows:
-        click.echo(f"{row['file']}:{row['line']}: {row['reason']}")
+        typer.echo(f"{printable(row['file'])}:{row['line']}: {printable(row['reason'])}")
         when = f"{row['ingested_at']:%Y-%m-%d %H:%M:%S} UTC"
-        click.echo(f"    {row['raw']!r} ({row['source']}, ingested {when})")
+        typer.echo(f"    {printable(repr(row['raw']))} ({row['source']}, ingested {when})")
 
 
 @app.command("watch")
@@ -147,9 +181,20 @@ def watch_command(
     Each file is recognised by its header, ingested in its own transaction and
     moved to processed/ (or failed/, with NAME.reason.txt). Write a file as
     NAME.csv.part and rename it when complete: .part files and dotfiles are ignored.
+    Logs (STOREMON_LOG_LEVEL, STOREMON_LOG_FORMAT) go to stderr.
     """
-    settings = get_settings(db=db, inbox_dir=inbox, inbox_interval_seconds=interval)
-    store = open_store(settings.db)
+    from storemon.ingest.inbox import InboxWatcher, scan_inbox
+    from storemon.logs import configure_logging
+    from storemon.store import redact_url
+
+    settings = load_settings(
+        uses=("db", "inbox_dir", "inbox_interval_seconds", "log_level", "log_format"),
+        inbox_dir=inbox,
+        inbox_interval_seconds=interval,
+    )
+    # With --once the results are printed below; only errors are also logged.
+    configure_logging("error" if once else settings.log_level, settings.log_format)
+    store = open_db(db, create=True)
     try:
         if once:
             settings.inbox_dir.mkdir(parents=True, exist_ok=True)
@@ -158,11 +203,16 @@ def watch_command(
             if any(result.moved_to is None and not result.ok for result in results):
                 raise typer.Exit(1)  # the database failed: files stay for the next scan
             return
-        logging.basicConfig(level="INFO", format="%(levelname)s:  %(name)s %(message)s")
+        logging.getLogger("storemon.watch").info(
+            "storemon watch: database %s, inbox %s every %g s",
+            redact_url(store.url),
+            settings.inbox_dir.resolve(),
+            settings.inbox_interval_seconds,
+        )
         watcher = InboxWatcher(store, settings.inbox_dir, settings.inbox_interval_seconds)
-        click.echo(
-            f"watching {settings.inbox_dir} every {settings.inbox_interval_seconds:g} s "
-            "(Ctrl-C to stop)",
+        typer.echo(
+            f"watching {printable(str(settings.inbox_dir))} every "
+            f"{settings.inbox_interval_seconds:g} s (Ctrl-C to stop)",
             err=True,
         )
         _watch_until_signal(watcher)
@@ -172,16 +222,21 @@ def watch_command(
 
 def _print_results(results: list[InboxResult]) -> None:
     if not results:
-        click.echo("inbox: no new files")
+        typer.echo("inbox: no new files")
     for result in results:
+        name = printable(result.name)
         if result.summary is not None and result.source is not None:
             part = result.summary.sources[result.source]
-            click.echo(
-                f"{result.name}: {result.source}, {part.rows} rows, {part.loaded} loaded, "
-                f"{part.rejected} rejected -> {result.moved_to}"
+            typer.echo(
+                f"{name}: {result.source}, {part.rows} rows, {part.loaded} loaded, "
+                f"{part.rejected} rejected -> {printable(str(result.moved_to))}"
             )
         else:
-            click.echo(f"{result.name}: failed -> {result.moved_to}: {result.error}", err=True)
+            typer.echo(
+                f"{name}: failed -> {printable(str(result.moved_to))}: "
+                f"{printable(str(result.error))}",
+                err=True,
+            )
 
 
 def _watch_until_signal(watcher: InboxWatcher) -> None:
@@ -201,28 +256,4 @@ def _watch_until_signal(watcher: InboxWatcher) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         watcher.stop()
-        click.echo("stopped", err=True)
-
-
-@app.command("db")
-def db_command(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Show what the database holds: row counts, latest poll, data and schema version."""
-    store = _open(db)
-    try:
-        counts = store.counts()
-        latest = store.latest_poll_utc()
-        info: dict[str, object] = {
-            "url": redact_url(store.url),
-            "schema_version": store.schema_version(),
-            "data_version": store.data_version(),
-            "latest_poll_utc": None if latest is None else latest.isoformat(),
-            **counts,
-        }
-    finally:
-        store.close()
-    if as_json:
-        click.echo(json.dumps(info))
-        return
-    width = max(len(key) for key in info)
-    for key, value in info.items():
-        click.echo(f"{key:<{width}}  {'-' if value is None else value}")
+        typer.echo("stopped", err=True)

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from storemon import __version__
+from storemon.cli._options import DbOption, load_settings, open_db
 from storemon.cli.app import app
-from storemon.config import get_settings
-from storemon.errors import ConfigError
 
 if TYPE_CHECKING:
     import uvicorn
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("storemon.serve")
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_LOG_FORMATS = ("text", "json")
 
 
 class _Stopped(Exception):
@@ -62,10 +63,7 @@ def serve(
         int | None,
         typer.Option(min=1, max=65535, help="Port [default: STOREMON_PORT, 8080]."),
     ] = None,
-    db: Annotated[
-        str | None,
-        typer.Option(help="Database URL [default: STOREMON_DB, duckdb:///storemon.duckdb]."),
-    ] = None,
+    db: DbOption = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -83,7 +81,21 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
     ] = True,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            help="debug, info, warning or error [default: STOREMON_LOG_LEVEL, info].",
+            show_default=False,
+        ),
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            help="text (UTC time, level, logger, message) or json (one object per line) "
+            "[default: STOREMON_LOG_FORMAT, text].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API: trigger and download reports, ingest files, /metrics.
 
@@ -91,44 +103,64 @@ def serve(
     kept in the database: finished reports survive a restart, and jobs a crash
     left unfinished are run again at start-up. Stop with Ctrl-C.
     """
-    if log_level.lower() not in _LOG_LEVELS:
+    if log_level is not None and log_level.lower() not in _LOG_LEVELS:
         raise typer.BadParameter(
-            f"{log_level!r}; use one of {', '.join(_LOG_LEVELS)}", param_hint="--log-level"
+            f"{log_level!r}; use one of {', '.join(_LOG_LEVELS)}", param_hint="'--log-level'"
         )
-    settings = get_settings(
-        host=host, port=port, db=db, report_workers=workers, inbox_enabled=inbox
+    if log_format is not None and log_format not in _LOG_FORMATS:
+        raise typer.BadParameter(
+            f"{log_format!r}; use one of {', '.join(_LOG_FORMATS)}", param_hint="'--log-format'"
+        )
+    # The server uses every setting: a bad one stops it here, in one line.
+    settings = load_settings(
+        uses=None,
+        host=host,
+        port=port,
+        db=db,
+        report_workers=workers,
+        inbox_enabled=inbox,
+        log_level=None if log_level is None else log_level.lower(),
+        log_format=log_format,
     )
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:  %(name)s %(message)s")
     # Imported here, not at module level: the other commands need not load the HTTP stack.
     import uvicorn
 
     from storemon.api import create_app
+    from storemon.api.serving import uvicorn_config
+    from storemon.errors import StoremonError
     from storemon.ingest.inbox import InboxWatcher
-    from storemon.store import open_store
+    from storemon.logs import configure_logging
+    from storemon.store import redact_url
 
-    store = open_store(settings.db)
+    configure_logging(settings.log_level, settings.log_format)
+    store = open_db(db, create=True)
+    log.info(
+        "storemon %s serving http://%s:%d, database %s, inbox %s",
+        __version__,
+        settings.host,
+        settings.port,
+        redact_url(store.url),
+        (
+            f"{settings.inbox_dir.resolve()} every {settings.inbox_interval_seconds:g} s"
+            if settings.inbox_enabled
+            else "off"
+        ),
+    )
     watcher: InboxWatcher | None = None
     try:
         if settings.inbox_enabled:
             watcher = InboxWatcher(store, settings.inbox_dir, settings.inbox_interval_seconds)
             watcher.start()
-            log.info(
-                "watching %s for CSV files every %g s",
-                settings.inbox_dir,
-                settings.inbox_interval_seconds,
-            )
-        config = uvicorn.Config(
+        config = uvicorn_config(
             create_app(settings, store, compute_in_processes=True),
-            host=settings.host,
-            port=settings.port,
-            log_level=log_level.lower(),
+            settings,
+            log_level=settings.log_level,
             access_log=access_log,
-            lifespan="on",
         )
         server = uvicorn.Server(config)
         _run_until_signal(server)
         if not server.started:
-            raise ConfigError(
+            raise StoremonError(  # the address is taken: exit 1, not a usage error
                 f"the server could not start on {settings.host}:{settings.port} (see the "
                 "message above); if the port is in use, choose another with --port"
             )

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from storemon.engine.stores import lookup_store_ids
 from storemon.engine.zones import ZoneDays, epoch_day, store_zones
+from storemon.errors import ComputeError
 from storemon.schema import US_PER_DAY
 
 #: An end time at or after 23:59:00 means midnight at the end of the start's date.
@@ -85,7 +86,11 @@ def merge_intervals(
     if len(store) == 0:
         return BusinessIntervals(store, start_us, end_us)
     span = hi_us - lo_us + 1
-    assert (int(store.max()) + 1) * span < _INT63, "over ~4 million stores: partition the stores"
+    if (int(store.max()) + 1) * span >= _INT63:
+        raise ComputeError(
+            f"{int(store.max()) + 1} stores over {hi_us - lo_us} µs do not fit the engine's "
+            "63-bit keys in one chunk: lower chunk_rows"
+        )
     start_key = store * span + (start_us - lo_us)
     order = np.argsort(start_key)
     start_key = start_key[order]
@@ -131,8 +136,14 @@ def hours_index(
     store_ids: pa.Array[Any],
     start_us: int,
     end_us: int,
+    *,
+    every_zone: bool = False,
 ) -> HoursIndex:
-    """Look up the stores of the hours and timezone rows; one zone table for the range."""
+    """Look up the stores of the hours and timezone rows; one zone table for the range.
+
+    A store without hours is open 24x7, so its zone does not change its business intervals:
+    only with ``every_zone`` (the profile needs each store's local time) is it looked up.
+    """
     n_stores = len(store_ids)
     hours_store = lookup_store_ids(store_ids, hours.column("store_id"))
     known = hours_store >= 0
@@ -140,7 +151,8 @@ def hours_index(
     has_hours[hours_store[known]] = True
 
     tz_store = lookup_store_ids(store_ids, timezones.column("store_id"))
-    tz_store = np.where((tz_store >= 0) & has_hours[np.maximum(tz_store, 0)], tz_store, -1)
+    if not every_zone:
+        tz_store = np.where((tz_store >= 0) & has_hours[np.maximum(tz_store, 0)], tz_store, -1)
     zones, zone_of_store = store_zones(timezones.column("timezone_str"), tz_store, n_stores)
 
     rows = np.flatnonzero(known)

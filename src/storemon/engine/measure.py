@@ -1,9 +1,9 @@
 """Business ∩ state ∩ window, measured exactly in half-microseconds, per store.
 
-Per store, ``A(t)`` is the active time before ``t`` (a running sum over the sorted state
-segments); it is evaluated for all stores at once by ``searchsorted`` on a combined
-(store, time) key, at the ends of the business intervals clipped to each window. A
-store's active business time is the sum over its intervals of ``A(end) - A(start)``.
+The totals of the report: a reduction of the overlap of the state segments with the
+business intervals (:mod:`storemon.engine.overlap`). Per store, ``A(t)`` is the active time
+before ``t``; a store's active business time in a window is the sum over its intervals,
+clipped to the window, of ``A(end) - A(start)``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from storemon.engine.hours import BusinessIntervals
+from storemon.engine.overlap import Overlap
 from storemon.engine.polls import PollArrays
 from storemon.engine.states import StateSegments, state_segments
 from storemon.schema import Interpolation
 
-_INT63 = 1 << 62
 #: Segments per measuring pass: big enough to amortize, small enough to stay in cache.
 CHUNK_ROWS = 1 << 18
 
@@ -135,13 +135,6 @@ def poll_totals(
     return join_totals(parts, len(window_starts_us))
 
 
-def _per_store(values: NDArray[np.int64], bounds: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Sums of ``values[bounds[s]:bounds[s + 1]]`` per store s, exact (int64)."""
-    running = np.concatenate(([0], np.cumsum(values)))
-    total: NDArray[np.int64] = running[bounds[1:]] - running[bounds[:-1]]
-    return total
-
-
 def chunk_totals(
     segments: StateSegments,
     intervals: BusinessIntervals,
@@ -149,48 +142,18 @@ def chunk_totals(
     window_starts_us: Sequence[int],
     end_us: int,
 ) -> list[WindowTotals]:
-    """:func:`window_totals` of one chunk: stores ``0..n_stores-1``, all measured at once.
-
-    ``A(t)``, the active time before ``t`` (a running sum over the sorted segments), is
-    evaluated only at the business intervals' ends, clipped to each window: a store's
-    active business time is the sum over its intervals of ``A(end) - A(start)``.
-    """
-    origin = 2 * min(window_starts_us)
-    top = 2 * end_us - origin
-    span = top + 1
-    assert n_stores * span < _INT63, "too many stores in one chunk: lower chunk_rows"
-    store = segments.store
-    base = store * span
-    # start_hus may be MIN_HUS: clip before shifting. Combined keys store * span + time.
-    lo = np.clip(segments.start_hus, origin, origin + top)
-    lo -= origin
-    lo += base
-    last = np.append(store[1:] != store[:-1], True)
-    hi = np.append(lo[1:], 0)
-    hi[last] = base[last] + top
-    hi -= lo  # the length of each segment within the range
-    hi *= segments.active
-    before = np.cumsum(hi)
-    before -= hi  # active time before each segment's start
-    active_now = segments.active.astype(np.int64)
-
-    def active_before(key: NDArray[np.int64]) -> NDArray[np.int64]:
-        j = np.searchsorted(lo, key, side="right") - 1
-        at: NDArray[np.int64] = before[j] + active_now[j] * (key - lo[j])
-        return at
-
-    bounds = np.searchsorted(intervals.store, np.arange(n_stores + 1))
-    interval_base = intervals.store * span
-    start = 2 * intervals.start_us - origin
-    end = 2 * intervals.end_us - origin
-    out = []
-    for start_us in window_starts_us:
-        x = 2 * start_us - origin
-        a = np.clip(start, x, top)
-        a += interval_base
-        b = np.clip(end, x, top)
-        b += interval_base
-        business = _per_store(b - a, bounds)
-        active = _per_store(active_before(b) - active_before(a), bounds)
-        out.append(WindowTotals(business, active))
-    return out
+    """:func:`window_totals` of one chunk: stores ``0..n_stores-1``, all measured at once
+    (the :class:`~storemon.engine.overlap.Overlap` of its state segments and intervals)."""
+    state = Overlap(
+        segments.store,
+        segments.start_hus,
+        (segments.active,),
+        intervals,
+        n_stores,
+        min(window_starts_us),
+        end_us,
+    )
+    return [
+        WindowTotals(total.business_hus, total.flagged_hus[0])
+        for total in state.totals(window_starts_us)
+    ]

@@ -101,9 +101,11 @@ class PollChunk:
         return PollArrays(self.store_ids, store, key, on.view(bool), first)
 
 
-def _cuts(store_at: NDArray[np.int64], n_stores: int) -> NDArray[np.int64]:
-    """Store numbers where chunks start (from every k-th row's store), 0 and n_stores included."""
-    return np.unique(np.concatenate(([0], store_at, [n_stores]))).astype(np.int64)
+def _cuts(store_at: NDArray[np.int64], n_stores: int, max_stores: int) -> NDArray[np.int64]:
+    """Store numbers where chunks start (from every k-th row's store, and at least every
+    ``max_stores`` stores), 0 and n_stores included."""
+    every = np.arange(0, n_stores, max(max_stores, 1), dtype=np.int64)
+    return np.unique(np.concatenate(([0], store_at, every, [n_stores]))).astype(np.int64)
 
 
 def _bounds(cuts: NDArray[np.int64], rows: NDArray[np.int64]) -> list[tuple[int, int, int, int]]:
@@ -187,8 +189,15 @@ def encode_polls(polls: pa.Table, as_of_us: int | None, workers: int = 1) -> Enc
     return EncodedPolls(store_ids, segments, time_us, active, t_min, t_max)
 
 
-def sort_polls(encoded: EncodedPolls, chunk_rows: int, *, by_row: bool = False) -> list[PollChunk]:
-    """Sorted by (store, time), in chunks of whole stores of about ``chunk_rows`` polls.
+def sort_polls(
+    encoded: EncodedPolls,
+    chunk_rows: int,
+    *,
+    by_row: bool = False,
+    max_stores: int = 1 << 62,
+) -> list[PollChunk]:
+    """Sorted by (store, time), in chunks of whole stores of about ``chunk_rows`` polls and at
+    most ``max_stores`` stores.
 
     Fast path: one packed int64 key per poll and its sort are the only full-size work;
     unpacking into arrays happens per chunk (:meth:`PollChunk.arrays`), which raises
@@ -209,7 +218,7 @@ def sort_polls(encoded: EncodedPolls, chunk_rows: int, *, by_row: bool = False) 
         packed = _pack(encoded.segments, time_us, active, bits, t_min)
         packed.sort()
         shift = bits + 1
-        cuts = _cuts(packed[::chunk_rows] >> shift, n_stores)
+        cuts = _cuts(packed[::chunk_rows] >> shift, n_stores, max_stores)
         rows = np.searchsorted(packed, cuts << shift)
         return [
             PollChunk(f, t, ids[f:t], packed[a:b], None, bits, t_min)
@@ -232,7 +241,7 @@ def sort_polls(encoded: EncodedPolls, chunk_rows: int, *, by_row: bool = False) 
     store = store[order]
     time_us = time_us[order]
     active = active[order]
-    cuts = _cuts(store[::chunk_rows], n_stores)
+    cuts = _cuts(store[::chunk_rows], n_stores, max_stores)
     rows = np.searchsorted(store, cuts)
     chunks = []
     for f, t, a, b in _bounds(cuts, rows):  # per chunk of stores

@@ -1,56 +1,83 @@
-"""compute_report: the public entry point of the engine."""
+"""compute_report: the report of SPEC.md, Part 1 and the windows and columns of Part 2."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from storemon.engine.hours import chunk_intervals, hours_index
-from storemon.engine.measure import WindowTotals, chunk_totals, join_totals
-from storemon.engine.polls import PollChunk, SameInstant, encode_polls, sort_polls
+from storemon.engine.csvout import table_csv
+from storemon.engine.observed import observation
+from storemon.engine.options import DEFAULT_WINDOWS, ReportOptions, Window
+from storemon.engine.outages import OutageTotals, outage_totals, outages
+from storemon.engine.overlap import Overlap, Totals
+from storemon.engine.run import CHUNK_ROWS, DEFAULT_WORKERS, Chunk, measure_chunks
 from storemon.engine.states import state_segments
-from storemon.engine.zones import to_datetime, to_us
-from storemon.errors import InvalidRequest
-from storemon.schema import REPORT, REPORT_COLUMNS, Interpolation
+from storemon.engine.zones import to_datetime
+from storemon.schema import REPORT, Interpolation
 
-US_PER_HOUR = 3_600_000_000
-T = TypeVar("T")
-_join = cast("Callable[..., pa.Array[Any]]", pc.binary_join_element_wise)
-#: The windows, as (length, unit of the reported number), both in microseconds.
-WINDOWS = (
-    ("last_hour", US_PER_HOUR, 60_000_000),
-    ("last_day", 24 * US_PER_HOUR, US_PER_HOUR),
-    ("last_week", 168 * US_PER_HOUR, US_PER_HOUR),
-)
+#: The Part 1 windows as (name, length, unit of the reported number), in microseconds.
+WINDOWS: Final = tuple((w.name, w.length_us, w.unit_us) for w in DEFAULT_WINDOWS)
 
-
-#: Polls per chunk of stores: each chunk's arrays (a few MB) stay in the CPU caches.
-CHUNK_ROWS = 1 << 17
-#: Threads measuring chunks (numpy and pyarrow release the GIL).
-DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
+__all__ = [
+    "CHUNK_ROWS",
+    "DEFAULT_WORKERS",
+    "WINDOWS",
+    "Report",
+    "compute_report",
+    "hundredths",
+    "report_columns",
+    "report_csv",
+]
 
 
 @dataclass(frozen=True)
 class Report:
-    """A computed report: the table (schema.REPORT, sorted by store_id) and the as_of used."""
+    """A computed report: the table (sorted by store_id) and the as_of used.
+
+    ``stale_store_ids`` are the reported stores with no poll within ``observed_within`` of
+    the longest window: every figure of theirs is extrapolated from an older poll.
+    """
 
     table: pa.Table
     as_of: datetime | None  # None when there were no polls at or before as_of
+    stale_store_ids: pa.Array[Any] = field(default_factory=lambda: pa.array([], pa.string()))
 
 
 def hundredths(duration_hus: NDArray[np.int64], unit_us: int) -> NDArray[np.int64]:
     """An exact duration (half-µs) in hundredths of ``unit_us``, rounded half up."""
     unit_hus = 2 * unit_us
     return (duration_hus * 100 + unit_hus // 2) // unit_hus
+
+
+def report_columns(options: ReportOptions) -> list[str]:
+    """The report's columns in SPEC order for these options."""
+    groups = ["uptime", "downtime"]
+    if options.extended:
+        groups += ["unobserved", "outages", "longest_outage"]
+    return ["store_id"] + [f"{group}_{w.name}" for group in groups for w in options.windows]
+
+
+def _schema(options: ReportOptions) -> pa.Schema:
+    if options == ReportOptions():
+        return REPORT
+    fields: list[pa.Field[Any]] = [pa.field("store_id", pa.string(), nullable=False)]
+    for name in report_columns(options)[1:]:
+        kind: pa.DataType = pa.int64() if name.startswith("outages_") else pa.float64()
+        fields.append(pa.field(name, kind, nullable=False))
+    return pa.schema(fields)
+
+
+@dataclass(frozen=True)
+class _ChunkReport:
+    state: list[Totals]  # per window: business, active
+    observed: list[Totals] | None  # per window: business, unobserved, unobserved and active
+    outages: list[OutageTotals] | None
+    stale: NDArray[np.int64]  # the stores (run numbers) without a recent poll
 
 
 def compute_report(
@@ -60,90 +87,112 @@ def compute_report(
     *,
     as_of: datetime | None = None,
     interpolation: Interpolation = "nearest",
+    options: ReportOptions | None = None,
     workers: int = DEFAULT_WORKERS,
     chunk_rows: int = CHUNK_ROWS,
 ) -> Report:
     """The SPEC.md report for every store in ``polls`` with a poll at or before ``as_of``.
 
-    ``as_of=None`` means the latest poll; a naive ``as_of`` is UTC. The stores are
-    measured in chunks of about ``chunk_rows`` polls on ``workers`` threads; neither
-    changes the result.
+    ``as_of=None`` means the latest poll; a naive ``as_of`` is UTC. ``options`` chooses the
+    windows, the extended columns and the accounting of unobserved time (default: the Part 1
+    report). The stores are measured in chunks of about ``chunk_rows`` polls on ``workers``
+    threads; neither changes the result.
     """
-    if interpolation not in ("nearest", "previous"):
-        raise InvalidRequest(
-            f"unknown interpolation {interpolation!r}: use 'nearest' or 'previous'"
-        )
-    encoded = encode_polls(polls, None if as_of is None else to_us(as_of), workers)
-    store_ids = encoded.store_ids
-    if len(store_ids) == 0:
-        return Report(REPORT.empty_table(), None)
-    as_of_us = encoded.t_max if as_of is None else to_us(as_of)
-    starts = [as_of_us - length for _, length, _ in WINDOWS]
-    with ThreadPoolExecutor(max_workers=workers) if workers > 1 else _Inline() as pool:
-        # hours and zones are looked up while the polls are sorted
-        looked_up = pool.submit(hours_index, hours, timezones, store_ids, min(starts), as_of_us)
-        chunks = sort_polls(encoded, chunk_rows)
-        index = looked_up.result()
-
-        def measure(chunk: PollChunk) -> list[WindowTotals]:
-            segments = state_segments(chunk.arrays(), interpolation)
-            intervals = chunk_intervals(index, chunk.first, chunk.stop)
-            return chunk_totals(segments, intervals, chunk.stop - chunk.first, starts, as_of_us)
-
-        try:
-            measured = list(pool.map(measure, chunks))
-        except SameInstant:  # polls of a store at one instant: keep the later row's
-            chunks = sort_polls(encoded, chunk_rows, by_row=True)
-            measured = list(pool.map(measure, chunks))
-        del encoded, chunks
-        totals = join_totals(measured, len(WINDOWS))
-    up = {}
-    down = {}
-    for (name, _, unit_us), total in zip(WINDOWS, totals, strict=True):
-        up[f"uptime_{name}"] = hundredths(total.active_hus, unit_us) / 100
-        down[f"downtime_{name}"] = hundredths(total.inactive_hus, unit_us) / 100
-    columns = {"store_id": store_ids, **up, **down}
-    table = pa.table([columns[name] for name in REPORT_COLUMNS], schema=REPORT)
-    return Report(table, to_datetime(as_of_us))
-
-
-class _Inline(Executor):
-    """An executor that runs each call at once in the calling thread (``workers=1``)."""
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        future: Future[T] = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
-def _two_decimals(values: pa.ChunkedArray[Any]) -> pa.Array[Any]:
-    """Non-negative floats as text with exactly two decimals (``1.7``: ``1.70``)."""
-    q = np.rint(np.asarray(values.to_numpy(), dtype=np.float64) * 100).astype(np.int64)
-    whole = pa.array(q // 100).cast(pa.string())
-    frac = pc.utf8_lpad(pa.array(q % 100).cast(pa.string()), width=2, padding="0")
-    return _join(whole, frac, ".")
-
-
-def _csv_field(ids: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.Array[Any]:
-    """Store ids as CSV fields: quoted (quotes doubled) only when they need it."""
-    ids = pc.cast(ids, pa.string())
-    if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks()
-    quoted = _join('"', pc.replace_substring(ids, '"', '""'), '"', "")
-    return cast(
-        "pa.Array[Any]", pc.if_else(pc.match_substring_regex(ids, r'[",\r\n]'), quoted, ids)
+    options = options or ReportOptions()
+    windows = options.windows
+    measured = measure_chunks(
+        polls,
+        hours,
+        timezones,
+        lambda chunk: _measure(chunk, interpolation, options),
+        as_of=as_of,
+        span_us=options.longest_us,
+        interpolation=interpolation,
+        workers=workers,
+        chunk_rows=chunk_rows,
     )
+    if measured is None:
+        return Report(_schema(options).empty_table(), None)
+    parts = measured.results
+    columns: dict[str, object] = {"store_id": measured.store_ids}
+    for w, window in enumerate(windows):
+        business = _joined([part.state[w].business_hus for part in parts])
+        active = _joined([part.state[w].flagged_hus[0] for part in parts])
+        inactive = business - active
+        if options.unobserved == "exclude":
+            observed = [part.observed[w] for part in parts if part.observed is not None]
+            unobserved_active = _joined([total.flagged_hus[1] for total in observed])
+            unobserved = _joined([total.flagged_hus[0] for total in observed])
+            active = active - unobserved_active
+            inactive = inactive - (unobserved - unobserved_active)
+        columns[f"uptime_{window.name}"] = _rounded(active, window)
+        columns[f"downtime_{window.name}"] = _rounded(inactive, window)
+    if options.extended:
+        for w, window in enumerate(windows):
+            unobserved = _joined(
+                [part.observed[w].flagged_hus[0] for part in parts if part.observed is not None]
+            )
+            columns[f"unobserved_{window.name}"] = _rounded(unobserved, window)
+        for w, window in enumerate(windows):
+            columns[f"outages_{window.name}"] = _joined(
+                [part.outages[w].count for part in parts if part.outages is not None]
+            )
+        for w, window in enumerate(windows):
+            longest = _joined(
+                [part.outages[w].longest_hus for part in parts if part.outages is not None]
+            )
+            columns[f"longest_outage_{window.name}"] = _rounded(longest, window)
+    schema = _schema(options)
+    table = pa.table([columns[name] for name in schema.names], schema=schema)
+    stale = _joined([part.stale for part in parts])
+    return Report(table, to_datetime(measured.as_of_us), measured.store_ids.take(stale))
+
+
+def _measure(chunk: Chunk, interpolation: Interpolation, options: ReportOptions) -> _ChunkReport:
+    """One chunk: the state overlap's totals, and what the options add."""
+    starts = [chunk.hi_us - window.length_us for window in options.windows]
+    segments = state_segments(chunk.polls, interpolation)
+    state = Overlap(
+        segments.store,
+        segments.start_hus,
+        (segments.active,),
+        chunk.intervals,
+        chunk.n_stores,
+        chunk.lo_us,
+        chunk.hi_us,
+    )
+    observed = None
+    if options.needs_observation:
+        seen = observation(chunk.polls, interpolation, options.observed_within_us)
+        observed = Overlap(
+            seen.store,
+            seen.start_hus,
+            (seen.unobserved, seen.unobserved_active),
+            chunk.intervals,
+            chunk.n_stores,
+            chunk.lo_us,
+            chunk.hi_us,
+        ).totals(starts)
+    found = None
+    if options.extended:
+        found = outage_totals(outages(state), chunk.n_stores, starts)
+    latest = chunk.polls.time_us[chunk.polls.first[1:] - 1]  # each store's last poll
+    stale = np.flatnonzero(latest < chunk.lo_us - options.observed_within_us) + chunk.first
+    return _ChunkReport(state.totals(starts), observed, found, stale)
+
+
+def _joined(parts: list[NDArray[np.int64]]) -> NDArray[np.int64]:
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts)
+
+
+def _rounded(duration_hus: NDArray[np.int64], window: Window) -> NDArray[np.float64]:
+    rounded: NDArray[np.float64] = hundredths(duration_hus, window.unit_us) / 100
+    return rounded
 
 
 def report_csv(table: pa.Table) -> bytes:
-    """The report as CSV bytes: header, SPEC column order, values with exactly two decimals.
-
-    Lines end in ``\\n``; a store id is quoted only when it holds a comma, quote or newline.
-    """
-    header = ",".join(REPORT_COLUMNS) + "\n"
-    if table.num_rows == 0:
-        return header.encode()
-    fields = [_csv_field(table.column("store_id"))]
-    fields += [_two_decimals(table.column(name)) for name in REPORT_COLUMNS[1:]]
-    lines = _join(*fields, ",")
-    return (header + "\n".join(cast("list[str]", lines.to_pylist())) + "\n").encode()
+    """The report as CSV bytes: header, the table's columns in order, durations with exactly
+    two decimals, counts as integers (see :mod:`storemon.engine.csvout`)."""
+    return table_csv(table)

@@ -11,7 +11,7 @@ few dates that contain a transition is each distinct wall time resolved on its o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -146,6 +146,113 @@ class ZoneDays:
         return utc
 
 
+_HOUR_US = 3_600_000_000
+_PROBE_STEP_US = 6 * _HOUR_US
+_US_PER_S = 1_000_000
+_UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_US = -62_135_596_800 * _US_PER_S + US_PER_DAY  # a day after 0001-01-01
+_LAST_US = 253_402_214_400 * _US_PER_S - 2 * US_PER_DAY  # two days before 10000-01-01
+
+
+def _utc_offset_us(zone: ZoneInfo, instant_us: int) -> int:
+    """The zone's UTC offset at a UTC instant (clamped into datetime's range)."""
+    instant_us = min(max(instant_us, _FIRST_US), _LAST_US)
+    offset = (_UTC_EPOCH + timedelta(microseconds=instant_us)).astimezone(zone).utcoffset()
+    assert offset is not None
+    return offset // _ONE_US
+
+
+def offset_changes(zone: ZoneInfo, lo_us: int, hi_us: int) -> list[tuple[int, int]]:
+    """(instant, offset) where the zone's offset takes a new value, over ``[lo_us, hi_us]``.
+
+    The first entry is ``lo_us`` with the offset in force there. Offsets are sampled every
+    six hours and each change is found to the second by bisection (tzdata's transitions
+    fall on whole seconds; two changes within six hours that cancel out would be missed,
+    as in :class:`ZoneDays`).
+    """
+    changes = [(lo_us, _utc_offset_us(zone, lo_us))]
+    at, offset = lo_us, changes[0][1]
+    while at < hi_us:
+        probe = min(at + _PROBE_STEP_US, hi_us)
+        probed = _utc_offset_us(zone, probe)
+        if probed != offset:
+            low, high = at // _US_PER_S, -(-probe // _US_PER_S)  # offset(low) old, (high) new
+            while high - low > 1:
+                middle = (low + high) // 2
+                if _utc_offset_us(zone, middle * _US_PER_S) == offset:
+                    low = middle
+                else:
+                    high = middle
+            changed = max(high * _US_PER_S, lo_us)
+            offset = _utc_offset_us(zone, changed)
+            changes.append((changed, offset))
+            probe = changed
+        at = probe
+    return changes
+
+
+class LocalHours:
+    """Where the local (weekday, hour) changes, per zone, over a range of UTC instants.
+
+    For each zone: the sorted UTC instants at which a local wall-clock hour begins (each
+    hour start, and each offset change), from at or before ``lo_us`` to after ``hi_us``,
+    with the bucket ``weekday * 24 + hour`` (0 = Monday 00) of the hour that begins there.
+    A repeated hour (clocks go back) gives two stretches with one bucket; a skipped hour
+    gives none. Keys are ``zone * span + (instant - base)``, one sorted array for all zones.
+    """
+
+    def __init__(self, zones: Sequence[ZoneInfo], lo_us: int, hi_us: int) -> None:
+        start = (lo_us // _HOUR_US - 1) * _HOUR_US
+        stop = (-(-hi_us // _HOUR_US) + 1) * _HOUR_US
+        self.base = start
+        self.span = stop - start + 1
+        keys, buckets = [], []
+        for z, zone in enumerate(zones):  # per zone and offset stretch, not per store
+            changes = offset_changes(zone, start, stop)
+            bounds = [at for at, _ in changes[1:]] + [stop + 1]
+            instants, offsets = [], []
+            for (at, offset), end in zip(changes, bounds, strict=True):
+                first = -(-(at + offset) // _HOUR_US) * _HOUR_US - offset  # next local hour
+                hours = np.arange(first, end, _HOUR_US, dtype=np.int64)
+                if len(hours) == 0 or hours[0] != at:  # a stretch starts a local hour too
+                    hours = np.insert(hours, 0, at)
+                instants.append(hours)
+                offsets.append(np.full(len(hours), offset, dtype=np.int64))
+            instant = np.concatenate(instants)
+            local_hour = (instant + np.concatenate(offsets)) // _HOUR_US
+            weekday = (local_hour // 24 + 3) % 7  # 1970-01-01 was a Thursday
+            keys.append(z * self.span + (instant - start))
+            buckets.append(weekday * 24 + local_hour % 24)
+        self.keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+        self.buckets = np.concatenate(buckets) if buckets else np.zeros(0, dtype=np.int64)
+
+    def split(
+        self,
+        zone_code: NDArray[np.int64],
+        start_us: NDArray[np.int64],
+        end_us: NDArray[np.int64],
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        """Intervals cut at local hour starts: (interval row, start, end, bucket) per piece."""
+        a = zone_code * self.span + (start_us - self.base)
+        b = zone_code * self.span + (end_us - self.base)
+        first = np.searchsorted(self.keys, a, side="right") - 1
+        last = np.searchsorted(self.keys, b, side="left") - 1
+        count = last - first + 1
+        row = np.repeat(np.arange(len(a)), count)
+        offsets = np.cumsum(count) - count
+        k = first[row] + (np.arange(len(row)) - offsets[row])
+        piece_start = np.maximum(self.keys[k], a[row])
+        piece_end = np.minimum(self.keys[k + 1], b[row])
+        shift = zone_code[row] * self.span - self.base
+        keep = piece_end > piece_start
+        return (
+            row[keep],
+            (piece_start - shift)[keep],
+            (piece_end - shift)[keep],
+            self.buckets[k][keep],
+        )
+
+
 def wall_to_utc_us(
     zones: Sequence[ZoneInfo],
     zone_code: NDArray[np.int64],
@@ -168,8 +275,10 @@ def epoch_day(instant_us: int) -> int:
 
 
 __all__ = [
+    "LocalHours",
     "ZoneDays",
     "epoch_day",
+    "offset_changes",
     "store_zones",
     "to_datetime",
     "to_us",

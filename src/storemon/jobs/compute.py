@@ -31,10 +31,10 @@ from typing import Final, Protocol
 import pyarrow as pa
 import pyarrow.ipc
 
-from storemon.engine import compute_report, report_csv
 from storemon.errors import ReportWorkerError
+from storemon.jobs.outputs import JobSpec, compute_output, inputs_for
 from storemon.pids import pid_alive
-from storemon.store.base import DataStore, JobRecord
+from storemon.store.base import DataStore, JobRecord, ReportInputs
 
 __all__ = [
     "Compute",
@@ -42,6 +42,7 @@ __all__ = [
     "InThreadCompute",
     "ProcessCompute",
     "compute_tables",
+    "read_inputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,21 +77,33 @@ def compute_tables(
     """Run the engine on a job's inputs (in this process or a worker process).
 
     ``job.as_of_requested`` None means the latest poll of ``polls``, which is the
-    latest stored (the inputs hold it). ``job.options`` is not read here yet.
+    latest stored (the inputs hold it); ``job.options`` says what to compute
+    (:class:`~storemon.jobs.outputs.JobSpec`: the report with its windows and Part 2
+    choices, the outage list or the profile).
     """
-    report = compute_report(
-        polls, hours, timezones, as_of=job.as_of_requested, interpolation=job.interpolation
+    done = compute_output(
+        polls,
+        hours,
+        timezones,
+        spec=JobSpec.from_json(job.options),
+        as_of=job.as_of_requested,
+        interpolation=job.interpolation,
     )
     return ComputedReport(
-        csv=report_csv(report.table), row_count=report.table.num_rows, as_of_used=report.as_of
+        csv=done.csv, row_count=done.row_count, as_of_used=done.as_of_used, summary=done.summary
     )
+
+
+def read_inputs(store: DataStore, job: JobRecord) -> ReportInputs:
+    """The inputs of ``job``: polls as far back as its output looks."""
+    return inputs_for(store, JobSpec.from_json(job.options), job.as_of_requested)
 
 
 class InThreadCompute:
     """Read the inputs in bulk and run the engine on them, in the calling thread."""
 
     def __call__(self, store: DataStore, job: JobRecord) -> ComputedReport:
-        inputs = store.report_inputs(job.as_of_requested)
+        inputs = read_inputs(store, job)
         return compute_tables(inputs.polls, inputs.hours, inputs.timezones, job)
 
     def close(self) -> None:
@@ -213,7 +226,7 @@ class ProcessCompute:
         self._executor().submit(_warm)
 
     def __call__(self, store: DataStore, job: JobRecord) -> ComputedReport:
-        inputs = store.report_inputs(job.as_of_requested)
+        inputs = read_inputs(store, job)
         size = sum(getattr(inputs, name).nbytes for name in _TABLES)
         with tempfile.TemporaryDirectory(
             prefix=f"{_HANDOVER_PREFIX}{os.getpid()}-", dir=_handover_dir(size)

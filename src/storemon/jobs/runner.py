@@ -39,6 +39,7 @@ from storemon.errors import (
 from storemon.jobs.compute import Compute, InThreadCompute
 from storemon.jobs.leases import dead_here, new_owner_id
 from storemon.jobs.memory import JobMemory
+from storemon.jobs.summary import stored_warnings
 from storemon.schema import Interpolation
 from storemon.store.base import JobRecord, Store
 
@@ -403,14 +404,15 @@ class ReportJobs:
             final = self._execute(job)
         except Exception as error:  # the database failed while recording the outcome
             log.exception("report %s: could not record its outcome", job.id)
-            shown = error.public if isinstance(error, StoreError) else str(error)
-            final = self._record_lost(job, f"could not store the report: {shown}")
+            final = self._record_lost(job, f"could not store the report: {_shown(error)}")
         self._memory.drop(job.id)
         if final is None:
             return
         seconds = time.perf_counter() - started
         self._seconds_per_job = 0.8 * self._seconds_per_job + 0.2 * seconds
-        log.info("report %s %s in %.3f s", job.id, final.status, seconds)
+        log.info("report %s %s in %.3f s (%s rows)", job.id, final.status, seconds, final.row_count)
+        for _, message in stored_warnings(final.summary):
+            log.warning("report %s: %s", job.id, message)
         self._memory.finished(final)
         if self._on_finished is not None:
             try:
@@ -440,7 +442,7 @@ class ReportJobs:
             computed = self._compute(self.store, running)
         except StoreError as error:  # the job's error is shown to clients: no URL in it
             log.error("report %s failed: %s", job.id, error)
-            return self._fail(running, error.public)
+            return self._fail(running, _shown(error))
         except StoremonError as error:
             return self._fail(running, str(error))
         except Exception as error:
@@ -494,3 +496,12 @@ class ReportJobs:
 
 def _finished(job: JobRecord) -> datetime:
     return job.finished_at if job.finished_at is not None else job.created_at
+
+
+def _shown(error: BaseException) -> str:
+    """An error as a job keeps it (polls show it): a StoreError by its public text where
+    the store wrote one (the stores do for every driver error: no URL, user or host);
+    storemon's own StoreErrors name nothing of the database and are kept whole."""
+    if isinstance(error, StoreError) and error.public is not None:
+        return error.public
+    return str(error)

@@ -10,6 +10,7 @@ from storemon.store.base import (
     JobStore,
     ReportInputs,
     Store,
+    StoreRange,
 )
 from storemon.store.urls import parse_url, redact_url
 
@@ -21,6 +22,7 @@ __all__ = [
     "JobStore",
     "ReportInputs",
     "Store",
+    "StoreRange",
     "open_store",
     "redact_url",
 ]

@@ -67,6 +67,33 @@ class IngestBatch:
 
 
 @dataclass(frozen=True)
+class StoreRange:
+    """Stores by id: those in ``[first, stop)`` in byte order (None: unbounded), or with
+    ``only`` the one store with exactly that id."""
+
+    first: str | None = None
+    stop: str | None = None
+    only: str | None = None
+
+    @classmethod
+    def one(cls, store_id: str) -> StoreRange:
+        return cls(only=store_id)
+
+    def sql(self, column: str, mark: str) -> tuple[str, dict[str, object]]:
+        """A SQL condition on ``column`` and its named parameters; ``mark`` formats a
+        parameter name as the driver wants it (``$name``, ``%(name)s``)."""
+        params = {"range_first": self.first, "range_stop": self.stop, "range_only": self.only}
+        terms = [
+            f"{column} >= {mark.format('range_first')}" if self.first is not None else "",
+            f"{column} < {mark.format('range_stop')}" if self.stop is not None else "",
+            f"{column} = {mark.format('range_only')}" if self.only is not None else "",
+        ]
+        used = [term for term in terms if term]
+        wanted: dict[str, object] = {k: v for k, v in params.items() if v is not None}
+        return (" AND ".join(used) if used else "TRUE"), wanted
+
+
+@dataclass(frozen=True)
 class ReportInputs:
     """What the engine needs for one report, read in bulk.
 
@@ -146,15 +173,25 @@ class DataStore(_Database, Protocol):
         ...
 
     def report_inputs(
-        self, as_of: datetime | None, *, lookback: timedelta = LOOKBACK
+        self,
+        as_of: datetime | None,
+        *,
+        lookback: timedelta = LOOKBACK,
+        stores: StoreRange | None = None,
     ) -> ReportInputs:
         """Polls in ``(as_of - lookback, as_of]`` plus each store's last poll before
-        (``store_id`` dictionary-coded), all hours and zones, for a report at ``as_of``
-        (latest poll if None). ``lookback`` is positive and at most :data:`MAX_LOOKBACK`."""
+        (``store_id`` dictionary-coded), hours and zones, for a report at ``as_of``
+        (latest poll if None; the latest of all stores even when ``stores`` selects
+        some). ``lookback`` is positive and at most :data:`MAX_LOOKBACK`. ``stores``
+        reads only those stores' rows (one store, or a range of ids: a partition)."""
         ...
 
     def latest_poll_utc(self) -> datetime | None:
         """The latest poll instant stored, or None when there are no polls."""
+        ...
+
+    def latest_ingest_utc(self) -> datetime | None:
+        """When the latest ingest was stored (any source), or None before the first."""
         ...
 
     def counts(self) -> dict[str, int]:

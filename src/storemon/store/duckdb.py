@@ -45,6 +45,7 @@ from storemon.store.base import (
     LOOKBACK,
     IngestBatch,
     ReportInputs,
+    StoreRange,
     check_lookback,
     lookback_cutoff,
 )
@@ -333,34 +334,52 @@ class DuckDBStore(JobTable):
         conn.execute("DROP TABLE _zones_staged")
 
     def report_inputs(
-        self, as_of: datetime | None, *, lookback: timedelta = LOOKBACK
+        self,
+        as_of: datetime | None,
+        *,
+        lookback: timedelta = LOOKBACK,
+        stores: StoreRange | None = None,
     ) -> ReportInputs:
-        """Polls in (as_of - lookback, as_of] plus each store's last before, all hours and zones."""
+        """Polls in (as_of - lookback, as_of] plus each store's last before, hours and zones
+        (of ``stores`` only, when given)."""
         check_lookback(lookback)
+        chosen, params = (stores or StoreRange()).sql("store_id", "${}")
         with self._reader("read the report inputs") as cur:
             cur.execute("BEGIN TRANSACTION")  # one snapshot for all three tables
             used = to_utc(as_of) if as_of is not None else self._latest(cur)
             if used is None:
                 polls = schema.empty(CODED_POLLS)
             else:
-                params = {
+                cut = {
+                    **params,
                     "as_of": to_naive_utc(used),
                     "cutoff": to_naive_utc(lookback_cutoff(used, lookback)),
                 }
+                codes = (
+                    ""
+                    if stores is None
+                    else (f" AND store_code IN (SELECT code FROM stores WHERE {chosen})")
+                )
                 rows = cur.sql(
                     "SELECT store_code, timestamp_utc, active FROM polls"
-                    " WHERE timestamp_utc > $cutoff AND timestamp_utc <= $as_of"
+                    f" WHERE timestamp_utc > $cutoff AND timestamp_utc <= $as_of{codes}"
                     " UNION ALL"
                     " SELECT store_code, max(timestamp_utc), arg_max(active, timestamp_utc)"
-                    " FROM polls WHERE timestamp_utc <= $cutoff GROUP BY store_code",
-                    params=params,
+                    f" FROM polls WHERE timestamp_utc <= $cutoff{codes} GROUP BY store_code",
+                    params=cut,
                 ).to_arrow_table()
-                stores = cur.sql("SELECT code, store_id FROM stores").to_arrow_table()
-                polls = coded_polls(rows, stores)
+                known = cur.sql(
+                    f"SELECT code, store_id FROM stores WHERE {chosen}", params=params
+                ).to_arrow_table()
+                polls = coded_polls(rows, known)
             hours = cur.sql(
                 "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours"
+                f" WHERE {chosen}",
+                params=params,
             ).to_arrow_table()
-            zones = cur.sql("SELECT store_id, timezone_str FROM timezones").to_arrow_table()
+            zones = cur.sql(
+                f"SELECT store_id, timezone_str FROM timezones WHERE {chosen}", params=params
+            ).to_arrow_table()
             cur.execute("COMMIT")
         return ReportInputs(
             polls=polls,
@@ -378,6 +397,12 @@ class DuckDBStore(JobTable):
         """The latest poll instant stored, or None."""
         with self._reader("read the latest poll") as cur:
             return self._latest(cur)
+
+    def latest_ingest_utc(self) -> datetime | None:
+        """When the latest ingest was stored, or None."""
+        with self._reader("read the latest ingest") as cur:
+            row = _one(cur, "SELECT max(ingested_at) FROM ingests")
+        return None if row is None or row[0] is None else to_utc(row[0])
 
     def counts(self) -> dict[str, int]:
         """Row counts; ``stores`` is the number of distinct stores with polls."""

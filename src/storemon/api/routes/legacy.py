@@ -4,24 +4,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from storemon.api.deps import (
-    Services,
-    csv_response,
-    failed_response,
-    find_job,
-    find_result,
-    json_body,
-    report_parameters,
-    running_response,
-    services,
-    valid_report_id,
-)
-from storemon.api.errors import ERROR_RESPONSES, ErrorBody
+from storemon.api.deps import ReportIdBodyDep, ReportRequestBodyDep, ServicesDep
+from storemon.api.errors import echo, error_responses
+from storemon.api.params import report_parameters, valid_report_id
+from storemon.api.responses import report_answer
 from storemon.api.schemas import (
+    AS_OF_PATTERN,
+    MAX_AS_OF_LENGTH,
+    MAX_REPORT_ID_LENGTH,
+    REPORT_ID_PATTERN,
     CompleteJson,
     FailedReport,
     ReportIdRequest,
@@ -41,36 +36,79 @@ _TRIGGER_BODY = {
         "content": {"application/json": {"schema": ReportRequest.model_json_schema()}},
     }
 }
-_GET_BODY = {
+_ID_BODY = ReportIdRequest.model_json_schema()
+_GET_BODY = {  # the POST form: the id is required in the body (GET takes it in the query)
     "requestBody": {
-        "required": False,
-        "content": {"application/json": {"schema": ReportIdRequest.model_json_schema()}},
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    **_ID_BODY,
+                    "properties": {
+                        **_ID_BODY["properties"],
+                        "report_id": {
+                            "type": "string",
+                            "maxLength": MAX_REPORT_ID_LENGTH,
+                            "pattern": REPORT_ID_PATTERN,
+                            "description": "The id returned by /trigger_report.",
+                        },
+                    },
+                    "required": ["report_id"],
+                }
+            }
+        },
     }
 }
 
 
+def refine_openapi(document: dict[str, Any]) -> None:
+    """Document one form per method: GET takes the query, POST the JSON body.
+
+    The server accepts both on both (the original clients mix them), but a value
+    given in both places must agree, which a schema cannot say; and the id that
+    ``/get_report`` needs in one place or the other is required in the form shown.
+    """
+    paths = document.get("paths", {})
+    for path in ("/trigger_report", "/get_report"):
+        post = paths.get(path, {}).get("post")
+        if post is not None:
+            post.pop("parameters", None)
+    get = paths.get("/get_report", {}).get("get")
+    if get is not None:
+        for parameter in get.get("parameters", []):
+            if parameter.get("name") == "report_id":
+                parameter["required"] = True
+
+
 async def trigger_report(
-    request: Request,
-    as_of: str | None = Query(None, description="Alternative to the body field."),
+    app: ServicesDep,
+    body: ReportRequestBodyDep,
+    as_of: str | None = Query(
+        None,
+        max_length=MAX_AS_OF_LENGTH,
+        json_schema_extra={"pattern": AS_OF_PATTERN},
+        description="The report's 'now' (SPEC timestamp); default: the latest poll.",
+    ),
     interpolation: Interpolation | None = Query(None, description="Alternative to the body."),
-    app: Services = Depends(services),
 ) -> TriggerResponse:
     """Start computing a report and return its id at once.
 
     An identical request on unchanged data (same as_of, interpolation and data
     version) returns the job already queued, running or complete.
     """
-    body = await json_body(request, ReportRequest)
-    as_of_utc, chosen = report_parameters(
-        app.settings, body, as_of=as_of, interpolation=interpolation
+    wanted = report_parameters(app.settings, body, as_of=as_of, interpolation=interpolation)
+    outcome = await run_in_threadpool(
+        app.jobs.trigger,
+        as_of=wanted.as_of,
+        interpolation=wanted.interpolation,
+        options=wanted.options.to_json(),
     )
-    outcome = await run_in_threadpool(app.jobs.trigger, as_of=as_of_utc, interpolation=chosen)
     app.metrics.report_triggered(reused=outcome.reused)
     return TriggerResponse(report_id=outcome.job.id, status=legacy_status(outcome.job.status))
 
 
 _GET_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **ERROR_RESPONSES,
+    **error_responses(400, 404, 410, 422, 503),
     200: {
         "description": "Complete: the CSV (or, with format=json, the CSV inside JSON).",
         "content": {
@@ -79,39 +117,31 @@ _GET_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     },
     202: {"model": RunningReport, "description": "Queued or running: poll again."},
-    404: {"model": ErrorBody, "description": "No report with this id."},
     500: {"model": FailedReport, "description": "The report failed."},
 }
 
 
 async def get_report(
-    request: Request,
-    report_id: str | None = Query(None, description="The id from /trigger_report."),
+    app: ServicesDep,
+    body: ReportIdBodyDep,
+    report_id: str | None = Query(
+        None,
+        max_length=MAX_REPORT_ID_LENGTH,
+        json_schema_extra={"pattern": REPORT_ID_PATTERN},
+        description="The id from /trigger_report.",
+    ),
     format: Literal["csv", "json"] | None = Query(None, description="`csv` (default) or `json`."),
-    app: Services = Depends(services),
 ) -> Response:
     """``Running`` (202) until the report is complete, then the CSV (200)."""
-    body = await json_body(request, ReportIdRequest)
     if body is not None and body.report_id and report_id and body.report_id != report_id:
         raise InvalidRequest(
-            f"report_id given twice ({report_id!r} in the query, {body.report_id!r} in the "
-            "body); give it once"
+            f"report_id given twice ({echo(report_id)} in the query, {echo(body.report_id)} "
+            "in the body); give it once"
         )
     chosen_id = valid_report_id(report_id or (body.report_id if body else None))
-    chosen_format = format or (body.format if body else None) or "csv"
-    job = await find_job(app.jobs, chosen_id)
-    if job.status == "failed":
-        return failed_response(job)
-    if job.status != "complete":
-        return running_response(job.id)
-    csv = await find_result(app.jobs, job.id)
-    if chosen_format == "json":
-        return Response(
-            CompleteJson(report_id=job.id, data=csv.decode()).model_dump_json(),
-            media_type="application/json",
-            headers={"X-Report-Status": "Complete"},
-        )
-    return csv_response(job.id, csv)
+    return await report_answer(
+        app.jobs, chosen_id, format=format or (body.format if body else None) or "csv"
+    )
 
 
 # Both methods on both paths, as the original clients use them; one operation id each.
@@ -121,7 +151,9 @@ for _method in ("POST", "GET"):
         trigger_report,
         methods=[_method],
         response_model=TriggerResponse,
-        responses=ERROR_RESPONSES,
+        responses=error_responses(400, 413, 422, 429, 503)
+        if _method == "POST"
+        else error_responses(400, 422, 429, 503),
         openapi_extra=_TRIGGER_BODY if _method == "POST" else None,
         summary="Start a report",
         operation_id=f"trigger_report_{_method.lower()}",
@@ -132,7 +164,9 @@ for _method in ("GET", "POST"):
         get_report,
         methods=[_method],
         response_model=None,
-        responses=_GET_REPORT_RESPONSES,
+        responses={**_GET_REPORT_RESPONSES, **error_responses(413)}
+        if _method == "POST"
+        else _GET_REPORT_RESPONSES,
         openapi_extra=_GET_BODY if _method == "POST" else None,
         summary="Poll a report; download it when complete",
         operation_id=f"get_report_{_method.lower()}",

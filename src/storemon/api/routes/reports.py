@@ -2,40 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from storemon.api.deps import (
-    Services,
-    csv_response,
-    failed_response,
-    find_job,
-    find_result,
-    json_body,
-    report_parameters,
-    running_response,
-    services,
-    valid_report_id,
+from storemon.api.deps import ReportRequestBodyDep, ServicesDep
+from storemon.api.errors import error_responses
+from storemon.api.params import report_parameters, valid_report_id
+from storemon.api.responses import find_job, report_answer
+from storemon.api.schemas import (
+    MAX_REPORT_ID_LENGTH,
+    FailedReport,
+    ReportInfo,
+    ReportRequest,
+    RunningReport,
+    report_info,
 )
-from storemon.api.errors import ERROR_RESPONSES, ErrorBody
-from storemon.api.schemas import FailedReport, ReportInfo, ReportRequest, RunningReport, report_info
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No report with this id."}
-}
-_REPORT_ID = Path(description="The report's id.", max_length=128)
+_REPORT_ID = Path(description="The report's id.", max_length=MAX_REPORT_ID_LENGTH)
 
 
 @router.post(
     "",
     status_code=202,
     response_model=ReportInfo,
-    responses=ERROR_RESPONSES,
+    responses=error_responses(400, 413, 422, 429, 503),
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -44,12 +37,16 @@ _REPORT_ID = Path(description="The report's id.", max_length=128)
     },
     summary="Start a report",
 )
-async def create_report(request: Request, app: Services = Depends(services)) -> JSONResponse:
+async def create_report(app: ServicesDep, body: ReportRequestBodyDep) -> JSONResponse:
     """202 with the job and ``Location: /reports/{id}``; identical requests on unchanged
     data return the existing job."""
-    body = await json_body(request, ReportRequest)
-    as_of, interpolation = report_parameters(app.settings, body)
-    outcome = await run_in_threadpool(app.jobs.trigger, as_of=as_of, interpolation=interpolation)
+    wanted = report_parameters(app.settings, body)
+    outcome = await run_in_threadpool(
+        app.jobs.trigger,
+        as_of=wanted.as_of,
+        interpolation=wanted.interpolation,
+        options=wanted.options.to_json(),
+    )
     app.metrics.report_triggered(reused=outcome.reused)
     location = f"/reports/{outcome.job.id}"
     return JSONResponse(
@@ -59,10 +56,12 @@ async def create_report(request: Request, app: Services = Depends(services)) -> 
     )
 
 
-@router.get("", response_model=list[ReportInfo], responses=ERROR_RESPONSES, summary="List")
+@router.get(
+    "", response_model=list[ReportInfo], responses=error_responses(422, 503), summary="List"
+)
 async def list_reports(
+    app: ServicesDep,
     limit: int = Query(50, ge=1, le=1000, description="How many, newest first."),
-    app: Services = Depends(services),
 ) -> list[ReportInfo]:
     """The newest report jobs, newest first."""
     jobs = await run_in_threadpool(app.jobs.list, limit=limit)
@@ -74,8 +73,7 @@ async def list_reports(
     "/{report_id}.csv",
     response_model=None,
     responses={
-        **ERROR_RESPONSES,
-        **_NOT_FOUND,
+        **error_responses(404, 410, 422, 503),
         200: {
             "description": "The report.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
@@ -85,26 +83,17 @@ async def list_reports(
     },
     summary="Download the CSV",
 )
-async def report_csv_download(
-    report_id: str = _REPORT_ID, app: Services = Depends(services)
-) -> Response:
+async def report_csv_download(app: ServicesDep, report_id: str = _REPORT_ID) -> Response:
     """The CSV when complete; 202 while queued or running; 500 if it failed."""
-    job = await find_job(app.jobs, valid_report_id(report_id))
-    if job.status == "failed":
-        return failed_response(job)
-    if job.status != "complete":
-        return running_response(job.id)
-    return csv_response(job.id, await find_result(app.jobs, job.id))
+    return await report_answer(app.jobs, valid_report_id(report_id))
 
 
 @router.get(
     "/{report_id}",
     response_model=ReportInfo,
-    responses={**ERROR_RESPONSES, **_NOT_FOUND},
+    responses=error_responses(404, 422, 503),
     summary="Status and details",
 )
-async def get_report_info(
-    report_id: str = _REPORT_ID, app: Services = Depends(services)
-) -> ReportInfo:
+async def get_report_info(app: ServicesDep, report_id: str = _REPORT_ID) -> ReportInfo:
     """Status, parameters, the as_of used, times, row count and duration."""
     return report_info(await find_job(app.jobs, valid_report_id(report_id)))

@@ -49,6 +49,7 @@ from storemon.store.base import (
     LOOKBACK,
     IngestBatch,
     ReportInputs,
+    StoreRange,
     check_lookback,
     lookback_cutoff,
 )
@@ -322,15 +323,30 @@ class PostgresStore(JobTable):
         bulk.copy_csv(conn, f"rejects ({names})", pa.table(columns))
 
     def report_inputs(
-        self, as_of: datetime | None, *, lookback: timedelta = LOOKBACK
+        self,
+        as_of: datetime | None,
+        *,
+        lookback: timedelta = LOOKBACK,
+        stores: StoreRange | None = None,
     ) -> ReportInputs:
-        """Polls in (as_of - lookback, as_of] plus each store's last before, all hours and zones."""
+        """Polls in (as_of - lookback, as_of] plus each store's last before, hours and zones
+        (of ``stores`` only, when given)."""
         check_lookback(lookback)
         return self._read(
-            "read the report inputs", lambda conn: self._inputs(conn, as_of, lookback)
+            "read the report inputs", lambda conn: self._inputs(conn, as_of, lookback, stores)
         )
 
-    def _inputs(self, conn: _Conn, as_of: datetime | None, lookback: timedelta) -> ReportInputs:
+    def _inputs(
+        self, conn: _Conn, as_of: datetime | None, lookback: timedelta, stores: StoreRange | None
+    ) -> ReportInputs:
+        selection = stores or StoreRange()
+        chosen, params = selection.sql("store_id", "%({})s")
+        of_store, _ = selection.sql("s.store_id", "%({})s")
+        # A selection reads its stores' polls through the primary key (store_code first).
+        codes = ""
+        if stores is not None:
+            codes = f" AND store_code IN (SELECT code FROM stores WHERE {chosen})"
+        one = stores is not None and stores.only is not None
         with conn.transaction():
             # One snapshot for all three tables.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -343,35 +359,36 @@ class PostgresStore(JobTable):
                 rows = bulk.bulk_select(
                     conn,
                     "SELECT store_code, timestamp_utc, active FROM polls"
-                    " WHERE timestamp_utc > %(cutoff)s AND timestamp_utc <= %(as_of)s"
+                    f" WHERE timestamp_utc > %(cutoff)s AND timestamp_utc <= %(as_of)s{codes}"
                     " UNION ALL"
                     " SELECT s.code, last.timestamp_utc, last.active FROM stores s"
                     " CROSS JOIN LATERAL (SELECT timestamp_utc, active FROM polls"
                     " WHERE store_code = s.code AND timestamp_utc <= %(cutoff)s"
-                    " ORDER BY timestamp_utc DESC LIMIT 1) AS last",
-                    {"as_of": used, "cutoff": lookback_cutoff(used, lookback)},
+                    f" ORDER BY timestamp_utc DESC LIMIT 1) AS last WHERE {of_store}",
+                    {**params, "as_of": used, "cutoff": lookback_cutoff(used, lookback)},
                     bulk.CODED_ROWS,
-                    bulk.estimated_rows(conn, "polls"),
+                    1 if one else bulk.estimated_rows(conn, "polls"),
                 )
-                stores = bulk.bulk_select(
+                known = bulk.bulk_select(
                     conn,
-                    "SELECT code, store_id FROM stores",
-                    {},
+                    f"SELECT code, store_id FROM stores WHERE {chosen}",
+                    params,
                     bulk.STORES,
                     bulk.estimated_rows(conn, "stores"),
                 )
-                polls = coded_polls(rows, stores)
+                polls = coded_polls(rows, known)
             hours = bulk.bulk_select(
                 conn,
-                "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours",
-                {},
+                "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours"
+                f" WHERE {chosen}",
+                params,
                 schema.HOURS,
                 bulk.estimated_rows(conn, "hours"),
             )
             zones = bulk.bulk_select(
                 conn,
-                "SELECT store_id, timezone_str FROM timezones",
-                {},
+                f"SELECT store_id, timezone_str FROM timezones WHERE {chosen}",
+                params,
                 schema.TIMEZONES,
                 bulk.estimated_rows(conn, "timezones"),
             )
@@ -385,6 +402,11 @@ class PostgresStore(JobTable):
     def latest_poll_utc(self) -> datetime | None:
         """The latest poll instant stored, or None."""
         return self._read("read the latest poll", self._latest)
+
+    def latest_ingest_utc(self) -> datetime | None:
+        """When the latest ingest was stored, or None."""
+        row = self._one("read the latest ingest", "SELECT max(ingested_at) FROM ingests")
+        return None if row is None or row[0] is None else to_utc(row[0])
 
     def counts(self) -> dict[str, int]:
         """Row counts; ``stores`` is the number of distinct stores with polls."""

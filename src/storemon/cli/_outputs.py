@@ -1,0 +1,184 @@
+"""What `report`, `outages` and `profile` share: where the inputs come from (CSV files or
+the database), how an output is computed (the jobs layer, as a server's job does), and
+what is said on stderr about it.
+
+With ``--status`` the inputs are read straight from CSV files (no database); without
+it from the database (``--db`` or ``STOREMON_DB``), never creating one. Each command
+builds a :class:`~storemon.jobs.outputs.JobSpec`; the output, its CSV and its warnings
+are the same as a server's job gives for the same spec.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Final
+
+import typer
+
+from storemon.cli._options import open_db
+from storemon.display import printable
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    from storemon.engine.options import Window
+    from storemon.ingest.csv import ParsedFile
+    from storemon.jobs.outputs import ComputedOutput, JobSpec
+    from storemon.schema import Interpolation, Source
+
+#: How many bad rows per file are shown on stderr (all are counted).
+SHOWN_REJECTS: Final = 5
+
+_CSV_FILE: Final = {"exists": True, "dir_okay": False}
+
+StatusOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--status",
+        help="Status polls CSV (store_id, status, timestamp_utc); .gz allowed. "
+        "Without it the inputs are read from the database.",
+        **_CSV_FILE,
+    ),
+]
+HoursOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--hours",
+        help="Business hours CSV (store_id, dayOfWeek, start_time_local, end_time_local) "
+        "[default: none, every store open 24x7].",
+        **_CSV_FILE,
+    ),
+]
+TimezonesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--timezones",
+        help="Timezones CSV (store_id, timezone_str) [default: none, America/Chicago].",
+        **_CSV_FILE,
+    ),
+]
+WindowOption = Annotated[
+    str,
+    typer.Option(
+        "--window",
+        help="The window, <N>m, <N>h, <N>d or <N>w (at most 366 days).",
+    ),
+]
+
+
+def _report_rejects(parsed: ParsedFile) -> None:
+    """Bad rows of one file to stderr: a count, then the first few as ``file:line: reason``."""
+    count = parsed.rejects.num_rows
+    if count == 0:
+        return
+    noun = "row" if count == 1 else "rows"
+    name = printable(parsed.file)
+    typer.echo(f"{name}: skipped {count} bad {noun} of {parsed.rows}", err=True)
+    shown = parsed.rejects.slice(0, SHOWN_REJECTS).to_pylist()
+    for reject in shown:
+        typer.echo(
+            f"{printable(reject['file'])}:{reject['line']}: {printable(reject['reason'])}",
+            err=True,
+        )
+    if count > len(shown):
+        typer.echo(f"{name}: ... and {count - len(shown)} more", err=True)
+
+
+def _read(source: Source, path: Path | None) -> pa.Table:
+    from storemon.ingest.csv import read_source
+    from storemon.schema import SCHEMAS, empty
+
+    if path is None:
+        return empty(SCHEMAS[source])
+    parsed = read_source(source, path)
+    _report_rejects(parsed)
+    return parsed.table
+
+
+def check_inputs(
+    db: str | None, status: Path | None, hours: Path | None, timezones: Path | None
+) -> None:
+    """Usage errors: files and a database at once, or hours/zones without polls."""
+    if status is not None and db is not None:
+        raise typer.BadParameter(
+            "give either CSV files (--status ...) or a database (--db), not both",
+            param_hint="'--db'",
+        )
+    if status is None and (hours is not None or timezones is not None):
+        raise typer.BadParameter(
+            "--hours and --timezones go with --status; to compute from the database, "
+            "ingest them first (storemon ingest)",
+            param_hint="'--status'",
+        )
+
+
+def window(text: str) -> Window:
+    """The ``--window`` value, or a usage error saying what to write."""
+    from storemon.engine.options import parse_window
+    from storemon.errors import InvalidRequest
+
+    try:
+        return parse_window(text)
+    except InvalidRequest as error:
+        raise typer.BadParameter(str(error), param_hint="'--window'") from None
+
+
+def compute(
+    spec: JobSpec,
+    *,
+    db: str | None,
+    status: Path | None,
+    hours: Path | None,
+    timezones: Path | None,
+    as_of: datetime | None,
+    interpolation: Interpolation,
+    store_id: str | None = None,
+) -> ComputedOutput:
+    """The output of ``spec`` on the files or the database; an unknown ``store_id`` is a
+    usage error (exit 2)."""
+    from storemon.errors import UnknownStore
+    from storemon.jobs.outputs import compute_output, output_of_store
+    from storemon.store.base import StoreRange
+
+    check_inputs(db, status, hours, timezones)
+    try:
+        if status is not None:
+            polls = _read("status", status)
+            if store_id is not None:
+                from storemon.engine.run import only_store
+
+                polls, as_of = only_store(polls, store_id, as_of)
+            done = compute_output(
+                polls,
+                _read("hours", hours),
+                _read("timezones", timezones),
+                spec=spec,
+                as_of=as_of,
+                interpolation=interpolation,
+            )
+        else:
+            store = open_db(db, create=False)
+            try:
+                chosen = None if store_id is None else StoreRange.one(store_id)
+                done = output_of_store(
+                    store, spec, as_of=as_of, interpolation=interpolation, stores=chosen
+                )
+            finally:
+                store.close()
+        if store_id is not None and done.as_of_used is None:
+            raise UnknownStore(store_id)
+    except UnknownStore as error:
+        raise typer.BadParameter(printable(str(error)), param_hint="'--store'") from None
+    return done
+
+
+def say_warnings(done: ComputedOutput) -> None:
+    """Each warning of the output's summary on stderr."""
+    import json
+
+    from storemon.jobs.summary import stored_warnings
+
+    for _, message in stored_warnings(json.dumps(done.summary, default=str)):
+        typer.echo(f"warning: {printable(message)}", err=True)

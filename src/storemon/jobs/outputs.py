@@ -1,0 +1,160 @@
+"""What a job computes: the report (with its options), the fleet's outage list, or the
+downtime profile — three outputs of one engine, run by the same jobs.
+
+A job's ``options`` text is the canonical JSON of a :class:`JobSpec`: the report's
+options as :meth:`ReportOptions.to_json` writes them (``{}`` for the plain report), or
+``{"output": "outages"|"profile", "window": "168h"}``. Equal specs give equal texts, so
+identical requests on unchanged data share one job whatever the output.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storemon.engine import compute_report, report_csv
+from storemon.engine.options import DEFAULT_WINDOWS, ReportOptions, Window, parse_window
+from storemon.engine.outages import compute_outages, outages_csv
+from storemon.engine.profile import compute_profile, profile_csv
+from storemon.errors import InvalidRequest
+from storemon.jobs.summary import report_summary
+from storemon.schema import Interpolation
+from storemon.store.base import DataStore, ReportInputs, StoreRange
+
+__all__ = [
+    "OUTPUTS",
+    "ComputedOutput",
+    "JobSpec",
+    "Output",
+    "compute_output",
+    "inputs_for",
+    "output_of_store",
+]
+
+Output = Literal["report", "outages", "profile"]
+OUTPUTS: Final[tuple[Output, ...]] = ("report", "outages", "profile")
+WEEK: Final = DEFAULT_WINDOWS[-1]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job's output and its parameters beyond as_of and interpolation."""
+
+    output: Output = "report"
+    options: ReportOptions = field(default_factory=ReportOptions)  # the report's
+    window: Window = WEEK  # the outage list's or the profile's
+
+    @property
+    def span_us(self) -> int:
+        """How far back before as_of the output looks."""
+        return self.options.longest_us if self.output == "report" else self.window.length_us
+
+    def to_json(self) -> str:
+        if self.output == "report":
+            return self.options.to_json()
+        return json.dumps(
+            {"output": self.output, "window": self.window.text},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        data = json.loads(text or "{}")
+        if not isinstance(data, dict):
+            raise InvalidRequest(f"job options must be a JSON object, not {text!r}")
+        output = data.get("output", "report")
+        if output == "report":
+            return cls(options=ReportOptions.from_json(text))
+        if output not in OUTPUTS:
+            raise InvalidRequest(f"unknown output {output!r}: use one of {', '.join(OUTPUTS)}")
+        return cls(output=output, window=parse_window(str(data.get("window", WEEK.text))))
+
+
+@dataclass(frozen=True)
+class ComputedOutput:
+    """The CSV of an output, its row count, the as_of used and the summary to keep."""
+
+    csv: bytes
+    row_count: int
+    as_of_used: datetime | None
+    summary: dict[str, object]
+
+
+def _latest_poll(polls: pa.Table, as_of: datetime) -> datetime | None:
+    """The latest poll at or before ``as_of``."""
+    instants = polls.column("timestamp_utc")
+    kept = instants.filter(pc.less_equal(instants, pa.scalar(as_of, instants.type)))
+    latest: datetime | None = pc.max(kept).as_py()
+    return latest
+
+
+def inputs_for(
+    store: DataStore,
+    spec: JobSpec,
+    as_of: datetime | None,
+    stores: StoreRange | None = None,
+) -> ReportInputs:
+    """What ``spec`` needs from ``store``: polls as far back as its output looks."""
+    return store.report_inputs(as_of, lookback=timedelta(microseconds=spec.span_us), stores=stores)
+
+
+def output_of_store(
+    store: DataStore,
+    spec: JobSpec,
+    *,
+    as_of: datetime | None,
+    interpolation: Interpolation,
+    stores: StoreRange | None = None,
+) -> ComputedOutput:
+    """Read ``spec``'s inputs (of ``stores`` only, when given) and compute it, in this
+    thread: what a job computes, for the command line. ``as_of`` None is the latest poll
+    stored (of all stores)."""
+    inputs = inputs_for(store, spec, as_of, stores)
+    return compute_output(
+        inputs.polls,
+        inputs.hours,
+        inputs.timezones,
+        spec=spec,
+        as_of=as_of if as_of is not None else inputs.as_of,
+        interpolation=interpolation,
+    )
+
+
+def compute_output(
+    polls: pa.Table,
+    hours: pa.Table,
+    timezones: pa.Table,
+    *,
+    spec: JobSpec,
+    as_of: datetime | None,
+    interpolation: Interpolation,
+) -> ComputedOutput:
+    """Run the engine for ``spec``: the same inputs give the same bytes in any process."""
+    if spec.output == "outages":
+        found = compute_outages(
+            polls, hours, timezones, as_of=as_of, interpolation=interpolation, window=spec.window
+        )
+        return ComputedOutput(
+            outages_csv(found.table), found.table.num_rows, found.as_of, {"warnings": []}
+        )
+    if spec.output == "profile":
+        profile = compute_profile(
+            polls, hours, timezones, as_of=as_of, interpolation=interpolation, window=spec.window
+        )
+        return ComputedOutput(profile_csv(profile), 168, profile.as_of, {"warnings": []})
+    report = compute_report(
+        polls, hours, timezones, as_of=as_of, interpolation=interpolation, options=spec.options
+    )
+    latest = None if report.as_of is None else _latest_poll(polls, report.as_of)
+    return ComputedOutput(
+        report_csv(report.table),
+        report.table.num_rows,
+        report.as_of,
+        report_summary(report, spec.options, latest),
+    )
