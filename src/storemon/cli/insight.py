@@ -3,7 +3,8 @@ as CSV, from CSV files or the database (the inputs of :mod:`storemon.cli._output
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -27,6 +28,39 @@ from storemon.cli._outputs import (
 from storemon.cli.app import app
 from storemon.display import printable
 
+if TYPE_CHECKING:
+    from storemon.jobs.outputs import ComputedOutput, JobSpec
+    from storemon.schema import Interpolation
+
+
+def _compute(
+    output: Literal["outages", "profile"],
+    window_text: str,
+    db: str | None,
+    status: Path | None,
+    hours: Path | None,
+    timezones: Path | None,
+    as_of: str | None,
+    interpolation: str,
+    store: str | None = None,
+) -> tuple[ComputedOutput, JobSpec, Interpolation]:
+    """The output of one window, from the files or the database; usage errors exit 2."""
+    from storemon.jobs.outputs import JobSpec
+
+    mode = check_interpolation(interpolation)
+    spec = JobSpec(output=output, window=window(window_text))
+    result = compute(
+        spec,
+        db=db,
+        status=status,
+        hours=hours,
+        timezones=timezones,
+        as_of=parse_as_of(as_of),
+        interpolation=mode,
+        store_id=store,
+    )
+    return result, spec, mode
+
 
 @app.command()
 def outages(
@@ -46,19 +80,8 @@ def outages(
     """Write the outage list (SPEC Part 2) as CSV: every outage overlapping the window,
     clipped to it, by store then start (store_id, start_utc, end_utc, duration_minutes,
     ongoing)."""
-    from storemon.jobs.outputs import JobSpec
-
-    mode = check_interpolation(interpolation)
-    spec = JobSpec(output="outages", window=window(window_text))
-    result = compute(
-        spec,
-        db=db,
-        status=status,
-        hours=hours,
-        timezones=timezones,
-        as_of=parse_as_of(as_of),
-        interpolation=mode,
-        store_id=store,
+    result, spec, mode = _compute(
+        "outages", window_text, db, status, hours, timezones, as_of, interpolation, store
     )
     write_output(result.csv, output)
     if result.as_of_used is None:
@@ -86,18 +109,8 @@ def profile(
 ) -> None:
     """Write the downtime profile (SPEC Part 2) as CSV: business hours, uptime and downtime
     of all stores by local weekday and hour, 168 rows, Monday 00 first."""
-    from storemon.jobs.outputs import JobSpec
-
-    mode = check_interpolation(interpolation)
-    spec = JobSpec(output="profile", window=window(window_text))
-    result = compute(
-        spec,
-        db=db,
-        status=status,
-        hours=hours,
-        timezones=timezones,
-        as_of=parse_as_of(as_of),
-        interpolation=mode,
+    result, spec, mode = _compute(
+        "profile", window_text, db, status, hours, timezones, as_of, interpolation
     )
     write_output(result.csv, output)
     if result.as_of_used is None:

@@ -41,7 +41,6 @@ from storemon.api.responses import RETRY_AFTER_SECONDS, failed_response, find_re
 from storemon.api.schemas import AS_OF_PATTERN, MAX_AS_OF_LENGTH, FailedReport
 from storemon.engine.options import (
     DEFAULT_OBSERVED_WITHIN_MINUTES,
-    Window,
     observed_within_us,
     parse_window,
 )
@@ -99,10 +98,6 @@ def _fleet_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _window(text: str) -> Window:
-    return parse_window(text)
-
-
 def _parameters(
     app: Services, as_of: str | None, interpolation: Interpolation | None
 ) -> tuple[datetime | None, Interpolation]:
@@ -125,7 +120,7 @@ async def get_store_outages(
     interpolation: InterpolationParam = None,
 ) -> StoreOutages:
     """Every outage of the store overlapping the window, clipped to it (SPEC Part 2)."""
-    chosen = _window(window)
+    chosen = parse_window(window)
     at, mode = _parameters(app, as_of, interpolation)
     found = await run_in_threadpool(
         store_outages, app.store, store_id, as_of=at, interpolation=mode, window=chosen
@@ -162,7 +157,7 @@ async def get_store_timeline(
 ) -> StoreTimeline:
     """Business hours, polls, interpolated state, outages and unobserved stretches of one
     store in one window, its figures for every window, and its hours and zone as stored."""
-    chosen = _window(window)
+    chosen = parse_window(window)
     at, mode = _parameters(app, as_of, interpolation)
     view = await run_in_threadpool(
         store_view,
@@ -177,11 +172,12 @@ async def get_store_timeline(
 
 
 # -- the fleet ---------------------------------------------------------------------------
-async def _finished(
+async def _fleet_result(
     app: Services, spec: JobSpec, as_of: datetime | None, interpolation: Interpolation
-) -> JobRecord | JSONResponse:
-    """The complete job of ``spec`` (started or reused), or the answer to give instead:
-    202 while it runs past :data:`WAIT_SECONDS`, the failure if it failed."""
+) -> tuple[JobRecord, pa.Table] | JSONResponse:
+    """The complete job of ``spec`` (started or reused) and its result as a table, or the
+    answer to give instead: 202 while it runs past :data:`WAIT_SECONDS`, the failure if
+    it failed."""
     outcome = await run_in_threadpool(
         app.jobs.trigger, as_of=as_of, interpolation=interpolation, options=spec.to_json()
     )
@@ -200,12 +196,8 @@ async def _finished(
             status_code=202,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
-    return job
-
-
-async def _table(app: Services, job: JobRecord) -> pa.Table:
     csv = await find_result(app.jobs, job.id)
-    return await run_in_threadpool(_TABLES.table, job.id, csv)
+    return job, await run_in_threadpool(_TABLES.table, job.id, csv)
 
 
 @router.get(
@@ -222,12 +214,12 @@ async def get_profile(
 ) -> ProfileResponse | JSONResponse:
     """Business time, uptime and downtime of the fleet by local weekday and hour (168 rows,
     Monday 00 first), each store in its own zone (SPEC Part 2)."""
-    chosen = _window(window)
+    chosen = parse_window(window)
     at, mode = _parameters(app, as_of, interpolation)
-    job = await _finished(app, JobSpec(output="profile", window=chosen), at, mode)
-    if isinstance(job, JSONResponse):
-        return job
-    table = await _table(app, job)
+    found = await _fleet_result(app, JobSpec(output="profile", window=chosen), at, mode)
+    if isinstance(found, JSONResponse):
+        return found
+    job, table = found
     return ProfileResponse(
         as_of=job.as_of_used,
         window=chosen.text,
@@ -254,12 +246,12 @@ async def get_outages(
 ) -> FleetOutages | JSONResponse:
     """SPEC's outage list of every store, by store id then start; ``ongoing=true`` gives the
     stores down now."""
-    chosen = _window(window)
+    chosen = parse_window(window)
     at, mode = _parameters(app, as_of, interpolation)
-    job = await _finished(app, JobSpec(output="outages", window=chosen), at, mode)
-    if isinstance(job, JSONResponse):
-        return job
-    table = await _table(app, job)
+    found = await _fleet_result(app, JobSpec(output="outages", window=chosen), at, mode)
+    if isinstance(found, JSONResponse):
+        return found
+    job, table = found
     if ongoing is not None:
         table = table.filter(pc.equal(table.column("ongoing"), pa.scalar(ongoing)))
     page = table.slice(offset, limit).to_pylist()
@@ -298,10 +290,12 @@ async def list_stores(
     """Stores with the figures of the latest fleet report (extended columns, windows 1h,
     24h, 168h, as of the latest poll): searchable by id prefix, sortable by any column,
     paged."""
-    job = await _finished(app, JobSpec(options=FLEET_REPORT), None, app.settings.interpolation)
-    if isinstance(job, JSONResponse):
-        return job
-    table = await _table(app, job)
+    found = await _fleet_result(
+        app, JobSpec(options=FLEET_REPORT), None, app.settings.interpolation
+    )
+    if isinstance(found, JSONResponse):
+        return found
+    job, table = found
     column = sort.removeprefix("-")
     if column not in table.column_names:
         raise InvalidRequest(
@@ -340,16 +334,17 @@ async def get_summary(
 ) -> Summary | JSONResponse:
     """Stores reported, business-hours uptime and downtime, unobserved share and stores down
     now, from the latest fleet report and outage list; the data's freshness."""
-    chosen = _window(window)
+    chosen = parse_window(window)
     mode = app.settings.interpolation
-    job = await _finished(app, JobSpec(options=FLEET_REPORT), None, mode)
-    if isinstance(job, JSONResponse):
-        return job
-    down = await _finished(app, JobSpec(output="outages", window=chosen), job.as_of_used, mode)
-    if isinstance(down, JSONResponse):
-        return down
-    table = await _table(app, job)
-    outages = await _table(app, down)
+    found = await _fleet_result(app, JobSpec(options=FLEET_REPORT), None, mode)
+    if isinstance(found, JSONResponse):
+        return found
+    job, table = found
+    spec = JobSpec(output="outages", window=chosen)
+    listed = await _fleet_result(app, spec, job.as_of_used, mode)
+    if isinstance(listed, JSONResponse):
+        return listed
+    _, outages = listed
     ongoing = outages.filter(pc.equal(outages.column("ongoing"), pa.scalar(True)))
     up, downtime, unobserved = (
         float(pc.sum(table.column(f"{group}_{chosen.name}")).as_py() or 0.0)
