@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from api_helpers import AS_OF, TestClient, assert_error_shape, load_example, wait_for_report
+from api_helpers import (
+    AS_OF,
+    TestClient,
+    assert_error_shape,
+    hold_the_engine,
+    load_example,
+    wait_for_report,
+)
 
-import storemon.jobs.outputs
 from report_waiting import wait_until
 from storemon.store import Store
 
@@ -21,14 +26,7 @@ def test_a_trigger_beyond_the_queue_bound_is_429_with_retry_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     load_example(store, tables)
-    gate = threading.Event()
-    real = storemon.jobs.outputs.compute_report
-
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        assert gate.wait(10)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(storemon.jobs.outputs, "compute_report", slow)
+    gate = hold_the_engine(monkeypatch)
     client = client_for(report_workers=1, report_queue_max=1)
     try:
         first = client.post("/reports", json={"as_of": AS_OF})
