@@ -93,6 +93,28 @@ class Settings(BaseSettings):
     report_workers: int = Field(
         2, ge=1, le=64, description="How many reports may be computed at the same time."
     )
+    report_queue_max: int = Field(
+        32,
+        ge=1,
+        le=100_000,
+        description="How many reports a server queues beyond those being computed; a "
+        "trigger beyond it is refused (HTTP 429 with Retry-After), and a restart re-runs "
+        "no more than this many of the jobs left unfinished (the rest are failed, saying so).",
+    )
+    report_retention_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 366,
+        description="How long a finished report's CSV is kept; after it the report "
+        "answers 410 (expired) and an identical trigger computes it again.",
+    )
+    report_lease_seconds: float = Field(
+        30.0,
+        ge=1.0,
+        le=3600.0,
+        description="How long a server's hold on a report job lasts unless renewed (every "
+        "third of it); a server that dies gives its jobs up to the others after this long.",
+    )
     interpolation: Interpolation = Field(
         "nearest", description="Default interpolation when a request does not name one."
     )

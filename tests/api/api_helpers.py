@@ -5,6 +5,7 @@ Import ``TestClient`` from here, not from fastapi/starlette (see the comment bel
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,29 @@ def assert_error_shape(response: httpx.Response, status: int) -> dict[str, Any]:
     return dict(body)
 
 
+def hold_the_engine(monkeypatch: Any) -> threading.Event:
+    """Make every report wait in the engine until the returned event is set (the caller
+    sets it, also when the test fails, or the job's worker waits 10 s)."""
+    import storemon.jobs.outputs
+
+    gate = threading.Event()
+    real = storemon.jobs.outputs.compute_report
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        assert gate.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(storemon.jobs.outputs, "compute_report", slow)
+    return gate
+
+
 __all__ = [
     "AS_OF",
     "DATA",
     "EXPECTED",
     "TestClient",
     "assert_error_shape",
+    "hold_the_engine",
     "load_example",
     "make_settings",
     "metric",

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_helpers import AS_OF, EXPECTED, TestClient, assert_error_shape, parse_csv, wait_for_report
+from api_helpers import (
+    AS_OF,
+    EXPECTED,
+    TestClient,
+    assert_error_shape,
+    hold_the_engine,
+    parse_csv,
+    wait_for_report,
+)
 
 import storemon.jobs.outputs
 from storemon.errors import StoreError
@@ -88,16 +96,7 @@ def test_format_json_wraps_the_csv(loaded: TestClient) -> None:
 
 
 def test_running_report_answers_202(loaded: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    import threading
-
-    gate = threading.Event()
-    real = storemon.jobs.outputs.compute_report
-
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        assert gate.wait(10)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(storemon.jobs.outputs, "compute_report", slow)
+    gate = hold_the_engine(monkeypatch)
     report_id = loaded.post("/trigger_report").json()["report_id"]
     try:
         response = loaded.get("/get_report", params={"report_id": report_id})

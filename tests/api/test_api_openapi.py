@@ -46,9 +46,14 @@ def api(
                 as_of_requested=None,
                 data_version=store.data_version(),
                 created_at=now,
+                # Held by another, live server: no heartbeat of this one takes it over.
+                lease_owner="another-server",
+                lease_expires_at=now + timedelta(days=1),
             )
         )
-    store.mark_failed("failed-job-0001", finished_at=now, error="the engine failed")
+    store.mark_failed(
+        "failed-job-0001", finished_at=now, error="the engine failed", owner="another-server"
+    )
     return client, {"complete": complete, "queued": "queued-job-0001", "failed": "failed-job-0001"}
 
 

@@ -47,18 +47,25 @@ def free_port() -> int:
 class Server:
     """`storemon serve` in a subprocess."""
 
-    def __init__(self, db_url: str, workdir: Path) -> None:
+    def __init__(self, db_url: str, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.db_url = db_url
         self.workdir = workdir
+        self.extra_env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.log = workdir / "server.log"
         self.url = ""
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the process (without waiting for it to answer)."""
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         env = {key: value for key, value in os.environ.items() if not key.startswith("STOREMON_")}
         env["STOREMON_API_TOKEN"] = TOKEN
+        env.update(self.extra_env)
         command = [
             sys.executable,
             "-c",
@@ -77,6 +84,10 @@ class Server:
             self.process = subprocess.Popen(
                 command, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT
             )
+
+    def wait_ready(self) -> None:
+        """Wait until /healthz answers (the process having been launched)."""
+        assert self.process is not None
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

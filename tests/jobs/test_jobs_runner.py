@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from report_waiting import wait_until
 from storemon.errors import ReportNotFound, StoreError
 from storemon.jobs import ComputedReport, ReportJobs, new_report_id
 from storemon.schema import Interpolation
 from storemon.store import DataStore, IngestBatch, JobRecord, Store, open_store
-from waiting import wait_until
 
 AS_OF = datetime(2023, 1, 23, 17, 0, tzinfo=UTC)
 TIMEOUT = 10.0

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pytest
 
+from pg_sessions import terminate_sessions
 from storemon import schema
 from storemon.engine import compute_report, report_csv
 from storemon.errors import ConfigError, IngestError, InvalidRequest, ReportNotFound, StoreError
@@ -916,17 +917,7 @@ def _cut_off(store: Store, request: pytest.FixtureRequest) -> None:
         for (name,) in tables:
             store.execute_sql(f"DROP TABLE {name}")
         return
-    import psycopg
-    from psycopg import sql
-
-    name = store.url.rsplit("/", 1)[1]
-    with psycopg.connect(request.getfixturevalue("pg_admin_url"), autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name))
-        )
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-        )
+    terminate_sessions(request.getfixturevalue("pg_admin_url"), store.url, refuse_new=True)
 
 
 def test_no_driver_error_leaks_from_any_method(
@@ -1088,3 +1079,80 @@ def test_memory_for_batches_follows_one_batch(store: Store) -> None:
     store.apply_ingest(IngestBatch(polls=batches()))
     assert store.counts()["polls"] == 30 * rows_per_batch
     assert max(peaks) < 6 * one, (max(peaks), one)
+
+
+def test_only_the_holder_changes_a_job_and_a_finished_job_never_changes(store: Store) -> None:
+    lease = utc("2024-01-01 01:00")
+    store.insert_job(_job("j", "2024-01-01 00:00", lease_owner="a", lease_expires_at=lease))
+    at = utc("2024-01-01 00:01")
+    assert not store.mark_running("j", started_at=at, owner="b")
+    assert not store.mark_running("j", started_at=at)  # None: only a job nobody holds
+    assert not store.mark_failed("j", finished_at=at, error="x", owner="b")
+    assert store.get_job("j").status == "queued"  # type: ignore[union-attr]
+    assert store.mark_running("j", started_at=at, owner="a", lease_until=utc("2024-01-01 02:00"))
+    running = store.get_job("j")
+    assert running is not None
+    assert (running.status, running.attempts, running.lease_owner) == ("running", 1, "a")
+    assert running.lease_expires_at == utc("2024-01-01 02:00")
+    done = {"finished_at": at, "as_of_used": None, "row_count": 1}
+    assert not store.mark_complete("j", csv=b"b's", owner="b", **done)  # type: ignore[arg-type]
+    assert store.mark_complete("j", csv=b"first", owner="a", **done)  # type: ignore[arg-type]
+    # Complete is final: no second result, no failure, no restart - whoever asks.
+    assert not store.mark_complete("j", csv=b"second", owner="a", **done)  # type: ignore[arg-type]
+    assert not store.mark_failed("j", finished_at=at, error="late", owner="a")
+    assert not store.mark_running("j", started_at=at, owner="a")
+    final = store.get_job("j")
+    assert final is not None
+    assert (final.status, final.error, final.attempts) == ("complete", None, 1)
+    assert store.job_result("j") == b"first"
+    store.insert_job(_job("f", "2024-01-01 00:00"))
+    assert store.mark_failed("f", finished_at=at, error="boom")
+    assert not store.mark_complete("f", csv=b"x", **done)  # type: ignore[arg-type]
+    assert store.get_job("f").status == "failed"  # type: ignore[union-attr]
+    with pytest.raises(ReportNotFound):
+        store.mark_running("ghost", started_at=at, owner="a")
+
+
+def test_claiming_takes_expired_or_unheld_jobs_oldest_first(store: Store) -> None:
+    now = utc("2024-01-01 12:00")
+    expired, live = now - timedelta(seconds=1), now + timedelta(seconds=30)
+    store.insert_job(_job("old-unheld", "2024-01-01 00:00"))
+    store.insert_job(_job("expired", "2024-01-01 00:01", lease_owner="x", lease_expires_at=expired))
+    store.insert_job(_job("live", "2024-01-01 00:02", lease_owner="y", lease_expires_at=live))
+    store.insert_job(_job("done", "2024-01-01 00:03"))
+    store.mark_failed("done", finished_at=now, error="x")
+    store.insert_job(_job("newest", "2024-01-01 00:04", lease_owner="x", lease_expires_at=expired))
+    until = now + timedelta(seconds=30)
+    first = store.claim_jobs("me", now=now, lease_until=until, limit=2)
+    assert [job.id for job in first] == ["old-unheld", "expired"]
+    assert {(job.lease_owner, job.lease_expires_at) for job in first} == {("me", until)}
+    assert [job.id for job in store.claim_jobs("other", now=now, lease_until=until, limit=9)] == [
+        "newest"
+    ]
+    assert store.claim_jobs("late", now=now, lease_until=until, limit=9) == []
+    assert store.claim_jobs("me", now=now, lease_until=until, limit=0) == []
+    later = now + timedelta(seconds=31)  # every lease has run out by then
+    again = store.claim_jobs("late", now=later, lease_until=later, limit=9)
+    assert [job.id for job in again] == ["old-unheld", "expired", "live", "newest"]
+
+
+def test_leases_are_renewed_and_given_up_by_their_owner(store: Store) -> None:
+    lease = utc("2024-01-01 01:00")
+    for name in ("a1", "a2", "a3"):
+        store.insert_job(_job(name, "2024-01-01 00:00", lease_owner="a", lease_expires_at=lease))
+    store.insert_job(_job("b1", "2024-01-01 00:00", lease_owner="b", lease_expires_at=lease))
+    store.mark_complete("a3", finished_at=lease, as_of_used=None, row_count=0, csv=b"", owner="a")
+    later = utc("2024-01-01 02:00")
+    assert store.renew_leases("a", lease_until=later) == {"a1", "a2"}  # finished: not held
+    assert store.get_job("a1").lease_expires_at == later  # type: ignore[union-attr]
+    assert store.get_job("b1").lease_expires_at == lease  # type: ignore[union-attr]
+    assert store.release_leases("a", ["a2", "b1", "nope"]) == 1
+    assert store.get_job("a2").lease_owner is None  # type: ignore[union-attr]
+    assert store.release_leases("a", []) == 0
+    assert store.release_leases("a") == 1
+    assert store.renew_leases("a", lease_until=later) == set()
+    now = utc("2024-01-01 00:30")
+    assert {j.id for j in store.claim_jobs("c", now=now, lease_until=later, limit=9)} == {
+        "a1",
+        "a2",
+    }

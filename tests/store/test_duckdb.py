@@ -32,8 +32,14 @@ def test_a_file_held_by_another_process_says_so(tmp_path: Path) -> None:
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(StoreError, match="in use by another process"):
+        with pytest.raises(StoreError, match="in use by another process") as caught:
             open_store(f"duckdb:///{path}")
+        message = str(caught.value)
+        assert str(path) in message
+        assert "a running `storemon serve`" in message
+        assert "HTTP API" in message
+        assert "POST /trigger_report" in message
+        assert str(path) not in caught.value.public
     finally:
         holder.kill()
         holder.communicate()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pytest
 
+from pg_sessions import terminate_sessions
 from storemon.errors import StoreError
 from storemon.store import IngestBatch, open_store
 from storemon.store.migrations import SCHEMA_VERSION
@@ -32,6 +33,10 @@ def test_unreachable_server_says_what_to_check() -> None:
     assert "127.0.0.1:1" in message
     assert "is the server running" in message
     assert "secret" not in message
+    for shown in (caught.value.public, message):
+        assert "secret" not in shown
+    for private in ("127.0.0.1", "someone", "nowhere"):
+        assert private not in caught.value.public
 
 
 @pytest.mark.postgres
@@ -344,3 +349,170 @@ def test_concurrent_ingests_of_overlapping_new_ids_give_every_id_one_code(
     finally:
         for store in stores:
             store.close()
+
+
+@pytest.mark.postgres
+def test_two_servers_claiming_at_once_never_take_the_same_job(pg_url: str) -> None:
+    from storemon.store import JobRecord
+
+    stores = [open_store(pg_url), open_store(pg_url)]  # two pools: two servers
+    try:
+        created = datetime(2024, 1, 1, tzinfo=UTC)
+        for index in range(60):
+            stores[0].insert_job(
+                JobRecord(
+                    id=f"job-{index:02d}",
+                    status="queued",
+                    interpolation="nearest",
+                    as_of_requested=None,
+                    data_version=1,
+                    created_at=created + timedelta(seconds=index),
+                )
+            )
+        taken: dict[str, list[str]] = {"a": [], "b": []}
+        now = datetime.now(UTC)
+
+        def claim_all(owner: str, store: Any) -> None:
+            while batch := store.claim_jobs(
+                owner, now=now, lease_until=now + timedelta(minutes=1), limit=3
+            ):
+                taken[owner].extend(job.id for job in batch)
+
+        calls = [
+            functools.partial(claim_all, owner, store)
+            for owner, store in zip(("a", "b"), stores, strict=True)
+        ]
+        assert _at_once(calls) == []
+        assert not set(taken["a"]) & set(taken["b"])
+        assert sorted(taken["a"] + taken["b"]) == [f"job-{index:02d}" for index in range(60)]
+        owners = {job.id: job.lease_owner for job in stores[0].unfinished_jobs()}
+        assert all(owners[job_id] == owner for owner in taken for job_id in taken[owner])
+    finally:
+        for store in stores:
+            store.close()
+
+
+@pytest.mark.postgres
+def test_reads_survive_the_server_dropping_every_pooled_connection(
+    pg_admin_url: str, pg_url: str, tables: type[Tables]
+) -> None:
+    opened = open_store(pg_url)
+    assert isinstance(opened, PostgresStore)
+    try:
+        opened.apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+        from contextlib import ExitStack
+
+        with ExitStack() as held:  # every slot opened, then idle in the pool
+            for _ in range(connections.POOL_SIZE):
+                held.enter_context(opened.connections.connection("hold"))
+        assert opened.connections.open_connections() == connections.POOL_SIZE
+        for read in (
+            opened.data_version,
+            opened.counts,
+            opened.latest_poll_utc,
+            lambda: opened.report_inputs(None),
+            opened.list_jobs,
+            opened.job_counts,
+            opened.rejects,
+        ):
+            terminate_sessions(pg_admin_url, pg_url)  # every pooled connection is stale now
+            read()  # retried once on a fresh connection: no StoreError
+        assert opened.counts()["polls"] == 1
+    finally:
+        opened.close()
+
+
+@pytest.mark.postgres
+def test_a_lost_server_is_a_store_error_whose_public_text_names_no_url(
+    pg_admin_url: str, pg_url: str
+) -> None:
+    opened = open_store(pg_url)
+    try:
+        opened.data_version()
+        terminate_sessions(pg_admin_url, pg_url, refuse_new=True)
+        with pytest.raises(StoreError) as caught:
+            opened.data_version()
+    finally:
+        opened.close()
+    name = pg_url.rsplit("/", 1)[1]
+    assert name in str(caught.value)  # the whole story, for the log and the CLI
+    for secret in (name, "127.0.0.1", "5432", "postgres@", "postgresql://"):
+        assert secret not in caught.value.public
+    assert caught.value.public.startswith("cannot read the data version")
+
+
+@pytest.fixture
+def missing_pg_url(pg_admin_url: str) -> Iterator[str]:
+    """The URL of a database that does not exist (dropped afterwards if a test made it)."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    name = f"storemon_test_missing_{uuid.uuid4().hex[:8]}"
+    yield pg_admin_url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _exists(pg_admin_url: str, url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [url.rsplit("/", 1)[1]]
+        ).fetchone()
+    return row is not None
+
+
+@pytest.mark.postgres
+def test_a_missing_database_is_named_with_the_command_that_creates_it(
+    pg_admin_url: str, missing_pg_url: str
+) -> None:
+    name = missing_pg_url.rsplit("/", 1)[1]
+    with pytest.raises(StoreError) as caught:
+        open_store(missing_pg_url, create=False)
+    message = str(caught.value)
+    assert f'PostgreSQL database "{name}" does not exist' in message
+    assert (
+        f"`createdb --host=127.0.0.1 --port=5432 --username=postgres --encoding=UTF8"
+        f" --template=template0 {name}`" in message
+    )
+    assert name not in caught.value.public
+    assert not _exists(pg_admin_url, missing_pg_url)  # nothing was created
+
+
+@pytest.mark.postgres
+def test_a_missing_database_is_created_when_asked(
+    pg_admin_url: str, missing_pg_url: str, tables: type[Tables]
+) -> None:
+    import threading
+
+    stores: list[Any] = []
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            stores.append(open_store(missing_pg_url))  # create=True, the default
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_it) for _ in range(2)]  # two at once
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert _exists(pg_admin_url, missing_pg_url)
+        stores[0].apply_ingest(IngestBatch(polls=tables.polls([("a", "2023-01-23 10:00", True)])))
+        assert stores[1].counts()["polls"] == 1
+        assert stores[0].schema_version() == SCHEMA_VERSION
+        [(encoding,)] = stores[0].execute_sql("SHOW server_encoding")
+        assert encoding == "UTF8"
+    finally:
+        for store in stores:
+            store.close()
+    open_store(missing_pg_url, create=False).close()  # it exists now

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -65,6 +66,9 @@ def create_app(
             active,
             workers=settings.report_workers,
             compute=compute,
+            lease_seconds=settings.report_lease_seconds,
+            queue_max=settings.report_queue_max,
+            retention=timedelta(hours=settings.report_retention_hours),
             on_finished=metrics.report_finished,
         )
         ingests = BackgroundThread("storemon-ingest")

@@ -25,8 +25,7 @@ def db_command(db: DbOption = None, as_json: JsonOption = False) -> None:
         latest = store.latest_poll_utc()
         info: dict[str, object] = {
             "url": redact_url(store.url),
-            # Store.schema_version() joins the port with the store+jobs work; until then:
-            "schema_version": getattr(store, "schema_version", lambda: None)(),
+            "schema_version": store.schema_version(),
             "data_version": store.data_version(),
             "latest_poll_utc": None if latest is None else latest.isoformat(),
             **counts,

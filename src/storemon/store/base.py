@@ -8,7 +8,7 @@ exceptions never leave an implementation: they are translated to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Protocol
@@ -243,13 +243,24 @@ class JobStore(_Database, Protocol):
         interpolation: Interpolation,
         data_version: int,
         options: str = "{}",
+        complete_since: datetime | None = None,
     ) -> JobRecord | None:
         """The newest queued, running or complete job with these parameters on this
-        data version (``options`` compared as strings)."""
+        data version (``options`` compared as strings); a complete one only if it
+        finished at or after ``complete_since`` (its result is still kept), when given."""
         ...
 
-    def mark_running(self, job_id: str, *, started_at: datetime) -> None:
-        """Set a job running and count the attempt."""
+    def mark_running(
+        self,
+        job_id: str,
+        *,
+        started_at: datetime,
+        owner: str | None = None,
+        lease_until: datetime | None = None,
+    ) -> bool:
+        """Set a job running and count the attempt, if it is unfinished and ``owner``
+        holds its lease (None: nobody does); the lease then runs to ``lease_until``.
+        False when another owner holds it or it finished; ReportNotFound if no such job."""
         ...
 
     def mark_complete(
@@ -261,13 +272,44 @@ class JobStore(_Database, Protocol):
         row_count: int,
         csv: bytes,
         summary: str | None = None,
-    ) -> None:
+        owner: str | None = None,
+    ) -> bool:
         """Store the finished CSV (and the compute's JSON summary) with the job, in one
-        transaction."""
+        transaction, if it is unfinished and ``owner`` holds it. False otherwise: a
+        finished job never changes (never back from complete, never completed twice)."""
         ...
 
-    def mark_failed(self, job_id: str, *, finished_at: datetime, error: str) -> None:
-        """Set a job failed with an error message (NUL becomes U+FFFD on both backends)."""
+    def mark_failed(
+        self, job_id: str, *, finished_at: datetime, error: str, owner: str | None = None
+    ) -> bool:
+        """Set a job failed with an error message (NUL becomes U+FFFD on both backends),
+        if it is unfinished and ``owner`` holds it; False otherwise."""
+        ...
+
+    def fail_jobs(
+        self, job_ids: Collection[str], *, finished_at: datetime, error: str, owner: str
+    ) -> int:
+        """:meth:`mark_failed` for many jobs ``owner`` holds, in one transaction; how many."""
+        ...
+
+    def expire_results(self, *, finished_before: datetime) -> list[str]:
+        """Delete the CSVs of jobs completed before ``finished_before``; those jobs' ids."""
+        ...
+
+    def claim_jobs(
+        self, owner: str, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[JobRecord]:
+        """Atomically take up to ``limit`` unfinished jobs that nobody holds or whose
+        lease expired before ``now``, oldest first, for ``owner`` until ``lease_until``."""
+        ...
+
+    def renew_leases(self, owner: str, *, lease_until: datetime) -> set[str]:
+        """Extend ``owner``'s leases on unfinished jobs to ``lease_until``; their ids."""
+        ...
+
+    def release_leases(self, owner: str, job_ids: Collection[str] | None = None) -> int:
+        """Give up ``owner``'s unfinished jobs (only those of ``job_ids`` if given) so any
+        server may claim them now; how many."""
         ...
 
     def job_result(self, job_id: str) -> bytes | None:

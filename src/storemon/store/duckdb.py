@@ -81,7 +81,7 @@ class DuckDBStore(JobTable):
                     "--db / STOREMON_DB; `storemon ingest` or `storemon demo` creates it)",
                     public="the database file does not exist",
                 )
-        with self._errors(f"open {path}"):
+        with self._errors("open the database"):
             self._conn: _Conn = duckdb.connect(path)
         try:
             self._migrate()
@@ -99,15 +99,23 @@ class DuckDBStore(JobTable):
             detail = str(error).strip()
             if "lock" in detail.lower() and "conflicting" in detail.lower():
                 raise StoreError(
-                    f"cannot {doing}: the DuckDB file is in use by another process "
-                    "(DuckDB allows one process at a time: stop the other storemon "
-                    f"process, or use PostgreSQL). {detail}"
+                    f"cannot {doing}: the DuckDB file {self._path} is in use by another "
+                    "process, most likely a running `storemon serve` (DuckDB lets one "
+                    "process open a file). While it runs, reach the same data through its "
+                    "HTTP API: GET /reports, POST /trigger_report, GET /get_report, "
+                    "POST /ingest/{source}, GET /rejects (see /docs), or load files "
+                    "through its inbox; else stop it first. PostgreSQL lets several "
+                    f"processes share one database. ({detail})",
+                    public=f"cannot {doing}: the DuckDB file is in use by another process",
                 ) from error
-            raise StoreError(f"DuckDB failed to {doing}: {detail}") from error
+            raise StoreError(
+                f"DuckDB failed to {doing}: {detail}",
+                public=f"DuckDB failed to {doing} (see the server log)",
+            ) from error
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StoreError(f"the store {self.url} is closed")
+            raise StoreError(f"the store {self.url} is closed", public="the store is closed")
 
     @contextmanager
     def _reader(self, doing: str) -> Iterator[_Conn]:

@@ -4,20 +4,27 @@
 things a backend provides: ``_job_rows`` runs one read and returns its rows (a
 backend may retry it: reads are idempotent), and ``_job_writes`` is a transaction
 yielding an :data:`Execute` that runs one statement and returns its rows. What differs between
-DuckDB and PostgreSQL is given by a :class:`Dialect`: the parameter placeholder
-and how an instant is handed to the driver (a naive UTC ``datetime`` for DuckDB's
-``TIMESTAMP``, an aware one for ``timestamptz``).
+DuckDB and PostgreSQL is given by a :class:`Dialect`: the parameter placeholder,
+how an instant is handed to the driver (a naive UTC ``datetime`` for DuckDB's
+``TIMESTAMP``, an aware one for ``timestamptz``), and the row locks of a claim
+(PostgreSQL's ``FOR UPDATE SKIP LOCKED``; DuckDB has one process and no row locks).
 
-Updates read back what they changed (``RETURNING id``) on both backends: no row
-means the job does not exist (then :class:`ReportNotFound`), never a second query
-before the update. Text cannot hold NUL in PostgreSQL, so an error message has NUL
+A job is held by a lease (``lease_owner``, ``lease_expires_at``) when several servers
+share the database: a job is changed only by its holder, a holder renews its leases
+while it runs, and another server claims a job only once its lease has expired. A
+finished job (complete or failed) never changes again.
+
+Updates read back what they changed (``RETURNING id``) on both backends, never a
+query before the update; only when nothing changed does one more query tell a job
+that does not exist (:class:`ReportNotFound`) from one held by another owner or
+finished (False). Text cannot hold NUL in PostgreSQL, so an error message has NUL
 replaced by U+FFFD on both backends alike, a job id with NUL is refused at insert,
 and looking one up finds nothing (no such job can exist) on both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +52,10 @@ class Dialect:
 
     placeholder: str  # "?" (DuckDB) or "%s" (psycopg)
     instant: Callable[[datetime], datetime]  # an instant as the driver takes it
+    #: Row locks for claiming jobs: " FOR UPDATE SKIP LOCKED" where several processes
+    #: share the database (PostgreSQL); "" where one process has it (DuckDB, which has
+    #: no row locks).
+    row_locks: str = ""
 
     def sql(self, text: str) -> str:
         """``text`` with each ``?`` replaced by the placeholder (the SQL holds no other ``?``)."""
@@ -61,6 +72,8 @@ JOB_COLUMNS: Final = (
     "started_at, finished_at, as_of_used, row_count, error, attempts, options, summary, "
     "lease_owner, lease_expires_at"
 )
+_QUALIFIED_COLUMNS: Final = ", ".join(f"jobs.{name.strip()}" for name in JOB_COLUMNS.split(","))
+_IDS_PER_STATEMENT: Final = 500
 _INTERPOLATIONS: Final[tuple[Interpolation, ...]] = ("nearest", "previous")
 _UNFINISHED: Final = "status IN ('queued', 'running')"
 
@@ -224,31 +237,56 @@ class JobTable:
         interpolation: Interpolation,
         data_version: int,
         options: str = "{}",
+        complete_since: datetime | None = None,
     ) -> JobRecord | None:
-        """The newest queued, running or complete job with these parameters on this data."""
+        """The newest queued, running or complete job with these parameters on this data
+        (a complete one only if it finished at or after ``complete_since``, when given)."""
         params: list[object] = [interpolation, data_version, options]
         if as_of_requested is None:  # no typed NULL parameter needed: IS NULL
             as_of = "as_of_requested IS NULL"
         else:
             as_of = "as_of_requested = ?"
             params.append(self._dialect.instant(as_of_requested))
+        complete = "status = 'complete'"
+        if complete_since is not None:
+            complete += " AND finished_at >= ?"
+            params.append(self._dialect.instant(complete_since))
         found = self._jobs(
             "find a reusable job",
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ('queued', 'running', 'complete')"
-            f" AND interpolation = ? AND data_version = ? AND options = ? AND {as_of}"
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE interpolation = ? AND data_version = ?"
+            f" AND options = ? AND {as_of} AND ({_UNFINISHED} OR ({complete}))"
             " ORDER BY created_at DESC, id DESC LIMIT 1",
             params,
         )
         return found[0] if found else None
 
-    def mark_running(self, job_id: str, *, started_at: datetime) -> None:
-        """Set a job running and count the attempt."""
-        self._update(
+    def _held_by(self, owner: str | None) -> tuple[str, list[object]]:
+        """The condition "unfinished and held by ``owner``" (None: held by nobody)."""
+        if owner is None:
+            return f"{_UNFINISHED} AND lease_owner IS NULL", []
+        return f"{_UNFINISHED} AND lease_owner = ?", [owner]
+
+    def mark_running(
+        self,
+        job_id: str,
+        *,
+        started_at: datetime,
+        owner: str | None = None,
+        lease_until: datetime | None = None,
+    ) -> bool:
+        """Set a job running and count the attempt, if it is unfinished and ``owner``
+        holds it (None: nobody holds it); its lease then runs to ``lease_until``.
+        False when another owner holds it or it finished."""
+        d = self._dialect
+        held, params = self._held_by(owner)
+        lease = "" if lease_until is None else ", lease_expires_at = ?"
+        values = [d.instant(started_at)] + ([] if lease_until is None else [d.instant(lease_until)])
+        return self._update(
             job_id,
             "running",
             "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1"
-            " WHERE id = ? RETURNING id",
-            [self._dialect.instant(started_at), job_id],
+            f"{lease} WHERE id = ? AND {held} RETURNING id",
+            [*values, job_id, *params],
         )
 
     def mark_complete(
@@ -260,40 +298,153 @@ class JobTable:
         row_count: int,
         csv: bytes,
         summary: str | None = None,
-    ) -> None:
-        """Store the finished CSV with the job, in one transaction."""
+        owner: str | None = None,
+    ) -> bool:
+        """Store the finished CSV with the job, in one transaction, if the job is
+        unfinished and ``owner`` holds it; False otherwise (a finished job never
+        changes: the first result stays)."""
         if "\x00" in job_id:
             raise ReportNotFound(job_id)
         d = self._dialect
+        held, params = self._held_by(owner)
         with self._job_writes(f"mark job {job_id} complete") as run:
             changed = run(
                 d.sql(
                     "UPDATE jobs SET status = 'complete', finished_at = ?, as_of_used = ?,"
-                    " row_count = ?, error = NULL, summary = ? WHERE id = ? RETURNING id"
+                    " row_count = ?, error = NULL, summary = ?, lease_expires_at = NULL"
+                    f" WHERE id = ? AND {held} RETURNING id"
                 ),
-                [d.instant(finished_at), d.optional(as_of_used), row_count, summary, job_id],
+                [
+                    d.instant(finished_at),
+                    d.optional(as_of_used),
+                    row_count,
+                    summary,
+                    job_id,
+                    *params,
+                ],
             )
             if not changed:
-                raise ReportNotFound(job_id)
+                return self._refused(run, job_id)
             run(d.sql("DELETE FROM job_results WHERE job_id = ?"), [job_id])
             run(d.sql("INSERT INTO job_results (job_id, csv) VALUES (?, ?)"), [job_id, csv])
+        return True
 
-    def mark_failed(self, job_id: str, *, finished_at: datetime, error: str) -> None:
-        """Set a job failed with an error message."""
-        self._update(
+    def mark_failed(
+        self, job_id: str, *, finished_at: datetime, error: str, owner: str | None = None
+    ) -> bool:
+        """Set a job failed with an error message, if it is unfinished and ``owner``
+        holds it; False otherwise."""
+        held, params = self._held_by(owner)
+        return self._update(
             job_id,
             "failed",
-            "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?"
-            " WHERE id = ? RETURNING id",
-            [self._dialect.instant(finished_at), _text(error), job_id],
+            "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?,"
+            f" lease_expires_at = NULL WHERE id = ? AND {held} RETURNING id",
+            [self._dialect.instant(finished_at), _text(error), job_id, *params],
         )
 
-    def _update(self, job_id: str, status: str, sql: str, params: Sequence[object]) -> None:
+    def _update(self, job_id: str, status: str, sql: str, params: Sequence[object]) -> bool:
         if "\x00" in job_id:
             raise ReportNotFound(job_id)
         with self._job_writes(f"mark job {job_id} {status}") as run:
-            if not run(self._dialect.sql(sql), params):
-                raise ReportNotFound(job_id)
+            return bool(run(self._dialect.sql(sql), params)) or self._refused(run, job_id)
+
+    def _refused(self, run: Execute, job_id: str) -> bool:
+        """False, after an update that changed nothing: unless the job does not exist."""
+        if not run(self._dialect.sql("SELECT 1 FROM jobs WHERE id = ?"), [job_id]):
+            raise ReportNotFound(job_id)
+        return False
+
+    def fail_jobs(
+        self, job_ids: Collection[str], *, finished_at: datetime, error: str, owner: str
+    ) -> int:
+        """:meth:`mark_failed` for many jobs ``owner`` holds, in one transaction; how many
+        were failed (the others finished, or are held by another owner)."""
+        ids = sorted(job_ids)
+        failed = 0
+        with self._job_writes(f"fail {len(ids)} jobs") as run:
+            for start in range(0, len(ids), _IDS_PER_STATEMENT):
+                chunk = ids[start : start + _IDS_PER_STATEMENT]
+                marks = ", ".join(["?"] * len(chunk))
+                sql = self._dialect.sql(
+                    "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?,"
+                    f" lease_expires_at = NULL WHERE id IN ({marks})"
+                    f" AND {_UNFINISHED} AND lease_owner = ? RETURNING id"
+                )
+                params = [self._dialect.instant(finished_at), _text(error), *chunk, owner]
+                failed += len(run(sql, params))
+        return failed
+
+    def expire_results(self, *, finished_before: datetime) -> list[str]:
+        """Delete the CSVs of jobs that completed before ``finished_before`` (past their
+        retention); the ids of those jobs. The job rows stay (a poll can be told why)."""
+        d = self._dialect
+        with self._job_writes("remove expired report results") as run:
+            rows = run(
+                d.sql(
+                    "DELETE FROM job_results WHERE job_id IN (SELECT id FROM jobs"
+                    " WHERE status = 'complete' AND finished_at < ?) RETURNING job_id"
+                ),
+                [d.instant(finished_before)],
+            )
+        return [str(row[0]) for row in rows]
+
+    # -- leases: several servers on one database ---------------------------------------
+    def claim_jobs(
+        self, owner: str, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[JobRecord]:
+        """Take up to ``limit`` unfinished jobs that nobody holds or whose lease expired
+        before ``now``, oldest first, for ``owner`` until ``lease_until``. Atomic: two
+        servers claiming at once never get the same job (on PostgreSQL the candidates
+        are locked ``FOR UPDATE SKIP LOCKED``, and the condition is checked again on
+        the row the update sees)."""
+        if limit <= 0:
+            return []
+        d = self._dialect
+        expired = f"{_UNFINISHED} AND (lease_expires_at IS NULL OR lease_expires_at < ?)"
+        with self._job_writes("claim jobs") as run:
+            # The candidates are picked once (a materialized CTE: a sub-select in the
+            # WHERE may be run again by PostgreSQL, and with SKIP LOCKED find more rows).
+            rows = run(
+                d.sql(
+                    f"WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE {expired}"
+                    f" ORDER BY created_at, id LIMIT ?{d.row_locks})"
+                    " UPDATE jobs SET lease_owner = ?, lease_expires_at = ? FROM picked"
+                    f" WHERE jobs.id = picked.id AND {expired} RETURNING {_QUALIFIED_COLUMNS}"
+                ),
+                [d.instant(now), limit, owner, d.instant(lease_until), d.instant(now)],
+            )
+        return sorted((job_from_row(row) for row in rows), key=lambda j: (j.created_at, j.id))
+
+    def renew_leases(self, owner: str, *, lease_until: datetime) -> set[str]:
+        """Extend to ``lease_until`` the lease of every unfinished job ``owner`` holds;
+        their ids (a job missing from them was taken over, or finished)."""
+        with self._job_writes("renew job leases") as run:
+            rows = run(
+                self._dialect.sql(
+                    "UPDATE jobs SET lease_expires_at = ?"
+                    f" WHERE lease_owner = ? AND {_UNFINISHED} RETURNING id"
+                ),
+                [self._dialect.instant(lease_until), owner],
+            )
+        return {str(row[0]) for row in rows}
+
+    def release_leases(self, owner: str, job_ids: Collection[str] | None = None) -> int:
+        """Give up ``owner``'s unfinished jobs (it stops, or it is known to be dead; only
+        those of ``job_ids`` if given), so that any server may claim them at once; how many."""
+        ids = None if job_ids is None else sorted(job_ids)
+        if ids is not None and not ids:
+            return 0
+        only = "" if ids is None else f" AND id IN ({', '.join(['?'] * len(ids))})"
+        with self._job_writes("release job leases") as run:
+            rows = run(
+                self._dialect.sql(
+                    "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL"
+                    f" WHERE lease_owner = ? AND {_UNFINISHED}{only} RETURNING id"
+                ),
+                [owner, *(ids or [])],
+            )
+        return len(rows)
 
     def job_result(self, job_id: str) -> bytes | None:
         """The CSV of a complete job, or None."""

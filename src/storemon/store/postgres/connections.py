@@ -8,6 +8,8 @@ where psycopg errors become :class:`StoreError`.
 - Connections are autocommit sessions with ``TimeZone=UTC``; writes use explicit
   transactions. One returned broken or inside a transaction is closed or rolled
   back by the pool, and replaced.
+- An idempotent read (:meth:`Connections.read`) that finds its connection lost is
+  tried once more on a fresh one; writes are not retried.
 - The pool connects in its own threads, so a failure to connect does not reach a
   waiting caller by itself: the pool records the last attempt's failure, and a
   caller waiting while the server refuses connections gets a StoreError with that
@@ -17,6 +19,7 @@ where psycopg errors become :class:`StoreError`.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +42,8 @@ __all__ = [
 
 _Conn = psycopg.Connection[Any]
 T = TypeVar("T")
+
+log = logging.getLogger("storemon.store.postgres")
 
 POOL_SIZE: Final = 4  # at most this many connections open at once per store
 POOL_WAIT_SECONDS: Final = 60.0  # how long a caller waits for a busy pool
@@ -203,7 +208,21 @@ class Connections:
             yield conn
 
     def read(self, doing: str, body: Callable[[_Conn], T]) -> T:
-        """``body(conn)`` on a pooled connection: an idempotent read."""
+        """``body(conn)`` on a pooled connection: an idempotent read.
+
+        When the connection turns out to be lost (the server restarted, or dropped
+        idle connections: every pooled one is then stale), the pool is drained and the
+        read is tried once more on a fresh connection, instead of failing the request.
+        """
+        try:
+            with self.session(doing) as conn:
+                return body(conn)
+        except StoreError as error:
+            cause = error.__cause__
+            if not (isinstance(cause, psycopg.Error) and about_the_connection(cause)):
+                raise
+            log.info("PostgreSQL connection lost (%s); trying once more on a new one", cause)
+        self._pool.drain()  # the other pooled connections are as stale: new ones
         with self.session(doing) as conn:
             return body(conn)
 

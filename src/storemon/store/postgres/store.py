@@ -56,7 +56,13 @@ from storemon.store.base import (
 from storemon.store.job_table import Dialect, Execute, JobTable
 from storemon.store.postgres import bulk
 from storemon.store.postgres.connections import Connections, configure
-from storemon.store.postgres.migrate import check_encoding, migrate
+from storemon.store.postgres.migrate import (
+    check_encoding,
+    create_database,
+    createdb_command,
+    migrate,
+    missing_database,
+)
 from storemon.store.urls import redact_url
 
 __all__ = ["PostgresStore"]
@@ -74,7 +80,7 @@ _EPOCH_SQL: Final = (
     "(timestamptz 'epoch' + ({0} / 1000000) * interval '1 second'"
     " + ({0} % 1000000) * interval '1 microsecond')"
 )
-_DIALECT: Final = Dialect(placeholder="%s", instant=to_utc)
+_DIALECT: Final = Dialect(placeholder="%s", instant=to_utc, row_locks=" FOR UPDATE SKIP LOCKED")
 
 
 class PostgresStore(JobTable):
@@ -88,18 +94,33 @@ class PostgresStore(JobTable):
         #: The pooled connections (public for status pages and tests).
         self.connections = Connections(conninfo, self._display)
         try:
-            self._open(conninfo)
+            self._open(conninfo, create=create)
         except BaseException:
             self.connections.close()
             raise
 
-    def _open(self, conninfo: str) -> None:
+    def _open(self, conninfo: str, *, create: bool) -> None:
         """Check the encoding and migrate, on a connection of its own (the pool connects
-        in the background, and would not say why a first connection failed)."""
+        in the background, and would not say why a first connection failed). A
+        database that does not exist is created (``create``), or a StoreError says how."""
         with self.connections.errors("connect"):
-            conn = psycopg.connect(
-                conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS
-            )
+            try:
+                conn = self._connect(conninfo)
+            except psycopg.OperationalError:
+                missing = missing_database(conninfo)
+                if missing is None:
+                    raise
+                if not create:
+                    raise StoreError(
+                        f'PostgreSQL database "{missing}" does not exist ({self._display}): '
+                        f"create it with `{createdb_command(conninfo, missing)}`, or run a "
+                        "storemon command that writes (`storemon ingest`, `storemon demo`), "
+                        "which creates it",
+                        public="the database does not exist",
+                    ) from None
+                create_database(conninfo, missing)
+                log.warning("created the PostgreSQL database %s", missing)
+                conn = self._connect(conninfo)
             try:
                 configure(conn)
                 encoding = check_encoding(conn)
@@ -112,6 +133,10 @@ class PostgresStore(JobTable):
                 migrate(conn)
             finally:
                 conn.close()
+
+    @staticmethod
+    def _connect(conninfo: str) -> _Conn:
+        return psycopg.connect(conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS)
 
     # -- plumbing --------------------------------------------------------------------
     def _session(self, doing: str) -> AbstractContextManager[_Conn]:
