@@ -120,3 +120,16 @@ def test_warnings_say_what_the_numbers_rest_on(loaded: TestClient) -> None:
     info = wait_for_info(loaded, fine["report_id"])
     assert info["warnings"] == []
     assert "X-Report-Warnings" not in loaded.get(f"/reports/{fine['report_id']}.csv").headers
+
+
+def test_stores_on_default_settings_are_named(loaded: TestClient) -> None:
+    """T has polls; every hours row sent for it is rejected: it is open 24x7, and the
+    report's warnings say so (issue 14 item 2)."""
+    bad = b"store_id,day,start_time_local,end_time_local\nT,9,09:00,17:00\nS,0,09:00,12:00\n"
+    assert loaded.post("/ingest/hours", content=bad).status_code == 200
+    created = _create(loaded, as_of=AS_OF)
+    info = wait_for_info(loaded, created["report_id"])
+    found = {w["code"]: w["message"] for w in info["warnings"]}
+    assert "hours_rejected" in found
+    assert found["hours_rejected"].startswith("1 store is open 24x7")
+    assert ": T (storemon rejects --source hours)" in found["hours_rejected"]

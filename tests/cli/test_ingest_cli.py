@@ -173,7 +173,7 @@ def test_watch_once_ingests_the_inbox(
     (inbox / "polls.csv").write_text(STATUS)
     (inbox / "menu.csv").write_text("item,price\n")
     code, out, err = run(["watch", "--db", duckdb_url, "--inbox", str(inbox), "--once"], capsys)
-    assert code == 0
+    assert code == 1  # a file was refused (menu.csv): the scan says so in its exit code
     assert "polls.csv: status, 3 rows, 2 loaded, 1 rejected" in out
     assert "menu.csv: failed" in err
     assert (inbox / "processed" / "polls.csv").exists()

@@ -86,15 +86,16 @@ def _report_rejects(parsed: ParsedFile) -> None:
         typer.echo(f"{name}: ... and {count - len(shown)} more", err=True)
 
 
-def _read(source: Source, path: Path | None) -> pa.Table:
+def _read(source: Source, path: Path | None) -> tuple[pa.Table, pa.Table]:
+    """A file's valid rows and its kept rejects (empty tables when not given)."""
     from storemon.ingest.csv import read_source
-    from storemon.schema import SCHEMAS, empty
+    from storemon.schema import REJECTS, SCHEMAS, empty
 
     if path is None:
-        return empty(SCHEMAS[source])
+        return empty(SCHEMAS[source]), empty(REJECTS)
     parsed = read_source(source, path)
     _report_rejects(parsed)
-    return parsed.table
+    return parsed.table, parsed.rejects
 
 
 def check_inputs(
@@ -145,18 +146,23 @@ def compute(
     check_inputs(db, status, hours, timezones)
     try:
         if status is not None:
-            polls = _read("status", status)
+            from storemon.jobs.summary import fallbacks_of
+
+            polls, _ = _read("status", status)
+            hours_table, hours_rejects = _read("hours", hours)
+            zones, zone_rejects = _read("timezones", timezones)
             if store_id is not None:
                 from storemon.engine.run import only_store
 
                 polls, as_of = only_store(polls, store_id, as_of)
             done = compute_output(
                 polls,
-                _read("hours", hours),
-                _read("timezones", timezones),
+                hours_table,
+                zones,
                 spec=spec,
                 as_of=as_of,
                 interpolation=interpolation,
+                fallbacks=fallbacks_of(polls, hours_table, hours_rejects, zones, zone_rejects),
             )
         else:
             store = open_db(db, create=False)

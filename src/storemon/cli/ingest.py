@@ -117,18 +117,28 @@ def rejects_command(
 
     Read-only: a database that does not exist is reported as such, not created.
     """
+    from storemon.jobs.summary import fallback_warnings
+
     wanted = check_source(source)
     store = open_db(db, create=False)
     try:
         table = store.rejects(source=wanted, limit=limit)
+        fallbacks = store.settings_fallbacks()
     finally:
         store.close()
     rows = table.to_pylist()
+    warnings = [
+        w
+        for w in fallback_warnings(fallbacks)
+        if wanted is None or str(w["message"]).endswith(f"{wanted})")
+    ]
     if as_json:
         for row in rows:
             row["ingested_at"] = row["ingested_at"].isoformat()
-        typer.echo(json.dumps({"rejects": rows}))
+        typer.echo(json.dumps({"rejects": rows, "fallbacks": warnings}))
         return
+    for warning in warnings:  # what the rejects changed: stores left on default settings
+        typer.echo(printable(str(warning["message"])))
     if not rows:
         typer.echo("no rejected rows")
         return
@@ -179,8 +189,8 @@ def watch_command(
             settings.inbox_dir.mkdir(parents=True, exist_ok=True)
             results = scan_inbox(store, settings.inbox_dir)
             _print_results(results)
-            if any(result.outcome == "deferred" for result in results):
-                raise typer.Exit(1)  # the database failed: files stay for the next scan
+            if any(result.outcome in ("failed", "deferred") for result in results):
+                raise typer.Exit(1)  # a file was refused, or the database failed (it stays)
             return
         logging.getLogger("storemon.watch").info(
             "storemon watch: database %s, inbox %s every %g s",

@@ -34,7 +34,7 @@ import pyarrow.ipc
 from storemon.errors import ReportWorkerError
 from storemon.jobs.outputs import JobSpec, compute_output, inputs_for
 from storemon.pids import pid_alive
-from storemon.store.base import DataStore, JobRecord, ReportInputs
+from storemon.store.base import DataStore, JobRecord, ReportInputs, SettingsFallbacks
 
 __all__ = [
     "Compute",
@@ -72,7 +72,11 @@ class Compute(Protocol):
 
 
 def compute_tables(
-    polls: pa.Table, hours: pa.Table, timezones: pa.Table, job: JobRecord
+    polls: pa.Table,
+    hours: pa.Table,
+    timezones: pa.Table,
+    job: JobRecord,
+    fallbacks: SettingsFallbacks | None = None,
 ) -> ComputedReport:
     """Run the engine on a job's inputs (in this process or a worker process).
 
@@ -88,6 +92,7 @@ def compute_tables(
         spec=JobSpec.from_json(job.options),
         as_of=job.as_of_requested,
         interpolation=job.interpolation,
+        fallbacks=fallbacks,
     )
     return ComputedReport(
         csv=done.csv, row_count=done.row_count, as_of_used=done.as_of_used, summary=done.summary
@@ -99,12 +104,21 @@ def read_inputs(store: DataStore, job: JobRecord) -> ReportInputs:
     return inputs_for(store, JobSpec.from_json(job.options), job.as_of_requested)
 
 
+def read_fallbacks(store: DataStore, job: JobRecord) -> SettingsFallbacks | None:
+    """For a report: the stores on default settings because all their rows were rejected
+    (its summary says so); None for the other outputs."""
+    if JobSpec.from_json(job.options).output != "report":
+        return None
+    return store.settings_fallbacks()
+
+
 class InThreadCompute:
     """Read the inputs in bulk and run the engine on them, in the calling thread."""
 
     def __call__(self, store: DataStore, job: JobRecord) -> ComputedReport:
         inputs = read_inputs(store, job)
-        return compute_tables(inputs.polls, inputs.hours, inputs.timezones, job)
+        fallbacks = read_fallbacks(store, job)
+        return compute_tables(inputs.polls, inputs.hours, inputs.timezones, job, fallbacks)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -159,10 +173,12 @@ def _read_table(path: str) -> pa.Table:
         return pa.ipc.open_file(source).read_all()
 
 
-def _compute_files(folder: str, job: JobRecord) -> ComputedReport:
+def _compute_files(
+    folder: str, job: JobRecord, fallbacks: SettingsFallbacks | None
+) -> ComputedReport:
     """Worker process side: read the inputs written by :class:`ProcessCompute`, compute."""
     polls, hours, timezones = (_read_table(os.path.join(folder, name)) for name in _TABLES)
-    return compute_tables(polls, hours, timezones, job)
+    return compute_tables(polls, hours, timezones, job, fallbacks)
 
 
 def _exit_when_orphaned(parent_pid: int) -> None:
@@ -227,6 +243,7 @@ class ProcessCompute:
 
     def __call__(self, store: DataStore, job: JobRecord) -> ComputedReport:
         inputs = read_inputs(store, job)
+        fallbacks = read_fallbacks(store, job)
         size = sum(getattr(inputs, name).nbytes for name in _TABLES)
         with tempfile.TemporaryDirectory(
             prefix=f"{_HANDOVER_PREFIX}{os.getpid()}-", dir=_handover_dir(size)
@@ -235,7 +252,7 @@ class ProcessCompute:
                 _write_table(getattr(inputs, name), os.path.join(folder, name))
             pool = self._executor()
             try:
-                return pool.submit(_compute_files, folder, job).result()
+                return pool.submit(_compute_files, folder, job, fallbacks).result()
             except BrokenProcessPool:
                 with self._lock:
                     if self._pool is pool:

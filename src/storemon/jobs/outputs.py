@@ -24,7 +24,7 @@ from storemon.engine.profile import compute_profile, profile_csv
 from storemon.errors import InvalidRequest
 from storemon.jobs.summary import report_summary
 from storemon.schema import Interpolation
-from storemon.store.base import DataStore, ReportInputs, StoreRange
+from storemon.store.base import DataStore, ReportInputs, SettingsFallbacks, StoreRange
 
 __all__ = [
     "OUTPUTS",
@@ -123,6 +123,7 @@ def output_of_store(
         spec=spec,
         as_of=as_of if as_of is not None else inputs.as_of,
         interpolation=interpolation,
+        fallbacks=store.settings_fallbacks() if spec.output == "report" else None,
     )
 
 
@@ -134,8 +135,12 @@ def compute_output(
     spec: JobSpec,
     as_of: datetime | None,
     interpolation: Interpolation,
+    fallbacks: SettingsFallbacks | None = None,
 ) -> ComputedOutput:
-    """Run the engine for ``spec``: the same inputs give the same bytes in any process."""
+    """Run the engine for ``spec``: the same inputs give the same bytes in any process.
+
+    ``fallbacks`` (stores on default settings because all their rows were rejected) are
+    named in a report's summary."""
     if spec.output == "outages":
         found = compute_outages(
             polls, hours, timezones, as_of=as_of, interpolation=interpolation, window=spec.window
@@ -156,5 +161,5 @@ def compute_output(
         report_csv(report.table),
         report.table.num_rows,
         report.as_of,
-        report_summary(report, spec.options, latest),
+        report_summary(report, spec.options, latest, fallbacks),
     )

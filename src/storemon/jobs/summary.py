@@ -10,7 +10,9 @@ the API's job JSON, the CSV download's headers, the log and the CLI all say them
   extrapolated from that poll;
 - ``stale_stores``: stores with no poll within ``observed_within`` of the longest
   window — every figure of theirs extrapolates an older poll (a store that stopped
-  reporting looks perfectly up).
+  reporting looks perfectly up);
+- ``hours_rejected`` / ``timezone_rejected``: stores open 24x7 / in America/Chicago only
+  because every hours / timezone row given for them was rejected.
 """
 
 from __future__ import annotations
@@ -19,11 +21,21 @@ import json
 from datetime import datetime
 from typing import Final
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from storemon.engine import Report
 from storemon.engine.options import MINUTE_US, ReportOptions
 from storemon.instants import to_epoch_us
+from storemon.store.base import SettingsFallbacks
 
-__all__ = ["SHOWN_IDS", "report_summary", "stored_warnings"]
+__all__ = [
+    "SHOWN_IDS",
+    "fallback_warnings",
+    "fallbacks_of",
+    "report_summary",
+    "stored_warnings",
+]
 
 #: How many store ids a warning lists (all are counted).
 SHOWN_IDS: Final = 10
@@ -51,8 +63,71 @@ def _warning(code: str, message: str, **extra: object) -> dict[str, object]:
     return {"code": code, "message": message, **extra}
 
 
+def fallbacks_of(
+    polls: pa.Table,
+    hours: pa.Table,
+    hours_rejects: pa.Table,
+    timezones: pa.Table,
+    zone_rejects: pa.Table,
+    *,
+    limit: int = SHOWN_IDS,
+) -> SettingsFallbacks:
+    """:class:`SettingsFallbacks` of files read (not stored): stores with polls, with
+    rejected rows naming them in a source and no valid row there."""
+    stores = pc.unique(polls.column("store_id").cast(pa.string()))
+
+    def fallen(valid: pa.Table, rejects: pa.Table) -> list[str]:
+        named = pc.unique(rejects.column("store_id").drop_null())
+        kept = pc.unique(valid.column("store_id"))
+        ids = named.filter(pc.invert(pc.is_in(named, value_set=kept)))
+        ids = ids.filter(pc.is_in(ids, value_set=stores))
+        return sorted((str(i) for i in ids.to_pylist()), key=lambda i: i.encode())
+
+    open_all_week = fallen(hours, hours_rejects)
+    default_zone = fallen(timezones, zone_rejects)
+    return SettingsFallbacks(
+        open_all_week[:limit], len(open_all_week), default_zone[:limit], len(default_zone)
+    )
+
+
+def fallback_warnings(fallbacks: SettingsFallbacks) -> list[dict[str, object]]:
+    """Warnings for stores on default settings because every row given for them was
+    rejected (correct by SPEC, but a reader would not guess it)."""
+    found = []
+    for code, count, ids, one, many, source in (
+        (
+            "hours_rejected",
+            fallbacks.open_all_week_count,
+            fallbacks.open_all_week,
+            "store is open 24x7 because all its business-hours rows were rejected",
+            "stores are open 24x7 because all their business-hours rows were rejected",
+            "hours",
+        ),
+        (
+            "timezone_rejected",
+            fallbacks.default_zone_count,
+            fallbacks.default_zone,
+            "store uses America/Chicago because all its timezone rows were rejected",
+            "stores use America/Chicago because all their timezone rows were rejected",
+            "timezones",
+        ),
+    ):
+        if not count:
+            continue
+        more = f" and {count - len(ids):,} more" if count > len(ids) else ""
+        message = (
+            f"{count:,} {one if count == 1 else many}: {', '.join(ids)}{more} "
+            f"(storemon rejects --source {source})"
+        )
+        found.append(_warning(code, message, count=count, store_ids=ids))
+    return found
+
+
 def report_summary(
-    report: Report, options: ReportOptions, latest_poll: datetime | None
+    report: Report,
+    options: ReportOptions,
+    latest_poll: datetime | None,
+    fallbacks: SettingsFallbacks | None = None,
 ) -> dict[str, object]:
     """The JSON-able summary of a computed report: ``{"warnings": [...], ...}``.
 
@@ -94,6 +169,8 @@ def report_summary(
                 store_ids=shown,
             )
         )
+    if fallbacks is not None and report.as_of is not None:
+        warnings += fallback_warnings(fallbacks)
     return {"warnings": warnings, "stale_stores": len(stale)}
 
 

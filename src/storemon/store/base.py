@@ -8,7 +8,7 @@ exceptions never leave an implementation: they are translated to
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Protocol
@@ -64,6 +64,46 @@ class IngestBatch:
     #: source -> sha256 (hex) of the file's bytes as given: the ledger of ingested files
     #: (:meth:`Store.ingested_file`) records (name, sha256) in the ingest's transaction.
     file_hashes: dict[Source, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SettingsFallbacks:
+    """Stores with polls whose settings fall back to SPEC's defaults because every row
+    given for them was rejected: no hours row stored (so open 24x7), no timezone row
+    stored (so America/Chicago), yet rejected rows naming them. Ids in byte order, the
+    first few; the counts are of all."""
+
+    open_all_week: list[str]
+    open_all_week_count: int
+    default_zone: list[str]
+    default_zone_count: int
+
+
+def _fallbacks_sql(source: Literal["hours", "timezones"], limit: int | None) -> str:
+    """The stores of ``SettingsFallbacks`` for one source (table and source are one name):
+    their ids (at most ``limit``, byte order) or, with ``limit`` None, their count."""
+    chosen = (
+        f"FROM stores s WHERE NOT EXISTS (SELECT 1 FROM {source} t"
+        " WHERE t.store_id = s.store_id) AND EXISTS (SELECT 1 FROM rejects r"
+        f" WHERE r.source = '{source}' AND r.store_id = s.store_id)"
+    )
+    if limit is None:
+        return f"SELECT count(*) {chosen}"
+    return f"SELECT s.store_id {chosen} ORDER BY s.store_id LIMIT {int(limit)}"
+
+
+def read_fallbacks(
+    run: Callable[[str], Sequence[Sequence[object]]], limit: int
+) -> SettingsFallbacks:
+    """:class:`SettingsFallbacks` by ``run`` (a backend's "execute and fetch all")."""
+    found: list[tuple[list[str], int]] = []
+    sources: tuple[Literal["hours", "timezones"], ...] = ("hours", "timezones")
+    for source in sources:
+        ids = [str(row[0]) for row in run(_fallbacks_sql(source, limit))]
+        count = int(str(run(_fallbacks_sql(source, None))[0][0]))
+        found.append((ids, count))
+    (hours, hours_count), (zones, zones_count) = found
+    return SettingsFallbacks(hours, hours_count, zones, zones_count)
 
 
 @dataclass(frozen=True)
@@ -192,6 +232,12 @@ class DataStore(_Database, Protocol):
 
     def latest_ingest_utc(self) -> datetime | None:
         """When the latest ingest was stored (any source), or None before the first."""
+        ...
+
+    def settings_fallbacks(self, *, limit: int = 10) -> SettingsFallbacks:
+        """The stores whose hours or zone fall back to the defaults because every row
+        given for them was rejected (:class:`SettingsFallbacks`, at most ``limit`` ids
+        each)."""
         ...
 
     def counts(self) -> dict[str, int]:

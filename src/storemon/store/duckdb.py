@@ -45,9 +45,11 @@ from storemon.store.base import (
     LOOKBACK,
     IngestBatch,
     ReportInputs,
+    SettingsFallbacks,
     StoreRange,
     check_lookback,
     lookback_cutoff,
+    read_fallbacks,
 )
 from storemon.store.job_table import Dialect, Execute, JobTable
 
@@ -403,6 +405,11 @@ class DuckDBStore(JobTable):
         with self._reader("read the latest ingest") as cur:
             row = _one(cur, "SELECT max(ingested_at) FROM ingests")
         return None if row is None or row[0] is None else to_utc(row[0])
+
+    def settings_fallbacks(self, *, limit: int = 10) -> SettingsFallbacks:
+        """The stores whose settings fall back because all their rows were rejected."""
+        with self._reader("find stores on default settings") as cur:
+            return read_fallbacks(lambda sql: cur.execute(sql).fetchall(), limit)
 
     def counts(self) -> dict[str, int]:
         """Row counts; ``stores`` is the number of distinct stores with polls."""

@@ -49,9 +49,11 @@ from storemon.store.base import (
     LOOKBACK,
     IngestBatch,
     ReportInputs,
+    SettingsFallbacks,
     StoreRange,
     check_lookback,
     lookback_cutoff,
+    read_fallbacks,
 )
 from storemon.store.job_table import Dialect, Execute, JobTable
 from storemon.store.postgres import bulk
@@ -407,6 +409,13 @@ class PostgresStore(JobTable):
         """When the latest ingest was stored, or None."""
         row = self._one("read the latest ingest", "SELECT max(ingested_at) FROM ingests")
         return None if row is None or row[0] is None else to_utc(row[0])
+
+    def settings_fallbacks(self, *, limit: int = 10) -> SettingsFallbacks:
+        """The stores whose settings fall back because all their rows were rejected."""
+        return self._read(
+            "find stores on default settings",
+            lambda conn: read_fallbacks(lambda sql: conn.execute(sql).fetchall(), limit),
+        )
 
     def counts(self) -> dict[str, int]:
         """Row counts; ``stores`` is the number of distinct stores with polls."""
