@@ -70,7 +70,7 @@ def test_watch_escapes_inbox_file_names(
     (inbox / "good\x1b[2J\nforged.csv").write_text(ROWS)
     (inbox / "bad\x1b[31m.csv").write_text("no,header\n")
     code, out, err = run(["watch", "--db", duckdb_url, "--inbox", str(inbox), "--once"], capsys)
-    assert code == 0, err
+    assert code == 1, err  # --once says a file was refused
     _safe(out + err)
     assert "good\\x1b[2J\\nforged.csv: status" in out
     assert "bad\\x1b[31m.csv: failed" in err

@@ -389,9 +389,11 @@ def test_the_in_thread_compute_calls_the_engine_through_compute_tables(
     seen: list[JobRecord] = []
     real = compute_module.compute_tables
 
-    def spy(polls: object, hours: object, timezones: object, job: JobRecord) -> ComputedReport:
+    def spy(
+        polls: object, hours: object, timezones: object, job: JobRecord, fallbacks: object = None
+    ) -> ComputedReport:
         seen.append(job)
-        return real(polls, hours, timezones, job)  # type: ignore[arg-type]
+        return real(polls, hours, timezones, job, fallbacks)  # type: ignore[arg-type]
 
     monkeypatch.setattr(compute_module, "compute_tables", spy)
     jobs = ReportJobs(store)  # the default strategy

@@ -117,10 +117,9 @@ def rejects_command(
 
     Read-only: a database that does not exist is reported as such, not created.
     """
-    from storemon.jobs.summary import fallback_warnings
-
     wanted = check_source(source)
     store = open_db(db, create=False)
+    from storemon.jobs.summary import fallback_warnings  # after the usage checks: numpy
     try:
         table = store.rejects(source=wanted, limit=limit)
         fallbacks = store.settings_fallbacks()
