@@ -120,6 +120,7 @@ def rejects_command(
     wanted = check_source(source)
     store = open_db(db, create=False)
     from storemon.jobs.summary import fallback_warnings  # after the usage checks: numpy
+
     try:
         table = store.rejects(source=wanted, limit=limit)
         fallbacks = store.settings_fallbacks()
