@@ -127,20 +127,37 @@ def test_unknown_store_and_bad_parameters(fleet: TestClient) -> None:
     assert_error_shape(wide, 422)
 
 
-def test_per_store_endpoints_read_one_store(
+def test_per_store_endpoints_compute_one_store_from_one_read_per_data_version(
     fleet: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The fleet's week is read once per data version (jobs.views.StoreReads) and each
+    request computes its one store; at a given as_of the store alone is read."""
+    from storemon.engine import run
+
     seen: list[StoreRange | None] = []
     original = store.report_inputs
+    computed: list[int] = []
+    only = run.only_store
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         seen.append(kwargs.get("stores"))
         return original(*args, **kwargs)
 
+    def one(polls: Any, *args: Any) -> Any:
+        computed.append(polls.num_rows)
+        return only(polls, *args)
+
     monkeypatch.setattr(store, "report_inputs", spy)
+    monkeypatch.setattr("storemon.engine.outages.only_store", one)
     assert fleet.get("/stores/G/outages").status_code == 200
     assert fleet.get("/stores/G/timeline").status_code == 200
-    assert seen == [StoreRange.one("G"), StoreRange.one("G")]
+    assert fleet.get("/stores/a%2Fb/outages").status_code == 200
+    assert seen == [None]
+    g_polls = original(None, stores=StoreRange.one("G")).polls.num_rows
+    assert computed == [g_polls, 2]  # the engine saw G's polls, then a/b's two
+    at = {"as_of": "2023-11-06 12:00:00 UTC"}
+    assert fleet.get("/stores/G/outages", params=at).status_code == 200
+    assert seen == [None, StoreRange.one("G")]
 
 
 def test_profile(fleet: TestClient) -> None:

@@ -8,7 +8,7 @@ FastAPI full-stack template does. Nothing here builds a response
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Final, TypeVar
 
 from fastapi import Depends, Request
@@ -21,6 +21,7 @@ from storemon.api.schemas import ReportIdRequest, ReportRequest
 from storemon.config import Settings
 from storemon.errors import InvalidRequest
 from storemon.jobs import ReportJobs
+from storemon.jobs.views import StoreReads
 from storemon.store.base import Store
 
 __all__ = [
@@ -50,6 +51,7 @@ class Services:
     jobs: ReportJobs
     metrics: Metrics
     ingests: BackgroundThread  # where ingests run, one at a time
+    store_reads: StoreReads = field(default_factory=StoreReads)  # one store's inputs
 
 
 async def services(request: Request) -> Services:

@@ -126,7 +126,14 @@ async def get_store_outages(
     at, mode = _parameters(app, as_of, interpolation)
 
     def build() -> BaseModel:
-        found = store_outages(app.store, store_id, as_of=at, interpolation=mode, window=chosen)
+        found = store_outages(
+            app.store,
+            store_id,
+            as_of=at,
+            interpolation=mode,
+            window=chosen,
+            reads=app.store_reads,
+        )
         table = found.table
         assert found.as_of is not None
         return StoreOutages(
@@ -173,6 +180,7 @@ async def get_store_timeline(
             interpolation=mode,
             window=chosen,
             observed_within_us=within,
+            reads=app.store_reads,
         )
         return timeline_response(view, chosen)
 
