@@ -56,21 +56,7 @@ def _same(a: Any, b: Any) -> None:
         assert _rows(left) == _rows(right), name
 
 
-def test_a_slice_of_the_snapshot_is_what_the_database_reads(
-    store: Store, tables: type[Tables]
-) -> None:
-    _load(store, tables)
-    reads = StoreReads()
-    for store_id in [*IDS, "only-hours", "only-zone", "nobody", ""]:
-        sliced = reads.inputs(store, store_id, None, WEEK_US)
-        direct = store.report_inputs(None, stores=StoreRange.one(store_id))
-        _same(sliced, direct)
-
-
-def test_the_snapshot_is_read_once_per_data_version(
-    store: Store, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _load(store, tables)
+def _spy(store: Store, monkeypatch: pytest.MonkeyPatch) -> tuple[list[object], Any]:
     seen: list[object] = []
     original = store.report_inputs
 
@@ -79,14 +65,43 @@ def test_the_snapshot_is_read_once_per_data_version(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(store, "report_inputs", spy)
+    return seen, original
+
+
+def _sorted(reads: list[object]) -> list[object]:
+    return sorted(reads, key=str)
+
+
+def test_a_slice_of_the_snapshot_is_what_the_database_reads(
+    store: Store, tables: type[Tables]
+) -> None:
+    _load(store, tables)
+    reads = StoreReads()
+    reads.inputs(store, "a", None, WEEK_US)  # starts the snapshot beside the request
+    reads.wait(30)
+    for store_id in [*IDS, "only-hours", "only-zone", "nobody", ""]:
+        sliced = reads.inputs(store, store_id, None, WEEK_US)
+        direct = store.report_inputs(None, stores=StoreRange.one(store_id))
+        _same(sliced, direct)
+
+
+def test_a_request_reads_its_store_and_the_snapshot_follows_each_ingest(
+    store: Store, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _load(store, tables)
+    seen, _ = _spy(store, monkeypatch)
     reads = StoreReads()
     week = parse_window("168h")
     before = store_outages(
         store, "42", as_of=None, interpolation="nearest", window=week, reads=reads
     )
+    reads.wait(30)
+    # the request read its one store; the snapshot, built beside it, read the fleet once
+    assert _sorted(seen) == _sorted([StoreRange.one("42"), None])
+    seen.clear()
     for store_id in IDS:
         reads.inputs(store, store_id, None, WEEK_US)
-    assert seen == [None]  # one read of the fleet, then slices
+    assert seen == []  # slices
 
     latest = before.as_of
     assert latest is not None
@@ -98,8 +113,9 @@ def test_the_snapshot_is_read_once_per_data_version(
     after = store_outages(
         store, "42", as_of=None, interpolation="nearest", window=week, reads=reads
     )
-    assert seen == [None, None]  # the ingest is seen by the next read
-    assert after.as_of == latest + timedelta(hours=3)
+    reads.wait(30)
+    assert _sorted(seen) == _sorted([StoreRange.one("42"), None])  # the new version's
+    assert after.as_of == latest + timedelta(hours=3)  # the ingest is seen at once
     assert after.table.num_rows >= 1
     assert after.table.column("ongoing").to_pylist()[-1] is True  # down since the new polls
 
@@ -108,14 +124,7 @@ def test_reads_go_to_the_database_at_an_as_of_for_long_windows_and_big_fleets(
     store: Store, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _load(store, tables)
-    seen: list[object] = []
-    original = store.report_inputs
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append(kwargs.get("stores"))
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(store, "report_inputs", spy)
+    seen, original = _spy(store, monkeypatch)
     reads = StoreReads()
     at = START + timedelta(days=9)
     _same(reads.inputs(store, "a", at, WEEK_US), original(at, stores=StoreRange.one("a")))
@@ -123,10 +132,14 @@ def test_reads_go_to_the_database_at_an_as_of_for_long_windows_and_big_fleets(
     assert seen == [StoreRange.one("a"), StoreRange.one("a")]
 
     seen.clear()
-    small = StoreReads(max_polls=10)  # the fleet has more: read once, then per store
+    small = StoreReads(max_polls=10)  # the fleet has more: found out once, then never again
+    _same(small.inputs(store, "a", None, WEEK_US), original(None, stores=StoreRange.one("a")))
+    small.wait(30)
+    store.apply_ingest(IngestBatch(polls=tables.polls([("a", START + timedelta(days=20), True)])))
     for store_id in ("a", "42"):
-        _same(
-            small.inputs(store, store_id, None, WEEK_US),
-            original(None, stores=StoreRange.one(store_id)),
-        )
-    assert seen == [None, StoreRange.one("a"), StoreRange.one("42")]
+        direct = original(None, stores=StoreRange.one(store_id))
+        _same(small.inputs(store, store_id, None, WEEK_US), direct)
+    small.wait(30)
+    assert _sorted(seen) == _sorted(
+        [StoreRange.one("a"), None, StoreRange.one("a"), StoreRange.one("42")]
+    )

@@ -177,14 +177,20 @@ def _spans(spans: Spans) -> list[Span]:
 def outage_items(
     start_hus: NDArray[np.int64], end_hus: NDArray[np.int64], ongoing: NDArray[np.bool_]
 ) -> list[OutageItem]:
-    """Outages as JSON items: instants rounded to the microsecond, exact durations rounded."""
+    """Outages as JSON items: instants rounded to the second as SPEC's outage list has
+    them (the same as ``GET /outages``, read from its CSV), exact durations rounded."""
     minutes = minutes_hundredths(start_hus, end_hus)
     return [
         OutageItem(start_utc=a, end_utc=b, duration_minutes=int(m) / 100, ongoing=bool(o))
         for a, b, m, o in zip(
-            _instants(start_hus), _instants(end_hus), minutes, ongoing, strict=True
+            _whole_seconds(start_hus), _whole_seconds(end_hus), minutes, ongoing, strict=True
         )
     ]
+
+
+def _whole_seconds(hus: NDArray[np.int64]) -> list[datetime]:
+    """Half-microseconds to instants rounded to the nearest second (a half up)."""
+    return [from_epoch_us(int(s) * 1_000_000) for s in (hus + 1_000_000) // 2_000_000]
 
 
 def _time_of_day(us: int) -> str:

@@ -8,6 +8,7 @@ the engine runs on them — never on the fleet. Fleet views (``/stores``, ``/out
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ __all__ = [
 #: The options of the fleet report the views read (extended, the three classic windows).
 FLEET_REPORT: Final = ReportOptions(extended=True)
 
+
+log = logging.getLogger(__name__)
 
 #: The most polls a :class:`StoreReads` snapshot holds (about 13 bytes each, with their
 #: store's position); a bigger fleet's per-store reads go to the database each time.
@@ -125,26 +128,29 @@ def _snapshot(store: DataStore, version: int, max_polls: int) -> _Snapshot | Non
 
 
 class StoreReads:
-    """One store's inputs, sliced from a snapshot of the fleet's instead of read each time.
+    """One store's inputs, sliced from a snapshot of the fleet's week when one is ready.
 
     A page about one store, or ``GET /stores/{id}/...``, needs one store's polls; on
     DuckDB a query for them scans every poll (DuckDB's only index, an ART index, on
     ``polls (store_code)`` would make a bulk load 1.5 to 2 times slower and cost about
-    33 MB per million polls, the memory that matters at scale). So the first such read
-    of a data version reads the fleet's week once (what a report reads: 0.02 s on
-    DuckDB, 0.4 s on PostgreSQL for the benchmark set), sorts it by store, and the
-    next ones slice it; only the one store is computed. The snapshot is keyed by the
-    data version, so the read after an ingest sees it. While one thread builds the
-    snapshot the others read from the database, and so does every read at a given
-    ``as_of``, of a window longer than a week, or of a fleet of more than
-    ``max_polls`` polls.
+    33 MB per million polls, the memory that matters at scale). So a request reads its
+    one store from the database and, when the data version has no snapshot yet, starts
+    a background thread that reads the fleet's week once (what a report reads: 0.02 s
+    on DuckDB, 0.4 s on PostgreSQL for the benchmark set) and sorts it by store; the
+    requests after it slice that snapshot. A request never waits for the fleet, and
+    computes only its store. The snapshot is keyed by the data version, so the request
+    after an ingest reads the database again until the new snapshot is ready. Reads at
+    a given ``as_of`` or of a window longer than a week always go to the database; so
+    does every read once a fleet's week was found to hold more than ``max_polls`` polls
+    (the snapshot would cost too much memory; such a fleet does not shrink back).
     """
 
     def __init__(self, max_polls: int = SNAPSHOT_MAX_POLLS) -> None:
         self._max_polls = max_polls
         self._snapshot: _Snapshot | None = None
-        self._too_big: int | None = None  # the data version found too big
-        self._building = threading.Lock()
+        self._too_big = max_polls <= 0
+        self._lock = threading.Lock()
+        self._builder: threading.Thread | None = None
 
     def inputs(
         self, store: DataStore, store_id: str, as_of: datetime | None, span_us: int
@@ -152,30 +158,43 @@ class StoreReads:
         """What ``store.report_inputs`` gives for this one store, for windows up to
         ``span_us`` long (at least a week)."""
         lookback = timedelta(microseconds=max(span_us, DEFAULT_WINDOWS[-1].length_us))
-        if as_of is None and lookback == LOOKBACK and self._max_polls > 0:
+        if as_of is None and lookback == LOOKBACK and not self._too_big:
             version = store.data_version()
             found = self._snapshot
-            if found is None or found.version != version:
-                found = self._rebuild(store, version)
             if found is not None and found.version == version:
                 return found.inputs(store_id)
+            self._start_building(store, version)
         return store.report_inputs(as_of, lookback=lookback, stores=StoreRange.one(store_id))
 
-    def _rebuild(self, store: DataStore, version: int) -> _Snapshot | None:
-        if version == self._too_big or not self._building.acquire(blocking=False):
-            return None  # too big, or another thread is building it: read from the database
+    def wait(self, timeout: float) -> None:
+        """Wait for a snapshot being built (tests; the requests never wait)."""
+        builder = self._builder
+        if builder is not None:
+            builder.join(timeout)
+
+    def _start_building(self, store: DataStore, version: int) -> None:
+        with self._lock:
+            if self._builder is not None and self._builder.is_alive():
+                return  # one build at a time; this request reads from the database
+            self._builder = threading.Thread(
+                target=self._build, args=(store, version), name="store-reads", daemon=True
+            )
+            self._builder.start()
+
+    def _build(self, store: DataStore, version: int) -> None:
+        self._snapshot = None  # the old one's memory goes before the new one is read
         try:
-            found = self._snapshot
-            if found is not None and found.version == version:
-                return found
-            self._snapshot = None  # the old one's memory goes before the new one is read
             built = _snapshot(store, version, self._max_polls)
-            if built is None:
-                self._too_big = version
-            self._snapshot = built
-            return built
-        finally:
-            self._building.release()
+        except Exception:  # a closed store, a lost connection: the reads stay direct
+            log.warning("could not snapshot the fleet's week for per-store reads", exc_info=True)
+            return
+        if built is None:
+            self._too_big = True
+            log.info(
+                "per-store reads go to the database: the fleet's week holds more than %d polls",
+                self._max_polls,
+            )
+        self._snapshot = built
 
 
 def store_outages(
