@@ -125,6 +125,8 @@ def test_unknown_store_and_bad_parameters(fleet: TestClient) -> None:
     assert "window '5x' is not understood" in bad["error"]
     wide = fleet.get("/stores/G/timeline", params={"observed_within_minutes": 0})
     assert_error_shape(wide, 422)
+    nan = fleet.get("/stores/G/timeline", params={"observed_within_minutes": "nan"})
+    assert "finite" in assert_error_shape(nan, 422)["error"]
 
 
 def test_per_store_endpoints_compute_one_store_from_one_read_per_data_version(

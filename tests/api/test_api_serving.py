@@ -20,7 +20,7 @@ from api_helpers import TestClient, assert_error_shape, make_settings, wait_for_
 
 from storemon.api import create_app
 from storemon.api.serving import uvicorn_config
-from storemon.store import Store, open_store
+from storemon.store import IngestBatch, Store, open_store
 
 HEADER_TIMEOUT = 0.5
 BODY_TIMEOUT = 0.5
@@ -306,3 +306,26 @@ def test_requests_do_not_wait_behind_a_large_ingest(
     assert ingest_seconds[0] > 1.0, "the ingest was too quick to tell"
     assert len(waits) >= 10
     assert max(waits) < min(0.5, ingest_seconds[0] / 2), (max(waits), ingest_seconds[0])
+
+
+def test_a_dashboard_page_holds_one_slot_of_the_concurrency_limit(
+    client_for: Callable[..., TestClient], store: Any, tables: Any
+) -> None:
+    """A page's in-process calls to the API are part of its request: with a limit of one
+    request at once, the fleet and store pages still render, and /metrics counts the pages
+    only."""
+    store.apply_ingest(IngestBatch(polls=tables.polls([("s1", "2023-01-23 10:00", True)])))
+    client = client_for(http_max_concurrent_requests=1)
+    html = {"accept": "text/html"}
+    for path in ("/", "/ui/stores/s1"):
+        page = client.get(path, headers=html)
+        assert page.status_code == 200, page.text
+        assert "server_busy" not in page.text
+        assert "HTTP 503" not in page.text
+    metrics = client.get("/metrics").text
+    counted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("storemon_http_requests_total{") and 'route="/summary"' in line
+    ]
+    assert counted == []  # the fleet page's /summary is not a request of its own

@@ -5,12 +5,17 @@ idle connections are in :mod:`storemon.api.serving`."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Final
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storemon.api.errors import error_response
+
+#: A scope key set on the requests a dashboard page makes to the API in process: they
+#: are part of the page's request, already counted and holding its concurrency slot.
+INNER_REQUEST: Final = "storemon.inner_request"
 
 __all__ = ["BodyLimitMiddleware", "BodyTooLarge", "ConcurrencyLimitMiddleware"]
 
@@ -100,7 +105,8 @@ class ConcurrencyLimitMiddleware:
         self.active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open_paths:
+        passes = scope["type"] != "http" or scope["path"] in self.open_paths
+        if passes or scope.get(INNER_REQUEST):
             await self.app(scope, receive, send)
             return
         if self.active >= self.max_requests:

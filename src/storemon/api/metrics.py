@@ -40,6 +40,7 @@ from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from storemon.api.limits import INNER_REQUEST
 from storemon.errors import StoremonError
 from storemon.store.base import JobRecord, JobStatus
 
@@ -289,7 +290,7 @@ class HttpMetricsMiddleware:
                 self.templates.append((regex, template))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get(INNER_REQUEST):  # a page's, counted as one
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

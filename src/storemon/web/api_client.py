@@ -18,6 +18,8 @@ from urllib.parse import quote, unquote, urlencode
 from starlette.requests import Request
 from starlette.types import Message
 
+from storemon.api.limits import INNER_REQUEST
+
 __all__ = ["ApiAnswer", "ApiError", "RawAnswer", "get_json", "get_raw", "store_path"]
 
 _FORWARDED: Final = (b"cookie", b"authorization")
@@ -97,6 +99,9 @@ async def get_raw(
         "query_string": query_string,
         "headers": headers,
         "state": dict(request.scope.get("state", {})),
+        # Part of the page's request, which was counted and holds its slot of the
+        # concurrency limit: the middlewares let it through without counting it again.
+        INNER_REQUEST: True,
     }
     sent = False
     status = 500

@@ -163,7 +163,13 @@ async def get_store_timeline(
     as_of: AsOfParam = None,
     interpolation: InterpolationParam = None,
     observed_within_minutes: Annotated[
-        float, Query(gt=0, le=527040, description="A poll observes this many minutes around it.")
+        float,
+        Query(
+            gt=0,
+            le=527040,
+            allow_inf_nan=False,
+            description="A poll observes this many minutes around it.",
+        ),
     ] = DEFAULT_OBSERVED_WITHIN_MINUTES,
 ) -> Response:
     """Business hours, polls, interpolated state, outages and unobserved stretches of one
@@ -381,36 +387,33 @@ async def get_summary(
     if isinstance(listed, JSONResponse):
         return listed
     _, outages = listed
-    ongoing = outages.filter(pc.equal(outages.column("ongoing"), pa.scalar(True)))
-    up, downtime, unobserved = (
-        float(pc.sum(table.column(f"{group}_{chosen.name}")).as_py() or 0.0)
-        for group in ("uptime", "downtime", "unobserved")
-    )
-    business = up + downtime
-    latest, last_ingest, version = await run_in_threadpool(
-        lambda: (
-            app.store.latest_poll_utc(),
-            app.store.latest_ingest_utc(),
-            app.store.data_version(),
+
+    def build() -> Summary:  # table work and the store's reads: in a worker thread
+        ongoing = outages.filter(pc.equal(outages.column("ongoing"), pa.scalar(True)))
+        up, downtime, unobserved = (
+            float(pc.sum(table.column(f"{group}_{chosen.name}")).as_py() or 0.0)
+            for group in ("uptime", "downtime", "unobserved")
         )
-    )
-    return Summary(
-        report_id=job.id,
-        as_of=job.as_of_used,
-        window=chosen.text,
-        window_name=chosen.name,
-        latest_poll_utc=latest,
-        last_ingest_utc=last_ingest,
-        data_version=version,
-        stores=table.num_rows,
-        business_hours=round(business, 2),
-        uptime_hours=round(up, 2),
-        downtime_hours=round(downtime, 2),
-        unobserved_hours=round(unobserved, 2),
-        uptime_percent=round(100 * up / business, 2) if business else None,
-        unobserved_percent=round(100 * unobserved / business, 2) if business else None,
-        stores_down_now=len(pc.unique(ongoing.column("store_id"))),
-    )
+        business = up + downtime
+        return Summary(
+            report_id=job.id,
+            as_of=job.as_of_used,
+            window=chosen.text,
+            window_name=chosen.name,
+            latest_poll_utc=app.store.latest_poll_utc(),
+            last_ingest_utc=app.store.latest_ingest_utc(),
+            data_version=app.store.data_version(),
+            stores=table.num_rows,
+            business_hours=round(business, 2),
+            uptime_hours=round(up, 2),
+            downtime_hours=round(downtime, 2),
+            unobserved_hours=round(unobserved, 2),
+            uptime_percent=round(100 * up / business, 2) if business else None,
+            unobserved_percent=round(100 * unobserved / business, 2) if business else None,
+            stores_down_now=len(pc.unique(ongoing.column("store_id"))),
+        )
+
+    return await run_in_threadpool(build)
 
 
 __all__ = ["router"]
