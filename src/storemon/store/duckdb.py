@@ -1,8 +1,12 @@
 """The embedded DuckDB store (the default backend).
 
-One process opens a DuckDB file at a time. Inside it, every write goes through
-one connection under a lock (DuckDB allows one writer); each read gets its own
-cursor (``conn.cursor()``) and sees the last committed state. Instants are
+One process opens a DuckDB file at a time. Inside it, the data (ingests,
+migrations, maintenance) are written through one connection under a lock; the
+report jobs through a second connection of the same database under a lock of its
+own, so a job is queued, started and completed while an ingest's transaction is
+open (DuckDB's MVCC: the two transactions touch different tables, so they never
+conflict). Each read gets its own cursor (``conn.cursor()``) and sees the last
+committed state. Instants are
 ``TIMESTAMP`` columns holding UTC, and polls are keyed by integer store codes
 (see :mod:`storemon.store.migrations`).
 Every duckdb exception is translated to :class:`StoreError` in :meth:`_errors`.
@@ -13,7 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,7 +72,8 @@ class DuckDBStore(JobTable):
     def __init__(self, url: str, path: str, *, create: bool = True) -> None:
         self.url = url
         self._path = path
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the data writer (self._conn)
+        self._jobs_lock = threading.RLock()  # the job writer (self._jobs_conn)
         self._closed = False
         if path != ":memory:":
             file = Path(path).expanduser().resolve()
@@ -87,6 +92,8 @@ class DuckDBStore(JobTable):
             self._conn: _Conn = duckdb.connect(path)
         try:
             self._migrate()
+            with self._errors("open the database"):
+                self._jobs_conn: _Conn = self._conn.cursor()
         except BaseException:
             self._conn.close()
             raise
@@ -130,13 +137,19 @@ class DuckDBStore(JobTable):
             finally:
                 cursor.close()
 
+    def _transaction(self, doing: str) -> AbstractContextManager[_Conn]:
+        """The data writer connection inside BEGIN … COMMIT (ROLLBACK on any error)."""
+        return self._writing(self._lock, lambda: self._conn, doing)
+
     @contextmanager
-    def _transaction(self, doing: str) -> Iterator[_Conn]:
-        """The writer connection inside BEGIN … COMMIT (ROLLBACK on any error)."""
-        with self._lock:
+    def _writing(
+        self, lock: threading.RLock, connection: Callable[[], _Conn], doing: str
+    ) -> Iterator[_Conn]:
+        """``connection()`` inside BEGIN … COMMIT under ``lock`` (ROLLBACK on any error)."""
+        with lock:
             self._check_open()
             with self._errors(doing):
-                conn = self._conn
+                conn = connection()
                 conn.execute("BEGIN TRANSACTION")
                 try:
                     yield conn
@@ -150,7 +163,12 @@ class DuckDBStore(JobTable):
             return _execute(cur)(sql, params)
 
     def _job_writes(self, doing: str) -> AbstractContextManager[Execute]:
-        return _executing(self._transaction(doing))
+        """A transaction on the job writer: it waits for other job writes, never for an
+        ingest (whose transaction touches no job table: no write-write conflict). A job's
+        ``data_version`` is read before, from the last committed state, so a job queued
+        while an ingest is open carries the version before it, and a trigger after the
+        ingest's commit reads the new version and never reuses it."""
+        return _executing(self._writing(self._jobs_lock, lambda: self._jobs_conn, doing))
 
     def _migrate(self) -> None:
         with self._lock, self._errors("migrate the schema"):
@@ -172,17 +190,19 @@ class DuckDBStore(JobTable):
                 )
 
     def close(self) -> None:
-        """Release the connection. Idempotent."""
-        with self._lock:
+        """Release the connections. Idempotent."""
+        with self._lock, self._jobs_lock:
             if self._closed:
                 return
             self._closed = True
             with self._errors("close the database"):
+                self._jobs_conn.close()
                 self._conn.close()
 
     def execute_sql(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
-        """Run one statement in a transaction of its own; its rows (maintenance, tests)."""
-        with self._transaction("run a statement") as conn:
+        """Run one statement in a transaction of its own; its rows (maintenance, tests).
+        It may write any table, the job tables too: both writers wait for it."""
+        with self._lock, self._jobs_lock, self._transaction("run a statement") as conn:
             return _execute(conn)(sql, params)
 
     def schema_version(self) -> int:
