@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from api_helpers import AS_OF, EXPECTED, TestClient, load_example, make_settings, parse_csv
-from report_waiting import wait_for_report
 
+from report_waiting import wait_for_report
 from storemon.api import create_app
 from storemon.store import IngestBatch, Store, open_store
 

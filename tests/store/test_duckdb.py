@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 import pytest
 
 from storemon.errors import StoreError
-from storemon.store import IngestBatch, open_store
+from storemon.store import IngestBatch, JobRecord, open_store
 
 if TYPE_CHECKING:
     from conftest import Tables
+
+#: Bounds the waits of a broken build only; a working one answers at once.
+HANG = 60.0
 
 
 def test_a_file_held_by_another_process_says_so(tmp_path: Path) -> None:
@@ -73,3 +80,76 @@ def test_a_missing_file_is_not_created_for_a_read_only_open(tmp_path: Path) -> N
     open_store(f"duckdb:///{path}").close()  # create=True (the default) creates it
     reopened = open_store(f"duckdb:///{path}", create=False)  # and then it opens
     reopened.close()
+
+
+def test_job_writes_pass_an_open_ingest_and_outlive_its_rollback(
+    duckdb_url: str, tables: type[Tables]
+) -> None:
+    """Jobs have their own writer: while an ingest's transaction is open (held by its
+    polls iterable), a job is inserted, run, completed and read; the ingest then fails
+    and rolls back, and the job stays as written."""
+    store = open_store(duckdb_url)
+    inside, release = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def held_polls() -> Iterator[pa.Table]:
+        yield tables.polls([("a", "2023-01-23 10:00", True)])
+        inside.set()
+        assert release.wait(HANG)
+        raise RuntimeError("the reader failed mid-file")
+
+    def run_ingest() -> None:
+        try:
+            store.apply_ingest(IngestBatch(polls=held_polls()))
+        except BaseException as error:
+            outcome.append(error)
+
+    created = datetime(2024, 1, 1, tzinfo=UTC)
+    job = JobRecord(
+        id="j1",
+        status="queued",
+        interpolation="nearest",
+        as_of_requested=None,
+        data_version=store.data_version(),
+        created_at=created,
+    )
+    seen: dict[str, object] = {}
+    written = threading.Event()
+
+    def write_job() -> None:
+        try:
+            store.insert_job(job)
+            assert store.mark_running("j1", started_at=created)
+            assert store.mark_complete(
+                "j1", finished_at=created, as_of_used=None, row_count=0, csv=b"x\n"
+            )
+            seen["job"] = store.get_job("j1")
+            seen["csv"] = store.job_result("j1")
+        finally:
+            written.set()
+
+    ingest = threading.Thread(target=run_ingest)
+    writer = threading.Thread(target=write_job)
+    try:
+        ingest.start()
+        assert inside.wait(HANG)
+        writer.start()
+        assert written.wait(HANG), "the job writes waited behind the ingest"
+        assert ingest.is_alive()
+        assert not release.is_set()
+    finally:
+        release.set()
+        writer.join(HANG)
+        ingest.join(HANG)
+    try:
+        assert isinstance(outcome[0], RuntimeError)
+        record = seen["job"]
+        assert isinstance(record, JobRecord)
+        assert record.status == "complete"
+        assert seen["csv"] == b"x\n"
+        assert store.counts()["polls"] == 0  # the ingest rolled back
+        assert store.data_version() == job.data_version
+        assert store.job_result("j1") == b"x\n"  # the job did not
+        assert store.execute_sql("SELECT status FROM jobs") == [("complete",)]
+    finally:
+        store.close()
