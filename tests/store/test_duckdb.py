@@ -15,6 +15,7 @@ import pytest
 
 from storemon.errors import StoreError
 from storemon.store import IngestBatch, JobRecord, open_store
+from storemon.store import duckdb as duckdb_store
 
 if TYPE_CHECKING:
     from conftest import Tables
@@ -151,5 +152,61 @@ def test_job_writes_pass_an_open_ingest_and_outlive_its_rollback(
         assert store.data_version() == job.data_version
         assert store.job_result("j1") == b"x\n"  # the job did not
         assert store.execute_sql("SELECT status FROM jobs") == [("complete",)]
+    finally:
+        store.close()
+
+
+def test_polls_merged_in_small_chunks_keep_last_row_wins(
+    duckdb_url: str, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge works a chunk at a time (here 2 rows): a key repeated across a chunk's
+    cut, inside one table or across tables, ends with its last row, a re-ingest writes
+    nothing, and a failure in a later chunk rolls back the earlier ones."""
+    monkeypatch.setattr(duckdb_store, "_MERGE_ROWS", 2)
+    store = open_store(duckdb_url)
+    try:
+        store.apply_ingest(
+            IngestBatch(
+                polls=iter(
+                    [
+                        tables.polls(
+                            [
+                                ("b", "2023-01-23 10:00", True),
+                                ("a", "2023-01-23 10:00", True),
+                                ("a", "2023-01-23 10:00", False),  # next chunk: wins
+                            ]
+                        ),
+                        tables.polls([("c", "2023-01-23 11:00", True)]),
+                        tables.polls(
+                            [("b", "2023-01-23 10:00", False), ("b", "2023-01-23 10:00", True)]
+                        ),
+                    ]
+                )
+            )
+        )
+        rows = store.execute_sql(
+            "SELECT s.store_id, p.active FROM polls p JOIN stores s ON s.code = p.store_code"
+            " ORDER BY 1"
+        )
+        assert rows == [("a", False), ("b", True), ("c", True)]
+        assert store.latest_poll_utc() == datetime(2023, 1, 23, 11, tzinfo=UTC)
+        assert sorted(code for (code,) in store.execute_sql("SELECT code FROM stores")) == [
+            0,
+            1,
+            2,
+        ]
+        version = store.data_version()
+
+        def failing() -> Iterator[pa.Table]:
+            yield tables.polls([("a", "2023-01-23 10:00", True), ("d", "2023-01-23 12:00", True)])
+            yield tables.polls([("e", "2023-01-23 12:00", True)])
+            raise RuntimeError("the reader failed mid-file")
+
+        with pytest.raises(RuntimeError):
+            store.apply_ingest(IngestBatch(polls=failing()))
+        assert store.data_version() == version
+        assert store.counts()["polls"] == 3
+        assert store.execute_sql("SELECT count(*) FROM stores") == [(3,)]
+        assert store.latest_poll_utc() == datetime(2023, 1, 23, 11, tzinfo=UTC)
     finally:
         store.close()
