@@ -1,8 +1,12 @@
 """The embedded DuckDB store (the default backend).
 
-One process opens a DuckDB file at a time. Inside it, every write goes through
-one connection under a lock (DuckDB allows one writer); each read gets its own
-cursor (``conn.cursor()``) and sees the last committed state. Instants are
+One process opens a DuckDB file at a time. Inside it, the data (ingests,
+migrations, maintenance) are written through one connection under a lock; the
+report jobs through a second connection of the same database under a lock of its
+own, so a job is queued, started and completed while an ingest's transaction is
+open (DuckDB's MVCC: the two transactions touch different tables, so they never
+conflict). Each read gets its own cursor (``conn.cursor()``) and sees the last
+committed state. Instants are
 ``TIMESTAMP`` columns holding UTC, and polls are keyed by integer store codes
 (see :mod:`storemon.store.migrations`).
 Every duckdb exception is translated to :class:`StoreError` in :meth:`_errors`.
@@ -13,15 +17,15 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 import duckdb
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from storemon import schema
 from storemon.errors import ConfigError, StoreError
@@ -58,6 +62,11 @@ __all__ = ["DuckDBStore"]
 _Conn = Any  # duckdb.DuckDBPyConnection (duckdb ships no type information mypy reads)
 
 _DIALECT: Final = Dialect(placeholder="?", instant=to_naive_utc)
+#: Polls merged at once, at most: a larger table is cut into slices of this many rows.
+#: Each merge scans the stored polls of its time range once, so fewer, larger tables are
+#: faster (the ingest hands over tables of up to 16 MiB, about half a million polls);
+#: its memory follows the table.
+_MERGE_ROWS: Final = 1 << 20
 
 
 class DuckDBStore(JobTable):
@@ -68,7 +77,8 @@ class DuckDBStore(JobTable):
     def __init__(self, url: str, path: str, *, create: bool = True) -> None:
         self.url = url
         self._path = path
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the data writer (self._conn)
+        self._jobs_lock = threading.RLock()  # the job writer (self._jobs_conn)
         self._closed = False
         if path != ":memory:":
             file = Path(path).expanduser().resolve()
@@ -87,6 +97,8 @@ class DuckDBStore(JobTable):
             self._conn: _Conn = duckdb.connect(path)
         try:
             self._migrate()
+            with self._errors("open the database"):
+                self._jobs_conn: _Conn = self._conn.cursor()
         except BaseException:
             self._conn.close()
             raise
@@ -130,13 +142,19 @@ class DuckDBStore(JobTable):
             finally:
                 cursor.close()
 
+    def _transaction(self, doing: str) -> AbstractContextManager[_Conn]:
+        """The data writer connection inside BEGIN … COMMIT (ROLLBACK on any error)."""
+        return self._writing(self._lock, lambda: self._conn, doing)
+
     @contextmanager
-    def _transaction(self, doing: str) -> Iterator[_Conn]:
-        """The writer connection inside BEGIN … COMMIT (ROLLBACK on any error)."""
-        with self._lock:
+    def _writing(
+        self, lock: threading.RLock, connection: Callable[[], _Conn], doing: str
+    ) -> Iterator[_Conn]:
+        """``connection()`` inside BEGIN … COMMIT under ``lock`` (ROLLBACK on any error)."""
+        with lock:
             self._check_open()
             with self._errors(doing):
-                conn = self._conn
+                conn = connection()
                 conn.execute("BEGIN TRANSACTION")
                 try:
                     yield conn
@@ -150,7 +168,12 @@ class DuckDBStore(JobTable):
             return _execute(cur)(sql, params)
 
     def _job_writes(self, doing: str) -> AbstractContextManager[Execute]:
-        return _executing(self._transaction(doing))
+        """A transaction on the job writer: it waits for other job writes, never for an
+        ingest (whose transaction touches no job table: no write-write conflict). A job's
+        ``data_version`` is read before, from the last committed state, so a job queued
+        while an ingest is open carries the version before it, and a trigger after the
+        ingest's commit reads the new version and never reuses it."""
+        return _executing(self._writing(self._jobs_lock, lambda: self._jobs_conn, doing))
 
     def _migrate(self) -> None:
         with self._lock, self._errors("migrate the schema"):
@@ -172,17 +195,19 @@ class DuckDBStore(JobTable):
                 )
 
     def close(self) -> None:
-        """Release the connection. Idempotent."""
-        with self._lock:
+        """Release the connections. Idempotent."""
+        with self._lock, self._jobs_lock:
             if self._closed:
                 return
             self._closed = True
             with self._errors("close the database"):
+                self._jobs_conn.close()
                 self._conn.close()
 
     def execute_sql(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
-        """Run one statement in a transaction of its own; its rows (maintenance, tests)."""
-        with self._transaction("run a statement") as conn:
+        """Run one statement in a transaction of its own; its rows (maintenance, tests).
+        It may write any table, the job tables too: both writers wait for it."""
+        with self._lock, self._jobs_lock, self._transaction("run a statement") as conn:
             return _execute(conn)(sql, params)
 
     def schema_version(self) -> int:
@@ -224,92 +249,85 @@ class DuckDBStore(JobTable):
             if changes_data(batch, polls):
                 conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
 
-    @staticmethod
-    def _stage_polls(conn: _Conn, first: pa.Table, rest: Iterator[pa.Table]) -> str:
-        """The polls as one relation with row numbers ``_rn`` in file order: a single
-        table is read where it is (registered); batches are copied one at a time into a
-        temporary table, so memory follows one batch. The relation's name.
-
-        (A table registered inside a transaction stays referenced until it ends, even
-        once unregistered; ``from_arrow(...).insert_into`` lets go of each batch.)
-        """
-        second = next(rest, None)
-        if second is None:
-            conn.register("_polls_batch", _with_utc_instants(with_row_numbers(first)))
-            return "_polls_batch"
-        conn.execute(
-            "CREATE TEMP TABLE _polls_staged (store_id VARCHAR NOT NULL,"
-            " timestamp_utc TIMESTAMP NOT NULL, active BOOLEAN NOT NULL, _rn BIGINT NOT NULL)"
-        )
-        staged = 0
-        for polls in itertools.chain([first, second], rest):
-            numbered = polls.append_column(
-                "_rn", pa.array(np.arange(staged, staged + polls.num_rows, dtype=np.int64))
-            )
-            conn.from_arrow(_with_utc_instants(numbered)).insert_into("_polls_staged")
-            staged += polls.num_rows
-        return "_polls_staged"
-
     @classmethod
     def _upsert_polls(cls, conn: _Conn, first: pa.Table | None, rest: Iterator[pa.Table]) -> int:
-        """Merge the polls into the table; how many poll rows the batch had."""
+        """Merge the polls into the table one table at a time, in order (a table of more
+        than :data:`_MERGE_ROWS` rows cut into slices of that size): memory follows one
+        table, not the ingest, and a later row wins over an earlier one's as it
+        overwrites it. How many poll rows there were."""
         if first is None:
             return 0
-        source = cls._stage_polls(conn, first, rest)
-        rows, low, high = _one(
-            conn, f"SELECT count(*), min(timestamp_utc), max(timestamp_utc) FROM {source}"
-        )
-        # Ids not seen before get the next codes, numbered in byte order of the id (one
-        # serialized writer: no other transaction assigns codes meanwhile).
-        check_code_room(
-            int(_one(conn, "SELECT coalesce(max(code), -1) FROM stores")[0]),
-            int(rows),
-            lambda: int(
-                _one(
-                    conn,
-                    f"SELECT count(*) FROM (SELECT DISTINCT store_id FROM {source}) n"
-                    " WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = n.store_id)",
-                )[0]
-            ),
-        )
-        conn.execute(
-            "INSERT INTO stores SELECT (top.code + row_number() OVER (ORDER BY n.store_id))"
-            f"::INTEGER, n.store_id FROM (SELECT DISTINCT store_id FROM {source}) n,"
-            " (SELECT coalesce(max(code), -1) AS code FROM stores) top"
-            " WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = n.store_id)"
-        )
-        # One pass: last row wins inside the batch, ids become codes, joined with the
-        # stored polls in the batch's time range (zone maps skip the rest), then only
-        # changed polls are updated and only new ones inserted: a re-ingest writes nothing.
-        conn.execute(
-            "CREATE TEMP TABLE _polls_diff AS SELECT c.code AS store_code, s.timestamp_utc,"
-            " s.active, p.active AS stored FROM (SELECT store_id, timestamp_utc,"
-            f" arg_max(active, _rn) AS active FROM {source}"
-            " GROUP BY store_id, timestamp_utc) s JOIN stores c ON c.store_id = s.store_id"
-            " LEFT JOIN (SELECT * FROM polls WHERE timestamp_utc BETWEEN $lo AND $hi) p"
-            " ON p.store_code = c.code AND p.timestamp_utc = s.timestamp_utc",
-            {"lo": low, "hi": high},
-        )
-        if source == "_polls_batch":
-            conn.unregister("_polls_batch")
-        else:
-            conn.execute("DROP TABLE _polls_staged")
-        conn.execute(
-            "UPDATE polls SET active = d.active FROM _polls_diff d"
-            " WHERE d.stored IS NOT NULL AND d.stored <> d.active"
-            " AND polls.store_code = d.store_code AND polls.timestamp_utc = d.timestamp_utc"
-        )
-        conn.execute(
-            "INSERT INTO polls SELECT store_code, timestamp_utc, active FROM _polls_diff"
-            " WHERE stored IS NULL"
-        )
+        rows = 0
+        latest: datetime | None = None
+        for chunk in _chunks(itertools.chain([first], rest), _MERGE_ROWS):
+            rows += chunk.num_rows
+            high = cls._merge_polls(conn, chunk)
+            latest = high if latest is None else max(latest, high)
+        if latest is None:
+            raise AssertionError("poll_batches gave a first table without rows")
         conn.execute(
             "UPDATE meta SET value = greatest(coalesce(value, -9223372036854775807), $latest)"
             " WHERE key = 'latest_poll_us'",
-            {"latest": to_epoch_us(high)},
+            {"latest": to_epoch_us(latest)},
         )
-        conn.execute("DROP TABLE _polls_diff")
-        return int(rows)
+        return rows
+
+    @staticmethod
+    def _merge_polls(conn: _Conn, polls: pa.Table) -> datetime:
+        """Merge one table of polls: last row of a key wins inside it, it wins against the
+        stored polls; only changed polls are updated, only new ones inserted (a re-ingest
+        writes nothing). Its latest instant.
+
+        The table is read in place through a relation (``from_arrow(...).query``), never
+        registered: a view registered inside a transaction keeps its table alive until
+        the transaction ends, which would hold every batch of the ingest.
+        """
+        batch = conn.from_arrow(_with_utc_instants(with_row_numbers(polls)))
+        low, high = batch.query(
+            "_batch", "SELECT min(timestamp_utc), max(timestamp_utc) FROM _batch"
+        ).fetchall()[0]
+        unknown = "NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = n.store_id)"
+        distinct = "(SELECT DISTINCT store_id FROM _batch) n"
+        # Ids not seen before get the next codes, numbered in byte order of the id (one
+        # serialized data writer: no other transaction assigns codes meanwhile).
+        check_code_room(
+            int(_one(conn, "SELECT coalesce(max(code), -1) FROM stores")[0]),
+            polls.num_rows,
+            lambda: int(
+                batch.query(
+                    "_batch", f"SELECT count(*) FROM {distinct} WHERE {unknown}"
+                ).fetchall()[0][0]
+            ),
+        )
+        batch.query(
+            "_batch",
+            "INSERT INTO stores SELECT (top.code + row_number() OVER (ORDER BY n.store_id))"
+            f"::INTEGER, n.store_id FROM {distinct},"
+            f" (SELECT coalesce(max(code), -1) AS code FROM stores) top WHERE {unknown}",
+        )
+        # One pass: last row wins inside the batch, ids become codes, joined with the
+        # stored polls in the batch's time range (zone maps skip the rest).
+        window = f"TIMESTAMP '{low.isoformat(' ')}' AND TIMESTAMP '{high.isoformat(' ')}'"
+        diff = batch.query(
+            "_batch",
+            "SELECT c.code AS store_code, s.timestamp_utc, s.active, p.active AS stored"
+            " FROM (SELECT store_id, timestamp_utc, arg_max(active, _rn) AS active FROM _batch"
+            " GROUP BY store_id, timestamp_utc) s JOIN stores c ON c.store_id = s.store_id"
+            f" LEFT JOIN (SELECT * FROM polls WHERE timestamp_utc BETWEEN {window}) p"
+            " ON p.store_code = c.code AND p.timestamp_utc = s.timestamp_utc",
+        ).to_arrow_table()
+        stored = diff.column("stored")
+        added = diff.filter(pc.is_null(stored)).select(["store_code", "timestamp_utc", "active"])
+        if added.num_rows:
+            conn.from_arrow(added).insert_into("polls")
+        changed = diff.filter(pc.not_equal(stored, diff.column("active")))  # nulls drop out
+        if changed.num_rows:
+            conn.from_arrow(changed).query(
+                "_changed",
+                "UPDATE polls SET active = d.active FROM _changed d"
+                " WHERE polls.store_code = d.store_code AND polls.timestamp_utc = d.timestamp_utc",
+            )
+        return to_utc(high)
 
     @staticmethod
     def _replace_hours(conn: _Conn, hours: pa.Table) -> None:
@@ -465,6 +483,15 @@ class DuckDBStore(JobTable):
         with self._reader("read the data version") as cur:
             row = _one(cur, "SELECT value FROM meta WHERE key = 'data_version'")
         return int(row[0])
+
+
+def _chunks(tables: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
+    """The tables in order, each one of more than ``size`` rows cut into slices of
+    ``size`` (no copy). Tables are never gathered: the caller's tables are let go one by
+    one (the ingest hands over tables of up to 16 MiB of Arrow data)."""
+    for table in tables:
+        for start in range(0, table.num_rows, size):
+            yield table.slice(start, size)
 
 
 def _with_utc_instants(polls: pa.Table) -> pa.Table:
