@@ -52,6 +52,8 @@ from storemon.store.base import (
     read_fallbacks,
 )
 from storemon.store.job_table import Dialect, Execute, JobTable
+from storemon.store import retention
+from storemon.store.retention import PruneResult, boundary_of
 
 __all__ = ["DuckDBStore"]
 
@@ -310,6 +312,50 @@ class DuckDBStore(JobTable):
         )
         conn.execute("DROP TABLE _polls_diff")
         return int(rows)
+
+    def prune_polls(self, before: datetime, *, dry_run: bool = False) -> PruneResult:
+        """Delete the polls before the week boundary at or before ``before``, except each
+        store's last one before it; see :mod:`storemon.store.retention`."""
+        boundary = boundary_of(to_utc(before))
+        cut = {"boundary": to_naive_utc(boundary)}
+        counting = (
+            "SELECT count(*), count(DISTINCT store_code) FROM polls WHERE timestamp_utc < $boundary"
+        )
+        if dry_run:
+            with self._reader("count the polls a prune would remove") as cur:
+                total, kept = cur.execute(counting, cut).fetchall()[0]
+                version = _one(cur, "SELECT value FROM meta WHERE key = 'data_version'")[0]
+        else:
+            with self._transaction("prune old polls") as conn:
+                total, kept = conn.execute(counting, cut).fetchall()[0]
+                if total > kept:
+                    conn.execute(
+                        "CREATE TEMP TABLE _polls_kept AS SELECT store_code,"
+                        " max(timestamp_utc) AS timestamp_utc FROM polls"
+                        " WHERE timestamp_utc < $boundary GROUP BY store_code",
+                        cut,
+                    )
+                    retention.prune_step("keepers")
+                    conn.execute(
+                        "DELETE FROM polls WHERE timestamp_utc < $boundary AND NOT EXISTS"
+                        " (SELECT 1 FROM _polls_kept k WHERE k.store_code = polls.store_code"
+                        " AND k.timestamp_utc = polls.timestamp_utc)",
+                        cut,
+                    )
+                    retention.prune_step("dropped")
+                    conn.execute("DROP TABLE _polls_kept")
+                    conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
+                    retention.prune_step("kept")
+                version = _one(conn, "SELECT value FROM meta WHERE key = 'data_version'")[0]
+        return PruneResult(
+            cut=to_utc(before),
+            boundary=boundary,
+            removed=int(total) - int(kept),
+            kept=int(kept),
+            partitions=0,
+            dry_run=dry_run,
+            data_version=int(version),
+        )
 
     @staticmethod
     def _replace_hours(conn: _Conn, hours: pa.Table) -> None:
