@@ -15,8 +15,7 @@ import pytest
 from storemon.engine.options import ReportOptions, parse_window, parse_windows
 from storemon.errors import InvalidRequest
 from storemon.jobs.outputs import JobSpec, output_of_store
-from storemon.store import IngestBatch, Store
-from storemon.store import retention
+from storemon.store import IngestBatch, Store, retention
 from storemon.store.retention import boundary_of, parse_older_than, prune
 
 if TYPE_CHECKING:
@@ -84,9 +83,7 @@ def _outputs(store: Store, as_ofs: list[datetime]) -> dict[tuple[str, str, datet
     for as_of in as_ofs:
         for name, spec in SPECS.items():
             for interpolation in ("nearest", "previous"):
-                output = output_of_store(
-                    store, spec, as_of=as_of, interpolation=interpolation
-                )
+                output = output_of_store(store, spec, as_of=as_of, interpolation=interpolation)
                 found[(name, interpolation, as_of)] = output.csv
     return found
 
@@ -121,7 +118,8 @@ def test_prune_keeps_reports_unchanged_for_windows_after_the_cut(
         keepers[row[0]] = row
     assert result.kept == len(keepers) > 10
     assert result.removed == len(older) - len(keepers) > 1000
-    assert result.changed and result.data_version == version + 1 == store.data_version()
+    assert result.changed
+    assert result.data_version == version + 1 == store.data_version()
     assert store.counts() == {**counts, "polls": counts["polls"] - result.removed}
     # The keepers are kept: before the boundary only each store's last poll remains.
     remaining = [row for row in _stored(store) if row[1] < boundary]
@@ -157,12 +155,15 @@ def test_a_dry_run_changes_nothing_and_says_what_would_go(
 
     dry = prune(store, parse_older_than("3w"), dry_run=True)
 
-    assert dry is not None and dry.dry_run and not dry.changed
+    assert dry is not None
+    assert dry.dry_run
+    assert not dry.changed
     assert (store.data_version(), store.counts(), _stored(store)) == (version, counts, stored)
     real = prune(store, parse_older_than("3w"))
     assert real is not None
     assert (real.removed, real.kept, real.partitions) == (dry.removed, dry.kept, dry.partitions)
-    assert real.removed > 0 and real.data_version == version + 1
+    assert real.removed > 0
+    assert real.data_version == version + 1
 
 
 def test_a_prune_within_the_last_week_needs_force(store: Store, tables: type[Tables]) -> None:
@@ -170,7 +171,8 @@ def test_a_prune_within_the_last_week_needs_force(store: Store, tables: type[Tab
     with pytest.raises(InvalidRequest, match="--force"):
         prune(store, parse_older_than("6d"))
     result = prune(store, parse_older_than("6d"), force=True)
-    assert result is not None and result.removed > 0
+    assert result is not None
+    assert result.removed > 0
 
 
 def test_an_empty_database_has_nothing_to_prune(store: Store) -> None:
@@ -208,7 +210,8 @@ def test_a_prune_cut_off_midway_leaves_the_database_as_it_was(
     assert (store.data_version(), store.counts(), _stored(store)) == (version, counts, stored)
     assert _outputs(store, [END]) == before
     result = prune(store, parse_older_than("2w"))  # and then it works
-    assert result is not None and result.removed > 0
+    assert result is not None
+    assert result.removed > 0
     assert _outputs(store, [END]) == before
 
 
@@ -226,6 +229,7 @@ def test_the_schedule_prunes_at_start(store: Store, tables: type[Tables]) -> Non
     finally:
         schedule.stop()
     assert schedule.runs == 1
-    assert schedule.last is not None and schedule.last.removed > 0
+    assert schedule.last is not None
+    assert schedule.last.removed > 0
     with pytest.raises(InvalidRequest):
         retention.PruneSchedule(store, parse_older_than("2d"), interval_seconds=60)

@@ -27,7 +27,7 @@ from storemon import schema
 from storemon.errors import ConfigError, StoreError
 from storemon.instants import from_epoch_us, to_epoch_us, to_naive_utc, to_utc
 from storemon.schema import Source
-from storemon.store import migrations
+from storemon.store import migrations, retention
 from storemon.store.arrow import (
     CODED_POLLS,
     REJECTS_OUT,
@@ -52,7 +52,6 @@ from storemon.store.base import (
     read_fallbacks,
 )
 from storemon.store.job_table import Dialect, Execute, JobTable
-from storemon.store import retention
 from storemon.store.retention import PruneResult, boundary_of
 
 __all__ = ["DuckDBStore"]

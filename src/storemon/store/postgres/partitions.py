@@ -31,6 +31,7 @@ from storemon.store.retention import WEEK_US, week_start_us
 _MONDAY_US: Final = week_start_us(0)
 
 __all__ = [
+    "EPOCH_US_SQL",
     "KEPT",
     "MAX_NEW_PARTITIONS",
     "create_for",
@@ -46,7 +47,7 @@ KEPT: Final = "polls_kept"
 #: At most this many partitions (weeks, about 10 years) are created by one ingest.
 MAX_NEW_PARTITIONS: Final = 520
 _PREFIX: Final = "polls_w"
-_EPOCH_US_SQL: Final = (
+EPOCH_US_SQL: Final = (
     "(timestamptz 'epoch' + ({0} / 1000000) * interval '1 second'"
     " + ({0} % 1000000) * interval '1 microsecond')"
 )
@@ -100,10 +101,11 @@ def kept_before_us(conn: _Conn) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-def create_for(conn: _Conn, weeks: set[int]) -> list[str]:
+def create_for(conn: _Conn, weeks: set[int]) -> list[tuple[str, int | None, int]]:
     """Create (inside the caller's transaction) the partitions of ``weeks`` that no
-    partition covers yet; the names of every partition the weeks are stored in. The
-    caller holds the ingest lock."""
+    partition covers yet; every partition the weeks are stored in, as (name, lower bound
+    or None for MINVALUE, upper bound), bounds in epoch us. The caller holds the ingest
+    lock."""
     existing = week_partitions(conn)
     kept = kept_before_us(conn)
     needed = sorted(
@@ -119,8 +121,8 @@ def create_for(conn: _Conn, weeks: set[int]) -> list[str]:
         )
     for week in needed:
         name = name_of(week)
-        low = _EPOCH_US_SQL.format(f"{week}::bigint")
-        high = _EPOCH_US_SQL.format(f"{week + WEEK_US}::bigint")
+        low = EPOCH_US_SQL.format(f"{week}::bigint")
+        high = EPOCH_US_SQL.format(f"{week + WEEK_US}::bigint")
         conn.execute(
             f"CREATE TABLE {name} (store_code integer NOT NULL,"
             " timestamp_utc timestamptz NOT NULL, active boolean NOT NULL,"
@@ -133,10 +135,14 @@ def create_for(conn: _Conn, weeks: set[int]) -> list[str]:
         )
         # The CHECK let ATTACH skip its validation scan; the bound now says the same.
         conn.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_bounds".encode())
-    names = {name_of(week) for week in weeks if kept is None or week >= kept}
+    targets: list[tuple[str, int | None, int]] = [
+        (name_of(week), week, week + WEEK_US)
+        for week in sorted(weeks)
+        if kept is None or week >= kept
+    ]
     if kept is not None and any(week < kept for week in weeks):
-        names.add(KEPT)
-    return sorted(names)
+        targets.insert(0, (KEPT, None, kept))
+    return targets
 
 
 def _start_of(name: str) -> int | None:
@@ -178,7 +184,7 @@ def prune(conn: _Conn, boundary_us: int, *, dry_run: bool) -> tuple[int, int, in
     total, kept = (int(value) for value in row.fetchone() or (0, 0))
     if dry_run:
         return total - kept, kept, len(weekly)
-    boundary = _EPOCH_US_SQL.format(f"{boundary_us}::bigint")
+    boundary = EPOCH_US_SQL.format(f"{boundary_us}::bigint")
     # Each store's last poll before the boundary: one probe per store, newest partition first.
     conn.execute(
         "CREATE TEMP TABLE _polls_kept ON COMMIT DROP AS"

@@ -260,7 +260,7 @@ class PostgresStore(JobTable):
             earliest, latest, weeks = min(earliest, low), max(latest, high), weeks | more_weeks
         conn.execute("ANALYZE _polls_staged")
         # The weeks' partitions exist before the insert (created in this transaction).
-        touched = partitions.create_for(conn, weeks)
+        targets = partitions.create_for(conn, weeks)
         # The batch's time range: the join and the update touch only its partitions.
         span = (
             f" AND p.timestamp_utc >= {_EPOCH_SQL.format(f'{earliest}::bigint')}"
@@ -288,14 +288,22 @@ class PostgresStore(JobTable):
             f" AND p.store_code = d.store_code AND p.timestamp_utc = d.timestamp_utc{span}"
         )
         before = bulk.estimated_rows(conn, "polls")
-        inserted = conn.execute(
-            "INSERT INTO polls (store_code, timestamp_utc, active)"
-            " SELECT store_code, timestamp_utc, active FROM _polls_diff WHERE stored IS NULL"
-        ).rowcount
+        # Straight into each partition, in key order: no routing of every row through
+        # the parent (measured slower), and B-tree inserts stay cheap.
+        inserted = 0
+        for name, lower, upper in targets:
+            bounds = f"timestamp_utc < {_EPOCH_SQL.format(f'{upper}::bigint')}"
+            if lower is not None:
+                bounds += f" AND timestamp_utc >= {_EPOCH_SQL.format(f'{lower}::bigint')}"
+            inserted += conn.execute(
+                f"INSERT INTO {name} (store_code, timestamp_utc, active)"
+                " SELECT store_code, timestamp_utc, active FROM _polls_diff"
+                f" WHERE stored IS NULL AND {bounds} ORDER BY store_code, timestamp_utc".encode()
+            ).rowcount
         conn.execute(
             "UPDATE meta SET value = greatest(value, %s) WHERE key = 'latest_poll_us'", [latest]
         )
-        return rows, (touched if inserted * 10 > before else [])
+        return rows, ([name for name, _, _ in targets] if inserted * 10 > before else [])
 
     def prune_polls(self, before: datetime, *, dry_run: bool = False) -> PruneResult:
         """Drop the weekly partitions before the week boundary at or before ``before``,
