@@ -33,8 +33,10 @@ Migration 5 partitions PostgreSQL's ``polls`` by time: a declaratively range-par
 table on ``timestamp_utc``, one partition per UTC week starting Monday 00:00
 (``polls_wYYYYMMDD``), each with the primary key (store_code, timestamp_utc) and a BRIN
 index on the instant (both declared on the parent). The existing polls are moved into the
-partitions of the weeks they fall in, in the migration's one transaction. DuckDB's schema
-does not change (its version is recorded so both backends stay at one version).
+partitions of the weeks they fall in, in the migration's one transaction. DuckDB's
+migration 5 adds ``poll_span``: each store's first poll instant and its latest poll
+(instant and status), kept by every ingest and prune, from which a report finds each
+store's last poll before its window without scanning every older poll.
 """
 
 from __future__ import annotations
@@ -113,8 +115,15 @@ DUCKDB: Final[tuple[Migration, ...]] = (
     ),
     Migration(
         5,
-        "polls partitioned by week (PostgreSQL; nothing changes in DuckDB)",
-        (),
+        "each store's first and latest poll (poll_span), so a report's read of the last"
+        " poll before its window does not scan all history",
+        (
+            "CREATE TABLE poll_span (store_code INTEGER PRIMARY KEY,"
+            " first_utc TIMESTAMP NOT NULL, latest_utc TIMESTAMP NOT NULL,"
+            " latest_active BOOLEAN NOT NULL)",
+            "INSERT INTO poll_span SELECT store_code, min(timestamp_utc), max(timestamp_utc),"
+            " arg_max(active, timestamp_utc) FROM polls GROUP BY store_code",
+        ),
     ),
 )
 
