@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 import annotated_types
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -127,6 +127,15 @@ class Settings(BaseSettings):
     inbox_enabled: bool = Field(
         True, description="Whether `storemon serve` also watches the inbox."
     )
+    prune_older_than: str | None = Field(
+        None,
+        description="When set (e.g. `8w`, `90d`), `storemon serve` prunes polls older than "
+        "this before the latest poll, at start and every `STOREMON_PRUNE_INTERVAL_SECONDS` "
+        "(as `storemon prune --older-than`; at least 7d). Unset: never.",
+    )
+    prune_interval_seconds: float = Field(
+        86400.0, ge=60.0, description="How often `storemon serve` prunes, in seconds."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least severe log records written by `storemon serve` and `watch`."
     )
@@ -135,6 +144,25 @@ class Settings(BaseSettings):
         description="Log lines as text (UTC time, level, logger, message) or one JSON "
         "object per line.",
     )
+
+    @field_validator("prune_older_than")
+    @classmethod
+    def _check_prune_age(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from storemon.errors import InvalidRequest
+        from storemon.store.retention import check_older_than, parse_older_than
+
+        try:
+            check_older_than(parse_older_than(value), force=False)
+        except InvalidRequest as error:
+            text = (
+                str(error)
+                .replace("--older-than ", "")
+                .replace(", or add --force to prune that close anyway", "")
+            )
+            raise ValueError(text) from None
+        return value.strip()
 
 
 def get_settings(*, uses: Collection[str] | None = None, **overrides: object) -> Settings:
@@ -188,6 +216,8 @@ def _explain(problem: ErrorDetails, given: dict[str, object]) -> str:
         shown = repr(printable(value[:_SHOWN_CHARS]) + ("..." if len(value) > _SHOWN_CHARS else ""))
     info = Settings.model_fields.get(name)
     accepts = _accepts(info) if info is not None else str(problem.get("msg", "a valid value"))
+    if problem.get("type") == "value_error":  # a validator's own words say what to write
+        return f"{variable}={shown}{where} is not valid: {problem.get('ctx', {}).get('error')}"
     return f"{variable}={shown}{where} is not valid: it takes {accepts}"
 
 

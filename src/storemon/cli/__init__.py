@@ -21,6 +21,7 @@ from storemon.cli import demo as _demo  # noqa: F401  (registers commands)
 from storemon.cli import generate as _generate  # noqa: F401  (registers commands)
 from storemon.cli import ingest as _ingest  # noqa: F401  (registers commands)
 from storemon.cli import insight as _insight  # noqa: F401  (registers commands)
+from storemon.cli import prune as _prune  # noqa: F401  (registers commands)
 from storemon.cli import report as _report  # noqa: F401  (registers commands)
 from storemon.cli import serve as _serve  # noqa: F401  (registers commands)
 from storemon.cli.app import app

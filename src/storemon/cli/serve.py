@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import uvicorn
 
     from storemon.ingest.inbox import InboxWatcher
+    from storemon.store.retention import PruneSchedule
 
 log = logging.getLogger("storemon.serve")
 
@@ -131,6 +132,7 @@ def serve(
     from storemon.ingest.inbox import InboxWatcher
     from storemon.logs import configure_logging
     from storemon.store import redact_url
+    from storemon.store.retention import PruneSchedule, parse_older_than
 
     configure_logging(settings.log_level, settings.log_format)
     store = open_db(db, create=True)
@@ -147,10 +149,16 @@ def serve(
         ),
     )
     watcher: InboxWatcher | None = None
+    pruner: PruneSchedule | None = None
     try:
         if settings.inbox_enabled:
             watcher = InboxWatcher(store, settings.inbox_dir, settings.inbox_interval_seconds)
             watcher.start()
+        if settings.prune_older_than is not None:
+            pruner = PruneSchedule(
+                store, parse_older_than(settings.prune_older_than), settings.prune_interval_seconds
+            )
+            pruner.start()
         config = uvicorn_config(
             create_app(settings, store, compute_in_processes=True),
             settings,
@@ -165,6 +173,8 @@ def serve(
                 "message above); if the port is in use, choose another with --port"
             )
     finally:
+        if pruner is not None:
+            pruner.stop()
         if watcher is not None:
             watcher.stop()
         store.close()

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 import pyarrow as pa
 
 from storemon.errors import InvalidRequest
 from storemon.schema import Interpolation, Source
+
+if TYPE_CHECKING:
+    from storemon.store.retention import PruneResult
 
 #: How far back :meth:`DataStore.report_inputs` reads polls by default, and at most.
 LOOKBACK: Final = timedelta(days=7)
@@ -228,6 +231,13 @@ class DataStore(_Database, Protocol):
 
     def latest_poll_utc(self) -> datetime | None:
         """The latest poll instant stored, or None when there are no polls."""
+        ...
+
+    def prune_polls(self, before: datetime, *, dry_run: bool = False) -> PruneResult:
+        """Remove the polls before the Monday 00:00 UTC at or before ``before`` (whole
+        weeks), except each store's last poll before that boundary, atomically; the data
+        version is bumped when a poll was removed. With ``dry_run`` nothing changes and
+        the result says what would go (:mod:`storemon.store.retention`)."""
         ...
 
     def latest_ingest_utc(self) -> datetime | None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,7 +32,7 @@ from storemon import schema
 from storemon.errors import ConfigError, StoreError
 from storemon.instants import from_epoch_us, to_epoch_us, to_naive_utc, to_utc
 from storemon.schema import Source
-from storemon.store import migrations
+from storemon.store import migrations, retention
 from storemon.store.arrow import (
     CODED_POLLS,
     REJECTS_OUT,
@@ -56,6 +57,7 @@ from storemon.store.base import (
     read_fallbacks,
 )
 from storemon.store.job_table import Dialect, Execute, JobTable
+from storemon.store.retention import PruneResult, boundary_of
 
 __all__ = ["DuckDBStore"]
 
@@ -327,7 +329,68 @@ class DuckDBStore(JobTable):
                 "UPDATE polls SET active = d.active FROM _changed d"
                 " WHERE polls.store_code = d.store_code AND polls.timestamp_utc = d.timestamp_utc",
             )
+        # Each store's first and latest poll (report_inputs reads them): the table's rows
+        # are all stored now, so its first and latest per store count.
+        conn.from_arrow(diff.select(["store_code", "timestamp_utc", "active"])).query(
+            "_diff",
+            "INSERT INTO poll_span SELECT store_code, min(timestamp_utc), max(timestamp_utc),"
+            " arg_max(active, timestamp_utc) FROM _diff GROUP BY store_code"
+            " ON CONFLICT (store_code) DO UPDATE SET"
+            " first_utc = least(poll_span.first_utc, excluded.first_utc),"
+            " latest_active = CASE WHEN excluded.latest_utc >= poll_span.latest_utc"
+            " THEN excluded.latest_active ELSE poll_span.latest_active END,"
+            " latest_utc = greatest(poll_span.latest_utc, excluded.latest_utc)",
+        )
         return to_utc(high)
+
+    def prune_polls(self, before: datetime, *, dry_run: bool = False) -> PruneResult:
+        """Delete the polls before the week boundary at or before ``before``, except each
+        store's last one before it; see :mod:`storemon.store.retention`."""
+        boundary = boundary_of(to_utc(before))
+        cut = {"boundary": to_naive_utc(boundary)}
+        counting = (
+            "SELECT count(*), count(DISTINCT store_code) FROM polls WHERE timestamp_utc < $boundary"
+        )
+        if dry_run:
+            with self._reader("count the polls a prune would remove") as cur:
+                total, kept = cur.execute(counting, cut).fetchall()[0]
+                version = _one(cur, "SELECT value FROM meta WHERE key = 'data_version'")[0]
+        else:
+            with self._transaction("prune old polls") as conn:
+                total, kept = conn.execute(counting, cut).fetchall()[0]
+                if total > kept:
+                    conn.execute(
+                        "CREATE TEMP TABLE _polls_kept AS SELECT store_code,"
+                        " max(timestamp_utc) AS timestamp_utc FROM polls"
+                        " WHERE timestamp_utc < $boundary GROUP BY store_code",
+                        cut,
+                    )
+                    retention.prune_step("keepers")
+                    conn.execute(
+                        "DELETE FROM polls WHERE timestamp_utc < $boundary AND NOT EXISTS"
+                        " (SELECT 1 FROM _polls_kept k WHERE k.store_code = polls.store_code"
+                        " AND k.timestamp_utc = polls.timestamp_utc)",
+                        cut,
+                    )
+                    retention.prune_step("dropped")
+                    # A store's keeper is now its first poll.
+                    conn.execute(
+                        "UPDATE poll_span SET first_utc = k.timestamp_utc FROM _polls_kept k"
+                        " WHERE poll_span.store_code = k.store_code"
+                    )
+                    conn.execute("DROP TABLE _polls_kept")
+                    conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
+                    retention.prune_step("kept")
+                version = _one(conn, "SELECT value FROM meta WHERE key = 'data_version'")[0]
+        return PruneResult(
+            cut=to_utc(before),
+            boundary=boundary,
+            removed=int(total) - int(kept),
+            kept=int(kept),
+            partitions=0,
+            dry_run=dry_run,
+            data_version=int(version),
+        )
 
     @staticmethod
     def _replace_hours(conn: _Conn, hours: pa.Table) -> None:
@@ -380,14 +443,7 @@ class DuckDBStore(JobTable):
                     if stores is None
                     else (f" AND store_code IN (SELECT code FROM stores WHERE {chosen})")
                 )
-                rows = cur.sql(
-                    "SELECT store_code, timestamp_utc, active FROM polls"
-                    f" WHERE timestamp_utc > $cutoff AND timestamp_utc <= $as_of{codes}"
-                    " UNION ALL"
-                    " SELECT store_code, max(timestamp_utc), arg_max(active, timestamp_utc)"
-                    f" FROM polls WHERE timestamp_utc <= $cutoff{codes} GROUP BY store_code",
-                    params=cut,
-                ).to_arrow_table()
+                rows = _last_before(cur, cut, params, codes)
                 known = cur.sql(
                     f"SELECT code, store_id FROM stores WHERE {chosen}", params=params
                 ).to_arrow_table()
@@ -492,6 +548,88 @@ def _chunks(tables: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
     for table in tables:
         for start in range(0, table.num_rows, size):
             yield table.slice(start, size)
+
+
+#: The first slab of history searched for each store's last poll before a window.
+_SLAB: Final = timedelta(days=7)
+
+
+def _last_before(
+    cur: _Conn, cut: dict[str, Any], selection: dict[str, object], codes: str
+) -> pa.Table:
+    """The polls in ``(cutoff, as_of]`` plus each store's last poll at or before
+    ``cutoff``, without scanning every older poll.
+
+    ``poll_span`` holds each store's first and latest poll: a store whose latest poll is
+    at or before the cutoff has it as its last before (a store that stopped polling costs
+    nothing); a store whose first poll is after the cutoff has none; for the rest, the
+    last one before is searched in the week before the cutoff (zone maps skip the other
+    row groups), then, for the stores not found there, in slabs twice as long each time
+    further back, down to their first poll. So the read follows the window and the gaps
+    of the stores, not the history kept.
+    """
+    span = codes.replace("store_code IN", "poll_span.store_code IN")
+    cutoff: datetime = cut["cutoff"]
+    slab = _before(cutoff, _SLAB)
+    first_slab = {**cut, "slab": slab}
+    rows: pa.Table = cur.sql(
+        "SELECT store_code, timestamp_utc, active FROM polls"
+        f" WHERE timestamp_utc > $cutoff AND timestamp_utc <= $as_of{codes}"
+        " UNION ALL"
+        " SELECT store_code, latest_utc, latest_active FROM poll_span"
+        f" WHERE latest_utc <= $cutoff{span}"
+        " UNION ALL"
+        " SELECT store_code, max(timestamp_utc), arg_max(active, timestamp_utc) FROM polls"
+        " WHERE timestamp_utc <= $cutoff AND timestamp_utc > $slab AND store_code IN"
+        " (SELECT store_code FROM poll_span WHERE first_utc <= $cutoff"
+        f" AND latest_utc > $cutoff{span}) GROUP BY store_code",
+        params=first_slab,
+    ).to_arrow_table()
+    pending = cur.sql(
+        "SELECT store_code, first_utc FROM poll_span WHERE first_utc <= $slab"
+        f" AND latest_utc > $cutoff{span}",
+        params={**selection, "slab": slab, "cutoff": cutoff},
+    ).to_arrow_table()
+    if not pending.num_rows:
+        return rows
+    # Stores not found in the first slab: older slabs, for them only.
+    found = rows.column("store_code").to_numpy()
+    stamps = rows.column("timestamp_utc").to_numpy()
+    found = found[stamps <= np.datetime64(cutoff, "us")]
+    missing = pending.filter(pa.array(~np.isin(pending.column("store_code").to_numpy(), found)))
+    high, width, parts = slab, _SLAB * 2, [rows]
+    while missing.num_rows:
+        earliest = min(missing.column("first_utc").to_pylist())
+        low: datetime | None = _before(high, width)
+        if low is not None and low <= earliest:
+            low = None
+        cur.register("_missing", missing.select(["store_code"]))
+        older = cur.sql(
+            "SELECT store_code, max(timestamp_utc) AS timestamp_utc,"
+            " arg_max(active, timestamp_utc) AS active FROM polls WHERE timestamp_utc <= $high"
+            + ("" if low is None else " AND timestamp_utc > $low")
+            + " AND store_code IN (SELECT store_code FROM _missing) GROUP BY store_code",
+            params={"high": high, **({} if low is None else {"low": low})},
+        ).to_arrow_table()
+        cur.unregister("_missing")
+        parts.append(older.cast(rows.schema))
+        if low is None:
+            break
+        missing = missing.filter(
+            pa.array(
+                ~np.isin(
+                    missing.column("store_code").to_numpy(), older.column("store_code").to_numpy()
+                )
+            )
+        )
+        high, width = low, width * 2
+    whole: pa.Table = pa.concat_tables(parts)
+    return whole
+
+
+def _before(instant: datetime, length: timedelta) -> datetime:
+    """``instant - length``, or the earliest datetime when that is before year 1."""
+    return instant - length if instant - datetime.min > length else datetime.min
 
 
 def _with_utc_instants(polls: pa.Table) -> pa.Table:

@@ -28,6 +28,15 @@ Migration 4 gives jobs their report ``options`` (canonical JSON; existing jobs g
 lease (``lease_owner``, ``lease_expires_at``) for claiming a job when several
 servers share a database; rejects a nullable ``store_id``; and adds the ledger of
 ingested files (``ingested_files``: ingest id, source, file name, sha256 of its bytes).
+
+Migration 5 partitions PostgreSQL's ``polls`` by time: a declaratively range-partitioned
+table on ``timestamp_utc``, one partition per UTC week starting Monday 00:00
+(``polls_wYYYYMMDD``), each with the primary key (store_code, timestamp_utc) and a BRIN
+index on the instant (both declared on the parent). The existing polls are moved into the
+partitions of the weeks they fall in, in the migration's one transaction. DuckDB's
+migration 5 adds ``poll_span``: each store's first poll instant and its latest poll
+(instant and status), kept by every ingest and prune, from which a report finds each
+store's last poll before its window without scanning every older poll.
 """
 
 from __future__ import annotations
@@ -104,6 +113,18 @@ DUCKDB: Final[tuple[Migration, ...]] = (
             " name VARCHAR NOT NULL, sha256 VARCHAR NOT NULL)",
         ),
     ),
+    Migration(
+        5,
+        "each store's first and latest poll (poll_span), so a report's read of the last"
+        " poll before its window does not scan all history",
+        (
+            "CREATE TABLE poll_span (store_code INTEGER PRIMARY KEY,"
+            " first_utc TIMESTAMP NOT NULL, latest_utc TIMESTAMP NOT NULL,"
+            " latest_active BOOLEAN NOT NULL)",
+            "INSERT INTO poll_span SELECT store_code, min(timestamp_utc), max(timestamp_utc),"
+            " arg_max(active, timestamp_utc) FROM polls GROUP BY store_code",
+        ),
+    ),
 )
 
 POSTGRES: Final[tuple[Migration, ...]] = (
@@ -177,6 +198,32 @@ POSTGRES: Final[tuple[Migration, ...]] = (
             "CREATE TABLE ingested_files (ingest_id bigint NOT NULL REFERENCES ingests (id),"
             " source text NOT NULL, name text NOT NULL, sha256 text NOT NULL)",
             "CREATE INDEX ingested_files_name_sha256 ON ingested_files (name, sha256)",
+        ),
+    ),
+    Migration(
+        5,
+        "polls partitioned by week",
+        (
+            "ALTER TABLE polls RENAME TO polls_v4",
+            "ALTER INDEX polls_pkey RENAME TO polls_v4_pkey",
+            "ALTER INDEX polls_timestamp_utc_brin RENAME TO polls_v4_brin",
+            "CREATE TABLE polls (store_code integer NOT NULL,"
+            " timestamp_utc timestamptz NOT NULL, active boolean NOT NULL)"
+            " PARTITION BY RANGE (timestamp_utc)",
+            # One partition per UTC week (Monday 00:00) that holds polls.
+            "DO $$ DECLARE week timestamp; BEGIN"
+            " FOR week IN SELECT DISTINCT date_trunc('week', timestamp_utc AT TIME ZONE 'UTC')"
+            " FROM polls_v4 LOOP"
+            " EXECUTE format('CREATE TABLE %I PARTITION OF polls FOR VALUES FROM (%L) TO (%L)',"
+            " 'polls_w' || to_char(week, 'YYYYMMDD'), week AT TIME ZONE 'UTC',"
+            " (week + interval '7 days') AT TIME ZONE 'UTC');"
+            " END LOOP; END $$",
+            "INSERT INTO polls SELECT store_code, timestamp_utc, active FROM polls_v4"
+            " ORDER BY timestamp_utc, store_code",
+            "DROP TABLE polls_v4",
+            "ALTER TABLE polls ADD CONSTRAINT polls_pkey PRIMARY KEY (store_code, timestamp_utc)",
+            "CREATE INDEX polls_timestamp_utc_brin ON polls USING brin (timestamp_utc)",
+            "ANALYZE polls",
         ),
     ),
 )

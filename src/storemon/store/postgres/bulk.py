@@ -135,8 +135,11 @@ def copy_csv(conn: _Conn, target: str, table: pa.Table) -> None:
 
 def estimated_rows(conn: _Conn, table: str) -> int:
     """The planner's row estimate for ``table`` (0 if never analyzed)."""
-    row = conn.execute(
-        "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass", [table]
+    row = conn.execute(  # a partitioned table: the sum of its partitions' estimates
+        "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint FROM pg_class c"
+        " WHERE c.oid = %(t)s::regclass AND c.relkind <> 'p' OR c.oid IN"
+        " (SELECT inhrelid FROM pg_inherits WHERE inhparent = %(t)s::regclass)",
+        {"t": table},
     ).fetchone()
     return int(row[0]) if row else 0
 

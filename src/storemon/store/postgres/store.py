@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from storemon import schema
 from storemon.errors import StoreError
-from storemon.instants import from_epoch_us, to_utc
+from storemon.instants import from_epoch_us, to_epoch_us, to_utc
 from storemon.schema import Source
 from storemon.store.arrow import (
     CODED_POLLS,
@@ -56,7 +56,7 @@ from storemon.store.base import (
     read_fallbacks,
 )
 from storemon.store.job_table import Dialect, Execute, JobTable
-from storemon.store.postgres import bulk
+from storemon.store.postgres import bulk, partitions
 from storemon.store.postgres.connections import Connections, configure
 from storemon.store.postgres.migrate import (
     check_encoding,
@@ -65,6 +65,7 @@ from storemon.store.postgres.migrate import (
     migrate,
     missing_database,
 )
+from storemon.store.retention import PruneResult, boundary_of
 from storemon.store.urls import redact_url
 
 __all__ = ["PostgresStore"]
@@ -202,9 +203,9 @@ class PostgresStore(JobTable):
             if changes_data(batch, polls):
                 conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
         if settle:
-            self._settle_polls()
+            self._settle_polls(settle)
 
-    def _settle_polls(self) -> None:
+    def _settle_polls(self, tables: list[str]) -> None:
         """VACUUM (ANALYZE) polls after a large load (the data is committed already).
 
         Doing it now, rather than leaving it to autovacuum at some later moment, keeps
@@ -213,14 +214,15 @@ class PostgresStore(JobTable):
         """
         try:
             with self._session("vacuum polls") as conn:
-                conn.execute("VACUUM (ANALYZE) polls")
+                conn.execute(f"VACUUM (ANALYZE) {', '.join(tables)}".encode())
         except StoreError as error:
             log.warning("ingest stored; VACUUM (ANALYZE) polls failed: %s", error)
 
     @staticmethod
-    def _stage_polls(conn: _Conn, polls: pa.Table, batch: int) -> tuple[int, int]:
+    def _stage_polls(conn: _Conn, polls: pa.Table, batch: int) -> tuple[int, int, int, set[int]]:
         """COPY one table of polls, keyed by code and de-duplicated (last row wins), into
-        ``_polls_staged`` with its batch number; its row count and latest instant (us)."""
+        ``_polls_staged`` with its batch number; its row count, earliest and latest
+        instant (us), and the weeks it holds (their starts, us)."""
         codes = bulk.store_codes(conn, polls.column("store_id"))
         keyed = pa.table(
             {
@@ -233,27 +235,37 @@ class PostgresStore(JobTable):
         if batch:  # the first batch leaves the default, 0: a single table costs no more
             table = table.append_column("batch", pa.array(np.full(table.num_rows, batch, np.int32)))
         bulk.copy_csv(conn, f"_polls_staged ({', '.join(table.column_names)})", table)
-        return polls.num_rows, int(pc.max(table.column("us")).as_py())
+        us = table.column("us").to_numpy()
+        return polls.num_rows, int(us.min()), int(us.max()), partitions.weeks_of(us)
 
     @classmethod
     def _upsert_polls(
         cls, conn: _Conn, first: pa.Table | None, rest: Iterator[pa.Table]
-    ) -> tuple[int, bool]:
+    ) -> tuple[int, list[str]]:
         """Merge the polls into the table, staging one batch at a time; how many poll
-        rows there were, and whether they were many for the table (then VACUUM)."""
+        rows there were, and the partitions to VACUUM when they were many for the table
+        (else none: autovacuum's job)."""
         if first is None:
-            return 0, False
+            return 0, []
         conn.execute(
             "CREATE TEMP TABLE _polls_staged (store_code integer NOT NULL,"
             " us bigint NOT NULL, active boolean NOT NULL, batch integer NOT NULL DEFAULT 0)"
             " ON COMMIT DROP"
         )
-        rows, latest = cls._stage_polls(conn, first, 0)
+        rows, earliest, latest, weeks = cls._stage_polls(conn, first, 0)
         batches = 1
         for polls in rest:
-            more, last = cls._stage_polls(conn, polls, batches)
-            rows, latest, batches = rows + more, max(latest, last), batches + 1
+            more, low, high, more_weeks = cls._stage_polls(conn, polls, batches)
+            rows, batches = rows + more, batches + 1
+            earliest, latest, weeks = min(earliest, low), max(latest, high), weeks | more_weeks
         conn.execute("ANALYZE _polls_staged")
+        # The weeks' partitions exist before the insert (created in this transaction).
+        targets = partitions.create_for(conn, weeks)
+        # The batch's time range: the join and the update touch only its partitions.
+        span = (
+            f" AND p.timestamp_utc >= {_EPOCH_SQL.format(f'{earliest}::bigint')}"
+            f" AND p.timestamp_utc <= {_EPOCH_SQL.format(f'{latest}::bigint')}"
+        )
         # Several batches may hold one poll: the later batch's row wins.
         staged = (
             "_polls_staged"
@@ -268,22 +280,52 @@ class PostgresStore(JobTable):
             " SELECT s.store_code, s.timestamp_utc, s.active, p.active AS stored FROM"
             f" (SELECT store_code, {_EPOCH_SQL.format('us')} AS timestamp_utc, active"
             f" FROM {staged}) s LEFT JOIN polls p"
-            " ON p.store_code = s.store_code AND p.timestamp_utc = s.timestamp_utc"
+            f" ON p.store_code = s.store_code AND p.timestamp_utc = s.timestamp_utc{span}"
         )
         conn.execute(
             "UPDATE polls p SET active = d.active FROM _polls_diff d"
             " WHERE d.stored IS NOT NULL AND d.stored <> d.active"
-            " AND p.store_code = d.store_code AND p.timestamp_utc = d.timestamp_utc"
+            f" AND p.store_code = d.store_code AND p.timestamp_utc = d.timestamp_utc{span}"
         )
         before = bulk.estimated_rows(conn, "polls")
-        inserted = conn.execute(
-            "INSERT INTO polls (store_code, timestamp_utc, active)"
-            " SELECT store_code, timestamp_utc, active FROM _polls_diff WHERE stored IS NULL"
-        ).rowcount
+        # Straight into each partition, in key order: no routing of every row through
+        # the parent (measured slower), and B-tree inserts stay cheap.
+        inserted = 0
+        for name, lower, upper in targets:
+            bounds = f"timestamp_utc < {_EPOCH_SQL.format(f'{upper}::bigint')}"
+            if lower is not None:
+                bounds += f" AND timestamp_utc >= {_EPOCH_SQL.format(f'{lower}::bigint')}"
+            inserted += conn.execute(
+                f"INSERT INTO {name} (store_code, timestamp_utc, active)"
+                " SELECT store_code, timestamp_utc, active FROM _polls_diff"
+                f" WHERE stored IS NULL AND {bounds} ORDER BY store_code, timestamp_utc".encode()
+            ).rowcount
         conn.execute(
             "UPDATE meta SET value = greatest(value, %s) WHERE key = 'latest_poll_us'", [latest]
         )
-        return rows, inserted * 10 > before  # else autovacuum's job
+        return rows, ([name for name, _, _ in targets] if inserted * 10 > before else [])
+
+    def prune_polls(self, before: datetime, *, dry_run: bool = False) -> PruneResult:
+        """Drop the weekly partitions before the week boundary at or before ``before``,
+        keeping each store's last poll before it; see :mod:`storemon.store.retention`."""
+        boundary = boundary_of(to_utc(before))
+        with self._transaction("prune old polls") as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_INGEST_LOCK])
+            if dry_run:
+                conn.execute("SET TRANSACTION READ ONLY")
+            removed, kept, dropped = partitions.prune(conn, to_epoch_us(boundary), dry_run=dry_run)
+            if removed and not dry_run:
+                conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+        return PruneResult(
+            cut=to_utc(before),
+            boundary=boundary,
+            removed=removed,
+            kept=kept,
+            partitions=dropped,
+            dry_run=dry_run,
+            data_version=int(row[0]) if row else 0,
+        )
 
     @staticmethod
     def _replace_hours(conn: _Conn, hours: pa.Table) -> None:
