@@ -50,6 +50,7 @@ from storemon.store.base import (
     check_lookback,
     lookback_cutoff,
     read_fallbacks,
+    splits_sql,
 )
 from storemon.store.job_table import Dialect, Execute, JobTable
 
@@ -399,6 +400,13 @@ class DuckDBStore(JobTable):
         """The latest poll instant stored, or None."""
         with self._reader("read the latest poll") as cur:
             return self._latest(cur)
+
+    def store_splits(self, parts: int) -> list[str]:
+        """Ids cutting the stores into ``parts`` ranges of equal count (DuckDB compares bytes)."""
+        if parts <= 1:
+            return []
+        with self._reader("split the stores into ranges") as cur:
+            return [str(row[0]) for row in cur.execute(splits_sql(parts)).fetchall()]
 
     def latest_ingest_utc(self) -> datetime | None:
         """When the latest ingest was stored, or None."""

@@ -54,6 +54,7 @@ from storemon.store.base import (
     check_lookback,
     lookback_cutoff,
     read_fallbacks,
+    splits_sql,
 )
 from storemon.store.job_table import Dialect, Execute, JobTable
 from storemon.store.postgres import bulk
@@ -404,6 +405,16 @@ class PostgresStore(JobTable):
     def latest_poll_utc(self) -> datetime | None:
         """The latest poll instant stored, or None."""
         return self._read("read the latest poll", self._latest)
+
+    def store_splits(self, parts: int) -> list[str]:
+        """Ids cutting the stores into ``parts`` ranges of equal count, in byte order."""
+        if parts <= 1:
+            return []
+        sql = splits_sql(parts, ' COLLATE "C"')
+        return self._read(
+            "split the stores into ranges",
+            lambda conn: [str(row[0]) for row in conn.execute(sql).fetchall()],
+        )
 
     def latest_ingest_utc(self) -> datetime | None:
         """When the latest ingest was stored, or None."""
