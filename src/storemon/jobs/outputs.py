@@ -64,6 +64,11 @@ class JobSpec:
         """How far back before as_of the output looks."""
         return self.options.longest_us if self.output == "report" else self.window.length_us
 
+    @property
+    def lookback(self) -> timedelta:
+        """:attr:`span_us` as the lookback of the inputs to read."""
+        return timedelta(microseconds=self.span_us)
+
     def to_json(self) -> str:
         if self.output == "report":
             return self.options.to_json()
@@ -111,7 +116,7 @@ def inputs_for(
     stores: StoreRange | None = None,
 ) -> ReportInputs:
     """What ``spec`` needs from ``store``: polls as far back as its output looks."""
-    return store.report_inputs(as_of, lookback=timedelta(microseconds=spec.span_us), stores=stores)
+    return store.report_inputs(as_of, lookback=spec.lookback, stores=stores)
 
 
 def output_of_store(

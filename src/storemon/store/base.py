@@ -241,6 +241,12 @@ class DataStore(_Database, Protocol):
         """The latest poll instant stored, or None when there are no polls."""
         ...
 
+    def export_rows(self, stores: StoreRange) -> ReportInputs:
+        """Every stored poll of ``stores`` (not only a window; ``store_id``
+        dictionary-coded, in no particular order), their hours and zones, and the latest
+        poll stored (of all stores) as ``as_of``: one range of ``storemon export``."""
+        ...
+
     def store_splits(self, parts: int) -> list[str]:
         """At most ``parts - 1`` stored store ids, ascending in byte order, that cut the
         stores into ``parts`` ranges of about equal count (computed in the database):

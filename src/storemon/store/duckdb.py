@@ -401,6 +401,36 @@ class DuckDBStore(JobTable):
         with self._reader("read the latest poll") as cur:
             return self._latest(cur)
 
+    def export_rows(self, stores: StoreRange) -> ReportInputs:
+        """Every stored poll of ``stores``, their hours and zones (one snapshot)."""
+        chosen, params = stores.sql("store_id", "${}")
+        with self._reader("export the stored rows") as cur:
+            cur.execute("BEGIN TRANSACTION")
+            rows = cur.sql(
+                "SELECT store_code, timestamp_utc, active FROM polls"
+                f" WHERE store_code IN (SELECT code FROM stores WHERE {chosen})",
+                params=params,
+            ).to_arrow_table()
+            known = cur.sql(
+                f"SELECT code, store_id FROM stores WHERE {chosen}", params=params
+            ).to_arrow_table()
+            hours = cur.sql(
+                "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours"
+                f" WHERE {chosen}",
+                params=params,
+            ).to_arrow_table()
+            zones = cur.sql(
+                f"SELECT store_id, timezone_str FROM timezones WHERE {chosen}", params=params
+            ).to_arrow_table()
+            latest = self._latest(cur)
+            cur.execute("COMMIT")
+        return ReportInputs(
+            polls=coded_polls(rows, known),
+            hours=conform(hours, schema.HOURS),
+            timezones=conform(zones, schema.TIMEZONES),
+            as_of=latest,
+        )
+
     def store_splits(self, parts: int) -> list[str]:
         """Ids cutting the stores into ``parts`` ranges of equal count (DuckDB compares bytes)."""
         if parts <= 1:
