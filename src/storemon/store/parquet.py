@@ -94,6 +94,20 @@ def _sorted(table: pa.Table, keys: list[str]) -> pa.Table:
     return table.sort_by([(key, "ascending") for key in keys])
 
 
+def _sorted_polls(polls: pa.Table) -> pa.Table:
+    """Dictionary-coded polls by store id (byte order) then instant, ids as plain text:
+    the few distinct ids are sorted, not a string per poll."""
+    coded = polls.column("store_id").combine_chunks()
+    dictionary = coded.dictionary
+    rank = np.empty(len(dictionary), dtype=np.int64)
+    rank[pc.sort_indices(dictionary).to_numpy()] = np.arange(len(dictionary))
+    by_store = rank[coded.indices.to_numpy(zero_copy_only=False)]
+    instants = polls.column("timestamp_utc").cast(pa.int64()).to_numpy()
+    order = np.lexsort((instants, by_store))
+    taken = polls.take(pa.array(order))
+    return taken.set_column(0, "store_id", taken.column("store_id").cast(pa.string()))
+
+
 def export_parquet(
     store: DataStore, folder: str | Path, ranges: list[StoreRange], *, replace: bool = False
 ) -> Manifest:
@@ -113,11 +127,9 @@ def export_parquet(
     for index, stores in enumerate(ranges):
         rows = store.export_rows(stores)
         latest = rows.as_of
-        polls = rows.polls.set_column(
-            0, "store_id", rows.polls.column("store_id").cast(pa.string())
-        )
+        polls = _sorted_polls(rows.polls)
         tables = {
-            "polls": _sorted(polls, ["store_id", "timestamp_utc"]),
+            "polls": polls,
             "hours": _sorted(rows.hours, ["store_id", "day_of_week", "start_local_us"]),
             "timezones": _sorted(rows.timezones, ["store_id"]),
         }
