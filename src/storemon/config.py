@@ -115,6 +115,33 @@ class Settings(BaseSettings):
         description="How long a server's hold on a report job lasts unless renewed (every "
         "third of it); a server that dies gives its jobs up to the others after this long.",
     )
+    cluster: str | None = Field(
+        None,
+        pattern=r"^(local(:[1-9][0-9]{0,3})?|tcp://[^\s/:]+:[0-9]{1,5})$",
+        json_schema_extra={"accepts": "local, local:N or tcp://HOST:PORT"},
+        description="If set, `storemon serve` computes report jobs on this Dask cluster: "
+        "local (worker processes here, one per core), local:N, or tcp://HOST:PORT of a "
+        "running `dask scheduler` (docs/scaling.md).",
+    )
+    cluster_partitions: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="Ranges of stores a job is cut into on the cluster [default: two per "
+        "worker thread].",
+    )
+    cluster_timeout_seconds: float = Field(
+        3600.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="A job on the cluster that takes longer fails, saying so, and its "
+        "tasks are cancelled.",
+    )
+    cluster_export_dir: Path | None = Field(
+        None,
+        description="Where a DuckDB database is exported (Parquet) for the cluster's "
+        "workers to read; every worker must see it [default: a temporary directory].",
+    )
     interpolation: Interpolation = Field(
         "nearest", description="Default interpolation when a request does not name one."
     )
@@ -223,6 +250,9 @@ def _explain(problem: ErrorDetails, given: dict[str, object]) -> str:
 
 def _accepts(info: FieldInfo) -> str:
     """What a field accepts, in words: 'an integer from 1 to 65535', "'text' or 'json'"."""
+    extra = info.json_schema_extra
+    if isinstance(extra, dict) and "accepts" in extra:
+        return str(extra["accepts"])
     annotation = info.annotation
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))

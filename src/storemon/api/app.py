@@ -46,9 +46,10 @@ def create_app(
     With ``store`` given, the app uses it and leaves closing it to the caller;
     otherwise it opens ``settings.db`` at start-up and closes it at shutdown. At
     start-up, report jobs a previous process left queued or running are re-run.
-    With ``compute_in_processes`` (what `storemon serve` uses), the engine runs in
-    worker processes so that computing a report never slows the answers to polls;
-    otherwise in the job threads of this process.
+    With ``settings.cluster`` (``STOREMON_CLUSTER``), jobs are computed on that Dask
+    cluster, partitioned by store id; else with ``compute_in_processes`` (what `storemon
+    serve` uses), the engine runs in worker processes so that computing a report never
+    slows the answers to polls; otherwise in the job threads of this process.
     """
 
     metrics = Metrics()
@@ -58,7 +59,16 @@ def create_app(
         own_store = store is None
         active = store if store is not None else await run_in_threadpool(open_store, settings.db)
         compute: Compute = InThreadCompute()
-        if compute_in_processes:
+        if settings.cluster is not None:
+            from storemon.jobs.dask_compute import DaskCompute
+
+            compute = DaskCompute(
+                settings.cluster,
+                partitions=settings.cluster_partitions,
+                timeout_seconds=settings.cluster_timeout_seconds,
+                export_dir=settings.cluster_export_dir,
+            )
+        elif compute_in_processes:
             in_processes = ProcessCompute(settings.report_workers)
             in_processes.warm_up()
             compute = in_processes

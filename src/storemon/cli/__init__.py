@@ -18,6 +18,7 @@ import typer
 
 from storemon.cli import db as _db  # noqa: F401  (registers commands)
 from storemon.cli import demo as _demo  # noqa: F401  (registers commands)
+from storemon.cli import export as _export  # noqa: F401  (registers commands)
 from storemon.cli import generate as _generate  # noqa: F401  (registers commands)
 from storemon.cli import ingest as _ingest  # noqa: F401  (registers commands)
 from storemon.cli import insight as _insight  # noqa: F401  (registers commands)

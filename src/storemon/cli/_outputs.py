@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from storemon.ingest.csv import ParsedFile
     from storemon.jobs.outputs import ComputedOutput, JobSpec
     from storemon.schema import Interpolation, Source
+    from storemon.store import Store
 
 #: How many bad rows per file are shown on stderr (all are counted).
 SHOWN_REJECTS: Final = 5
@@ -57,6 +58,27 @@ TimezonesOption = Annotated[
         "--timezones",
         help="Timezones CSV (store_id, timezone_str) [default: none, America/Chicago].",
         **_CSV_FILE,
+    ),
+]
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Compute on a Dask cluster: 'local' (worker processes on this machine, one "
+        "per core), 'local:N' (N workers) or 'tcp://HOST:PORT' (a running `dask "
+        "scheduler`). Workers read their stores straight from PostgreSQL; a DuckDB "
+        "database is first exported to Parquet for them (docs/scaling.md).",
+        show_default=False,
+    ),
+]
+PartitionsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--partitions",
+        help="Cut the stores into this many ranges of ids, computed one after the other "
+        "(memory follows one range, not the fleet) or, with --cluster, in parallel "
+        "[default: 1; with --cluster, two per worker thread].",
+        show_default=False,
     ),
 ]
 WindowOption = Annotated[
@@ -115,6 +137,41 @@ def check_inputs(
         )
 
 
+def check_scale(
+    cluster: str | None, partitions: int | None, status: Path | None, store_id: str | None
+) -> None:
+    """Usage errors of --cluster and --partitions (exit 2), saying what to write."""
+    from storemon.jobs.partitioned import MAX_PARTITIONS
+
+    if partitions is not None and not 1 <= partitions <= MAX_PARTITIONS:
+        raise typer.BadParameter(
+            f"{partitions} is not a number of partitions: write a whole number from 1 to "
+            f"{MAX_PARTITIONS:,}, e.g. --partitions 8",
+            param_hint="'--partitions'",
+        )
+    if cluster is not None:
+        from storemon.clusters import parse_cluster
+        from storemon.errors import ConfigError
+
+        try:
+            parse_cluster(cluster)
+        except ConfigError as error:
+            raise typer.BadParameter(str(error), param_hint="'--cluster'") from None
+    if cluster is None and partitions is None:
+        return
+    flag = "'--cluster'" if cluster is not None else "'--partitions'"
+    if status is not None:
+        raise typer.BadParameter(
+            "--cluster and --partitions compute from the database: drop --status, or "
+            "ingest the files first (storemon ingest)",
+            param_hint=flag,
+        )
+    if store_id is not None:
+        raise typer.BadParameter(
+            "--store computes one store: drop --cluster and --partitions", param_hint=flag
+        )
+
+
 def window(text: str) -> Window:
     """The ``--window`` value, or a usage error saying what to write."""
     from storemon.engine.options import parse_window
@@ -136,14 +193,17 @@ def compute(
     as_of: datetime | None,
     interpolation: Interpolation,
     store_id: str | None = None,
+    cluster: str | None = None,
+    partitions: int | None = None,
 ) -> ComputedOutput:
-    """The output of ``spec`` on the files or the database; an unknown ``store_id`` is a
-    usage error (exit 2)."""
+    """The output of ``spec`` on the files or the database (on a Dask ``cluster``, or in
+    ``partitions`` ranges of stores); an unknown ``store_id`` is a usage error (exit 2)."""
     from storemon.errors import UnknownStore
     from storemon.jobs.outputs import compute_output, output_of_store
     from storemon.store.base import StoreRange
 
     check_inputs(db, status, hours, timezones)
+    check_scale(cluster, partitions, status, store_id)
     try:
         if status is not None:
             from storemon.jobs.summary import fallbacks_of
@@ -168,9 +228,22 @@ def compute(
             store = open_db(db, create=False)
             try:
                 chosen = None if store_id is None else StoreRange.one(store_id)
-                done = output_of_store(
-                    store, spec, as_of=as_of, interpolation=interpolation, stores=chosen
-                )
+                if cluster is not None:
+                    done = _on_cluster(store, spec, as_of, interpolation, cluster, partitions)
+                elif partitions is not None:
+                    from storemon.jobs.partitioned import partitioned_output
+
+                    done = partitioned_output(
+                        store,
+                        spec,
+                        as_of=as_of,
+                        interpolation=interpolation,
+                        partitions=partitions,
+                    )
+                else:
+                    done = output_of_store(
+                        store, spec, as_of=as_of, interpolation=interpolation, stores=chosen
+                    )
             finally:
                 store.close()
         if store_id is not None and done.as_of_used is None:
@@ -178,6 +251,31 @@ def compute(
     except UnknownStore as error:
         raise typer.BadParameter(printable(str(error)), param_hint="'--store'") from None
     return done
+
+
+def _on_cluster(
+    store: Store,
+    spec: JobSpec,
+    as_of: datetime | None,
+    interpolation: Interpolation,
+    cluster: str,
+    partitions: int | None,
+) -> ComputedOutput:
+    """The output computed on the Dask cluster (started and stopped here if local)."""
+    from storemon.config import get_settings
+    from storemon.jobs.dask_compute import DaskCompute
+
+    settings = get_settings(uses=("cluster_timeout_seconds", "cluster_export_dir"))
+    on_cluster = DaskCompute(
+        cluster,
+        partitions=partitions,
+        timeout_seconds=settings.cluster_timeout_seconds,
+        export_dir=settings.cluster_export_dir,
+    )
+    try:
+        return on_cluster.output(store, spec, as_of=as_of, interpolation=interpolation)
+    finally:
+        on_cluster.close()
 
 
 def say_warnings(done: ComputedOutput) -> None:

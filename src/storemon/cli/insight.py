@@ -18,7 +18,9 @@ from storemon.cli._options import (
     write_output,
 )
 from storemon.cli._outputs import (
+    ClusterOption,
     HoursOption,
+    PartitionsOption,
     StatusOption,
     TimezonesOption,
     WindowOption,
@@ -43,6 +45,8 @@ def _compute(
     as_of: str | None,
     interpolation: str,
     store: str | None = None,
+    cluster: str | None = None,
+    partitions: int | None = None,
 ) -> tuple[ComputedOutput, JobSpec, Interpolation]:
     """The output of one window, from the files or the database; usage errors exit 2."""
     from storemon.jobs.outputs import JobSpec
@@ -58,6 +62,8 @@ def _compute(
         as_of=parse_as_of(as_of),
         interpolation=mode,
         store_id=store,
+        cluster=cluster,
+        partitions=partitions,
     )
     return result, spec, mode
 
@@ -76,12 +82,24 @@ def outages(
     as_of: AsOfOption = None,
     interpolation: InterpolationOption = "nearest",
     output: OutputOption = "-",
+    cluster: ClusterOption = None,
+    partitions: PartitionsOption = None,
 ) -> None:
     """Write the outage list (SPEC Part 2) as CSV: every outage overlapping the window,
     clipped to it, by store then start (store_id, start_utc, end_utc, duration_minutes,
     ongoing)."""
     result, spec, mode = _compute(
-        "outages", window_text, db, status, hours, timezones, as_of, interpolation, store
+        "outages",
+        window_text,
+        db,
+        status,
+        hours,
+        timezones,
+        as_of,
+        interpolation,
+        store,
+        cluster,
+        partitions,
     )
     write_output(result.csv, output)
     if result.as_of_used is None:
@@ -106,11 +124,23 @@ def profile(
     as_of: AsOfOption = None,
     interpolation: InterpolationOption = "nearest",
     output: OutputOption = "-",
+    cluster: ClusterOption = None,
+    partitions: PartitionsOption = None,
 ) -> None:
     """Write the downtime profile (SPEC Part 2) as CSV: business hours, uptime and downtime
     of all stores by local weekday and hour, 168 rows, Monday 00 first."""
     result, spec, mode = _compute(
-        "profile", window_text, db, status, hours, timezones, as_of, interpolation
+        "profile",
+        window_text,
+        db,
+        status,
+        hours,
+        timezones,
+        as_of,
+        interpolation,
+        None,
+        cluster,
+        partitions,
     )
     write_output(result.csv, output)
     if result.as_of_used is None:

@@ -22,7 +22,9 @@ from storemon.cli._options import (
     write_output,
 )
 from storemon.cli._outputs import (
+    ClusterOption,
     HoursOption,
+    PartitionsOption,
     StatusOption,
     TimezonesOption,
     compute,
@@ -73,6 +75,8 @@ def report(
         ),
     ] = "extrapolate",
     output: OutputOption = "-",
+    cluster: ClusterOption = None,
+    partitions: PartitionsOption = None,
 ) -> None:
     """Compute the uptime/downtime report (SPEC.md) and write it as CSV.
 
@@ -105,6 +109,8 @@ def report(
         timezones=timezones,
         as_of=instant,
         interpolation=mode,
+        cluster=cluster,
+        partitions=partitions,
     )
     write_output(result.csv, output)
     say_warnings(result)

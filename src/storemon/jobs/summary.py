@@ -18,6 +18,7 @@ the API's job JSON, the CSV download's headers, the log and the CLI all say them
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
@@ -31,10 +32,12 @@ from storemon.store.base import SettingsFallbacks
 
 __all__ = [
     "SHOWN_IDS",
+    "ReportFacts",
     "fallback_warnings",
     "fallbacks_of",
     "report_summary",
     "stored_warnings",
+    "summary_of",
 ]
 
 #: How many store ids a warning lists (all are counted).
@@ -133,9 +136,52 @@ def report_summary(
 
     ``latest_poll`` is the latest poll at or before the report's as_of (None: none).
     """
+    stale = report.stale_store_ids
+    return summary_of(
+        ReportFacts(
+            as_of=report.as_of,
+            latest_poll=latest_poll,
+            rows=report.table.num_rows,
+            stale_count=len(stale),
+            stale_shown=[str(s) for s in stale.slice(0, SHOWN_IDS).to_pylist()],
+        ),
+        options,
+        fallbacks,
+    )
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    """What a report's summary is made of: a whole report's, or (added up by
+    :meth:`joined`) those of the partitions of one, which give the same summary."""
+
+    as_of: datetime | None
+    latest_poll: datetime | None  # the latest poll at or before as_of
+    rows: int
+    stale_count: int
+    stale_shown: list[str]  # the first SHOWN_IDS stale stores, byte order
+
+    @staticmethod
+    def joined(parts: list[ReportFacts]) -> ReportFacts:
+        """The facts of disjoint ranges of stores, given in byte order of their ids."""
+        instants = [p.as_of for p in parts if p.as_of is not None]
+        latest = [p.latest_poll for p in parts if p.latest_poll is not None]
+        return ReportFacts(
+            as_of=instants[0] if instants else None,
+            latest_poll=max(latest) if latest else None,
+            rows=sum(p.rows for p in parts),
+            stale_count=sum(p.stale_count for p in parts),
+            stale_shown=[i for p in parts for i in p.stale_shown][:SHOWN_IDS],
+        )
+
+
+def summary_of(
+    facts: ReportFacts, options: ReportOptions, fallbacks: SettingsFallbacks | None = None
+) -> dict[str, object]:
+    """The summary (see :func:`report_summary`) of a report with these facts."""
     warnings: list[dict[str, object]] = []
     minutes = options.observed_within_us / MINUTE_US
-    if report.as_of is None:
+    if facts.as_of is None:
         warnings.append(
             _warning(
                 "no_polls",
@@ -143,35 +189,35 @@ def report_summary(
                 "or ingest polls (storemon ingest, POST /ingest/status)",
             )
         )
-    elif latest_poll is not None:
-        gap_us = to_epoch_us(report.as_of) - to_epoch_us(latest_poll)
+    elif facts.latest_poll is not None:
+        gap_us = to_epoch_us(facts.as_of) - to_epoch_us(facts.latest_poll)
         if gap_us > options.observed_within_us:
             warnings.append(
                 _warning(
                     "as_of_after_polls",
-                    f"as_of {report.as_of:%Y-%m-%d %H:%M:%S} UTC is {_duration(gap_us)} "
-                    f"after the latest poll ({latest_poll:%Y-%m-%d %H:%M:%S} UTC): the "
+                    f"as_of {facts.as_of:%Y-%m-%d %H:%M:%S} UTC is {_duration(gap_us)} "
+                    f"after the latest poll ({facts.latest_poll:%Y-%m-%d %H:%M:%S} UTC): the "
                     "figures after it extrapolate each store's last poll",
                     seconds=gap_us / 1_000_000,
                 )
             )
-    stale = report.stale_store_ids
-    if len(stale):
-        shown = [str(s) for s in stale.slice(0, SHOWN_IDS).to_pylist()]
-        more = f" and {len(stale) - len(shown):,} more" if len(stale) > len(shown) else ""
+    if facts.stale_count:
+        shown = facts.stale_shown
+        count = facts.stale_count
+        more = f" and {count - len(shown):,} more" if count > len(shown) else ""
         warnings.append(
             _warning(
                 "stale_stores",
-                f"{len(stale):,} of {report.table.num_rows:,} stores have no poll within "
+                f"{count:,} of {facts.rows:,} stores have no poll within "
                 f"{minutes:g} minutes of the report's longest window, so their figures "
                 f"extrapolate an older poll: {', '.join(shown)}{more}",
-                count=len(stale),
+                count=count,
                 store_ids=shown,
             )
         )
-    if fallbacks is not None and report.as_of is not None:
+    if fallbacks is not None and facts.as_of is not None:
         warnings += fallback_warnings(fallbacks)
-    return {"warnings": warnings, "stale_stores": len(stale)}
+    return {"warnings": warnings, "stale_stores": facts.stale_count}
 
 
 def _duration(us: int) -> str:

@@ -109,6 +109,17 @@ def read_fallbacks(
     return SettingsFallbacks(hours, hours_count, zones, zones_count)
 
 
+def splits_sql(parts: int, collate: str = "") -> str:
+    """The ids that cut the stored stores into ``parts`` runs of (nearly) equal count, in
+    byte order: the first id of every run but the first (``ntile`` over ``stores``).
+    ``collate`` is appended to the ordering (PostgreSQL: ``COLLATE "C"``)."""
+    return (
+        "SELECT min(store_id) FROM (SELECT store_id,"
+        f" ntile({int(parts)}) OVER (ORDER BY store_id{collate}) AS part FROM stores) runs"
+        f" GROUP BY part HAVING part > 1 ORDER BY min(store_id){collate}"
+    )
+
+
 @dataclass(frozen=True)
 class StoreRange:
     """Stores by id: those in ``[first, stop)`` in byte order (None: unbounded), or with
@@ -238,6 +249,19 @@ class DataStore(_Database, Protocol):
         weeks), except each store's last poll before that boundary, atomically; the data
         version is bumped when a poll was removed. With ``dry_run`` nothing changes and
         the result says what would go (:mod:`storemon.store.retention`)."""
+        ...
+
+    def export_rows(self, stores: StoreRange) -> ReportInputs:
+        """Every stored poll of ``stores`` (not only a window; ``store_id``
+        dictionary-coded, in no particular order), their hours and zones, and the latest
+        poll stored (of all stores) as ``as_of``: one range of ``storemon export``."""
+        ...
+
+    def store_splits(self, parts: int) -> list[str]:
+        """At most ``parts - 1`` stored store ids, ascending in byte order, that cut the
+        stores into ``parts`` ranges of about equal count (computed in the database):
+        :func:`storemon.jobs.partitioned.partition_ranges` makes the ranges. Fewer when
+        there are fewer stores; none for ``parts`` 1."""
         ...
 
     def latest_ingest_utc(self) -> datetime | None:

@@ -55,6 +55,7 @@ from storemon.store.base import (
     check_lookback,
     lookback_cutoff,
     read_fallbacks,
+    splits_sql,
 )
 from storemon.store.job_table import Dialect, Execute, JobTable
 from storemon.store.retention import PruneResult, boundary_of
@@ -473,6 +474,43 @@ class DuckDBStore(JobTable):
         """The latest poll instant stored, or None."""
         with self._reader("read the latest poll") as cur:
             return self._latest(cur)
+
+    def export_rows(self, stores: StoreRange) -> ReportInputs:
+        """Every stored poll of ``stores``, their hours and zones (one snapshot)."""
+        chosen, params = stores.sql("store_id", "${}")
+        with self._reader("export the stored rows") as cur:
+            cur.execute("BEGIN TRANSACTION")
+            rows = cur.sql(
+                "SELECT store_code, timestamp_utc, active FROM polls"
+                f" WHERE store_code IN (SELECT code FROM stores WHERE {chosen})",
+                params=params,
+            ).to_arrow_table()
+            known = cur.sql(
+                f"SELECT code, store_id FROM stores WHERE {chosen}", params=params
+            ).to_arrow_table()
+            hours = cur.sql(
+                "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours"
+                f" WHERE {chosen}",
+                params=params,
+            ).to_arrow_table()
+            zones = cur.sql(
+                f"SELECT store_id, timezone_str FROM timezones WHERE {chosen}", params=params
+            ).to_arrow_table()
+            latest = self._latest(cur)
+            cur.execute("COMMIT")
+        return ReportInputs(
+            polls=coded_polls(rows, known),
+            hours=conform(hours, schema.HOURS),
+            timezones=conform(zones, schema.TIMEZONES),
+            as_of=latest,
+        )
+
+    def store_splits(self, parts: int) -> list[str]:
+        """Ids cutting the stores into ``parts`` ranges of equal count (DuckDB compares bytes)."""
+        if parts <= 1:
+            return []
+        with self._reader("split the stores into ranges") as cur:
+            return [str(row[0]) for row in cur.execute(splits_sql(parts)).fetchall()]
 
     def latest_ingest_utc(self) -> datetime | None:
         """When the latest ingest was stored, or None."""

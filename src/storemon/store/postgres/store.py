@@ -54,6 +54,7 @@ from storemon.store.base import (
     check_lookback,
     lookback_cutoff,
     read_fallbacks,
+    splits_sql,
 )
 from storemon.store.job_table import Dialect, Execute, JobTable
 from storemon.store.postgres import bulk, partitions
@@ -446,6 +447,57 @@ class PostgresStore(JobTable):
     def latest_poll_utc(self) -> datetime | None:
         """The latest poll instant stored, or None."""
         return self._read("read the latest poll", self._latest)
+
+    def export_rows(self, stores: StoreRange) -> ReportInputs:
+        """Every stored poll of ``stores``, their hours and zones (one snapshot)."""
+        chosen, params = stores.sql("store_id", "%({})s")
+
+        def body(conn: _Conn) -> ReportInputs:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                rows = bulk.bulk_select(
+                    conn,
+                    "SELECT store_code, timestamp_utc, active FROM polls"
+                    f" WHERE store_code IN (SELECT code FROM stores WHERE {chosen})",
+                    params,
+                    bulk.CODED_ROWS,
+                    bulk.estimated_rows(conn, "polls"),
+                )
+                known = bulk.bulk_select(
+                    conn,
+                    f"SELECT code, store_id FROM stores WHERE {chosen}",
+                    params,
+                    bulk.STORES,
+                    bulk.estimated_rows(conn, "stores"),
+                )
+                hours = bulk.bulk_select(
+                    conn,
+                    "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours"
+                    f" WHERE {chosen}",
+                    params,
+                    schema.HOURS,
+                    bulk.estimated_rows(conn, "hours"),
+                )
+                zones = bulk.bulk_select(
+                    conn,
+                    f"SELECT store_id, timezone_str FROM timezones WHERE {chosen}",
+                    params,
+                    schema.TIMEZONES,
+                    bulk.estimated_rows(conn, "timezones"),
+                )
+                return ReportInputs(coded_polls(rows, known), hours, zones, self._latest(conn))
+
+        return self._read("export the stored rows", body)
+
+    def store_splits(self, parts: int) -> list[str]:
+        """Ids cutting the stores into ``parts`` ranges of equal count, in byte order."""
+        if parts <= 1:
+            return []
+        sql = splits_sql(parts, ' COLLATE "C"')
+        return self._read(
+            "split the stores into ranges",
+            lambda conn: [str(row[0]) for row in conn.execute(sql).fetchall()],
+        )
 
     def latest_ingest_utc(self) -> datetime | None:
         """When the latest ingest was stored, or None."""

@@ -1,0 +1,305 @@
+"""The Dask strategy of the compute seam: the partitions of one output on a cluster.
+
+:class:`DaskCompute` implements :class:`storemon.jobs.compute.Compute` (and
+:meth:`DaskCompute.output` for the command line). The client resolves as_of and cuts the
+stores into ranges (:func:`storemon.jobs.partitioned.plan_partitions`); each range is one
+task, and **each worker reads its own range's inputs**:
+
+- PostgreSQL: the task gets the database URL and the range (never data); the worker
+  opens its own store (one per worker process, kept) and runs the range-bounded query;
+- DuckDB: a DuckDB file admits one process (and a server may hold it), so the client
+  writes a Parquet export of the database (:mod:`storemon.store.parquet`, sorted and
+  split by the same ranges) to a directory the workers can read, once per data version
+  and partition count, and each task reads its part's files.
+
+Only each partition's result (its CSV, or the profile's 168 x 3 integers) comes back;
+they are joined in range order (:func:`storemon.jobs.outputs.join_parts`), so the bytes
+are the single process's. A worker lost mid-task is survived: the scheduler re-runs its
+tasks elsewhere (``distributed.scheduler.allowed-failures``). A task that fails for a
+reason in the data returns that reason (it is not retried, the result would be the
+same) and the job fails with it; a job that takes longer than ``timeout_seconds`` fails
+saying so, its tasks cancelled. This module is imported only when a cluster is used:
+``storemon --help`` loads no dask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, LocalCluster, wait
+
+from storemon.clusters import parse_cluster
+from storemon.errors import ComputeError, ConfigError, StoreError, StoremonError
+from storemon.jobs.compute import ComputedReport
+from storemon.jobs.outputs import ComputedOutput, JobSpec, Part, compute_part
+from storemon.jobs.partitioned import (
+    PartitionPlan,
+    join_plan,
+    part_of_store,
+    partition_ranges,
+    plan_partitions,
+)
+from storemon.schema import Interpolation
+from storemon.store.base import DataStore, JobRecord, StoreRange
+from storemon.store.parquet import Manifest, export_parquet, parquet_inputs, read_manifest
+from storemon.store.urls import parse_url
+
+__all__ = ["DaskCompute"]
+
+log = logging.getLogger(__name__)
+
+# -- worker side ---------------------------------------------------------------------
+_STORES: dict[str, DataStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def _worker_store(url: str) -> DataStore:
+    """This worker process's own store for ``url``, opened once and kept."""
+    from storemon.store import open_store
+
+    with _STORES_LOCK:
+        if url not in _STORES:
+            _STORES[url] = open_store(url, create=False)
+        return _STORES[url]
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A task's failure, returned rather than raised (an exception's extra fields do not
+    survive pickling, and a failure of the data is not worth a retry)."""
+
+    message: str
+    public: str | None  # a StoreError's message for remote clients
+    kind: str
+
+
+def _where(index: int, count: int, stores: StoreRange) -> str:
+    first = "the first id" if stores.first is None else repr(stores.first)
+    stop = "the last" if stores.stop is None else f"before {stores.stop!r}"
+    return f"partition {index + 1} of {count} (store ids from {first} to {stop})"
+
+
+def _failed(where: str, error: Exception) -> _Failed:
+    if isinstance(error, StoreError):
+        return _Failed(f"{where}: {error}", f"{where}: {error.public}", "store")
+    if isinstance(error, StoremonError):
+        return _Failed(f"{where}: {error}", None, "storemon")
+    log.exception("%s failed", where)
+    return _Failed(f"{where}: internal error: {type(error).__name__}: {error}", None, "bug")
+
+
+def _part_from_database(
+    url: str, plan: PartitionPlan, index: int, count: int, stores: StoreRange
+) -> Part | _Failed:
+    """Worker: one range's part, read by this worker from the database at ``url``."""
+    try:
+        return part_of_store(_worker_store(url), plan, stores)
+    except Exception as error:
+        return _failed(_where(index, count, stores), error)
+
+
+def _part_from_parquet(
+    folder: str, manifest: Manifest, plan: PartitionPlan, index: int
+) -> Part | _Failed:
+    """Worker: part ``index`` of the Parquet export in ``folder``."""
+    stores = manifest.ranges[index]
+    try:
+        inputs = parquet_inputs(folder, manifest, index, plan.as_of, plan.spec.lookback)
+        return compute_part(
+            inputs.polls,
+            inputs.hours,
+            inputs.timezones,
+            spec=plan.spec,
+            as_of=plan.as_of,
+            interpolation=plan.interpolation,
+        )
+    except Exception as error:
+        return _failed(_where(index, len(manifest.ranges), stores), error)
+
+
+# -- client side ---------------------------------------------------------------------
+class DaskCompute:
+    """Compute outputs on a Dask cluster, ``partitions`` ranges of stores each (None: two
+    per worker thread). The cluster is started (``local``) or connected to (``tcp://``)
+    on first use; :meth:`close` stops what was started. ``export_dir``: where DuckDB
+    exports go (must be readable by every worker; default: a temporary directory)."""
+
+    def __init__(
+        self,
+        cluster: str,
+        *,
+        partitions: int | None = None,
+        timeout_seconds: float = 3600.0,
+        export_dir: str | Path | None = None,
+    ) -> None:
+        self.cluster = parse_cluster(cluster)
+        self.partitions = partitions
+        self.timeout_seconds = timeout_seconds
+        self._export_root = None if export_dir is None else Path(export_dir)
+        self._own_export_root: str | None = None
+        self._lock = threading.Lock()
+        self._export_lock = threading.Lock()
+        self._client: Client | None = None
+        self._local: LocalCluster | None = None
+
+    @property
+    def client(self) -> Client:
+        """The Dask client (the cluster started or connected to on first use)."""
+        with self._lock:
+            if self._client is None:
+                if self.cluster.address is not None:
+                    try:
+                        self._client = Client(self.cluster.address, timeout="30s")
+                    except OSError as error:
+                        raise ConfigError(
+                            f"cannot reach the Dask scheduler at {self.cluster.address}: "
+                            f"{error} (is `dask scheduler` running there?)"
+                        ) from None
+                else:
+                    logging.getLogger("distributed").setLevel(logging.WARNING)
+                    self._local = LocalCluster(
+                        n_workers=self.cluster.workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        silence_logs=logging.WARNING,
+                    )
+                    self._client = Client(self._local)
+            return self._client
+
+    def _partition_count(self) -> int:
+        if self.partitions is not None:
+            return self.partitions
+        threads = sum(int(n) for n in self.client.nthreads().values())
+        return max(1, 2 * threads)
+
+    def output(
+        self,
+        store: DataStore,
+        spec: JobSpec,
+        *,
+        as_of: datetime | None,
+        interpolation: Interpolation,
+    ) -> ComputedOutput:
+        """``spec``'s output of ``store``'s data, computed on the cluster."""
+        client = self.client
+        count = self._partition_count()
+        if parse_url(store.url).backend == "postgres":
+            plan = plan_partitions(
+                store, spec, as_of=as_of, interpolation=interpolation, partitions=count
+            )
+            shipped = replace(plan, ranges=[])
+            futures = [
+                client.submit(
+                    _part_from_database,
+                    store.url,
+                    shipped,
+                    index,
+                    len(plan.ranges),
+                    stores,
+                    pure=False,
+                    key=f"storemon-part-{index}-{os.urandom(6).hex()}",
+                )
+                for index, stores in enumerate(plan.ranges)
+            ]
+        else:
+            folder, manifest = self._exported(store, count)
+            used = as_of if as_of is not None else manifest.latest_poll
+            plan = PartitionPlan(spec, used, interpolation, manifest.ranges)
+            shipped = replace(plan, ranges=[])
+            futures = [
+                client.submit(
+                    _part_from_parquet,
+                    folder,
+                    manifest,
+                    shipped,
+                    index,
+                    pure=False,
+                    key=f"storemon-part-{index}-{os.urandom(6).hex()}",
+                )
+                for index in range(len(manifest.ranges))
+            ]
+        parts = self._gather(client, futures)
+        return join_plan(store, plan, parts)
+
+    def _gather(self, client: Client, futures: list[Any]) -> list[Part]:
+        try:
+            _done, pending = wait(futures, timeout=self.timeout_seconds)
+        except TimeoutError:
+            pending = futures
+        if pending:
+            client.cancel(futures)
+            raise ComputeError(
+                f"the cluster did not finish the report within {self.timeout_seconds:g} s "
+                f"({len(pending)} of {len(futures)} partitions left); is it overloaded, or "
+                "are its workers gone? Raise STOREMON_CLUSTER_TIMEOUT_SECONDS or add workers"
+            )
+        try:
+            results: list[Part | _Failed] = client.gather(futures)
+        except Exception as error:  # a task that could not run at all (workers lost)
+            raise ComputeError(f"the cluster failed to compute a partition: {error}") from None
+        for result in results:
+            if isinstance(result, _Failed):
+                client.cancel(futures)
+                if result.kind == "store":
+                    raise StoreError(result.message, public=result.public)
+                raise ComputeError(result.message)
+        return [result for result in results if isinstance(result, Part)]
+
+    def _exported(self, store: DataStore, partitions: int) -> tuple[str, Manifest]:
+        """The Parquet export of a DuckDB ``store`` at its current data version (written
+        now unless it exists), for the workers to read."""
+        with self._export_lock:
+            root = self._export_root
+            if root is None:
+                if self._own_export_root is None:
+                    self._own_export_root = tempfile.mkdtemp(prefix="storemon-export-")
+                root = Path(self._own_export_root)
+            version = store.data_version()
+            digest = hashlib.sha256(store.url.encode()).hexdigest()[:12]
+            folder = root / f"{digest}-v{version}-p{partitions}"
+            try:
+                manifest = read_manifest(folder)
+                if manifest.data_version == version:
+                    return str(folder), manifest
+            except StoremonError:
+                pass
+            for stale in root.glob(f"{digest}-v*"):  # older versions of this database
+                shutil.rmtree(stale, ignore_errors=True)
+            ranges = partition_ranges(store.store_splits(partitions))
+            manifest = export_parquet(store, folder, ranges, replace=True)
+            log.info("exported %s for the cluster to %s", store.url, folder)
+            return str(folder), manifest
+
+    def __call__(self, store: DataStore, job: JobRecord) -> ComputedReport:
+        done = self.output(
+            store,
+            JobSpec.from_json(job.options),
+            as_of=job.as_of_requested,
+            interpolation=job.interpolation,
+        )
+        return ComputedReport(
+            csv=done.csv, row_count=done.row_count, as_of_used=done.as_of_used, summary=done.summary
+        )
+
+    def close(self) -> None:
+        """Close the client, stop a local cluster, remove this instance's exports."""
+        with self._lock:
+            client, self._client = self._client, None
+            local, self._local = self._local, None
+        if client is not None:
+            client.close()
+        if local is not None:
+            local.close()
+        if self._own_export_root is not None:
+            shutil.rmtree(self._own_export_root, ignore_errors=True)
+            self._own_export_root = None

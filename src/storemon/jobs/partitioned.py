@@ -1,0 +1,129 @@
+"""Partitioned execution: one output computed as K independent ranges of store ids.
+
+The stores are cut by ranges of their ids in byte order (:func:`partition_ranges` of the
+split ids the store computes, :meth:`DataStore.store_splits`); ``as_of`` is resolved once
+for the whole fleet (the latest poll stored, unless given); each range is read and
+computed on its own by the engine (:func:`~storemon.jobs.outputs.compute_part`); the
+parts are joined in range order (:func:`~storemon.jobs.outputs.join_parts`): CSV bodies
+concatenated under one header, profiles added up, one summary for the whole. Every store
+lies in exactly one range and the engine's figures of a store depend only on that store's
+inputs, so the result is byte for byte the single process's.
+
+:func:`partitioned_output` runs the ranges one after the other in this process
+(``--partitions K``): memory follows the largest partition's inputs, not the fleet's.
+:class:`storemon.jobs.dask_compute.DaskCompute` runs the same parts on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from storemon.errors import InvalidRequest
+from storemon.jobs.outputs import (
+    ComputedOutput,
+    JobSpec,
+    Part,
+    compute_part,
+    inputs_for,
+    join_parts,
+)
+from storemon.schema import Interpolation
+from storemon.store.base import DataStore, StoreRange
+
+__all__ = [
+    "MAX_PARTITIONS",
+    "PartitionPlan",
+    "check_partitions",
+    "join_plan",
+    "part_of_store",
+    "partition_ranges",
+    "partitioned_output",
+    "plan_partitions",
+]
+
+#: More partitions than this is a mistake (each costs a query and a task).
+MAX_PARTITIONS: Final = 100_000
+
+
+def check_partitions(partitions: int) -> None:
+    """InvalidRequest unless ``1 <= partitions <= MAX_PARTITIONS``."""
+    if not 1 <= partitions <= MAX_PARTITIONS:
+        raise InvalidRequest(
+            f"partitions must be a whole number from 1 to {MAX_PARTITIONS:,}, not {partitions}"
+        )
+
+
+def partition_ranges(splits: Sequence[str]) -> list[StoreRange]:
+    """The ranges cut at ``splits`` (ascending in byte order, no repeats): ``[None, s1)``,
+    ``[s1, s2)``, ..., ``[s_last, None)`` — disjoint, in byte order, covering every id."""
+    encoded = [split.encode("utf-8", "surrogatepass") for split in splits]
+    if any(a >= b for a, b in itertools.pairwise(encoded)):
+        raise InvalidRequest("partition splits must ascend in byte order without repeats")
+    bounds: list[str | None] = [None, *splits, None]
+    return [StoreRange(first=a, stop=b) for a, b in itertools.pairwise(bounds)]
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    """What every partition of one output shares: the spec, the fleet's as_of (resolved
+    once; None: no polls stored) and interpolation, and the ranges in byte order."""
+
+    spec: JobSpec
+    as_of: datetime | None
+    interpolation: Interpolation
+    ranges: list[StoreRange]
+
+
+def plan_partitions(
+    store: DataStore,
+    spec: JobSpec,
+    *,
+    as_of: datetime | None,
+    interpolation: Interpolation,
+    partitions: int,
+) -> PartitionPlan:
+    """Resolve as_of once for the fleet and cut the stores into ``partitions`` ranges."""
+    check_partitions(partitions)
+    used = as_of if as_of is not None else store.latest_poll_utc()
+    ranges = partition_ranges(store.store_splits(partitions))
+    return PartitionPlan(spec, used, interpolation, ranges)
+
+
+def part_of_store(store: DataStore, plan: PartitionPlan, stores: StoreRange) -> Part:
+    """One partition's part, its inputs read from ``store`` (bounded to ``stores``)."""
+    inputs = inputs_for(store, plan.spec, plan.as_of, stores)
+    return compute_part(
+        inputs.polls,
+        inputs.hours,
+        inputs.timezones,
+        spec=plan.spec,
+        as_of=plan.as_of,
+        interpolation=plan.interpolation,
+    )
+
+
+def join_plan(store: DataStore, plan: PartitionPlan, parts: Sequence[Part]) -> ComputedOutput:
+    """The whole output of the plan's parts (in range order), with the fleet's fallbacks."""
+    fallbacks = store.settings_fallbacks() if plan.spec.output == "report" else None
+    return join_parts(parts, spec=plan.spec, fallbacks=fallbacks)
+
+
+def partitioned_output(
+    store: DataStore,
+    spec: JobSpec,
+    *,
+    as_of: datetime | None,
+    interpolation: Interpolation,
+    partitions: int,
+) -> ComputedOutput:
+    """``spec``'s output computed one partition at a time in this thread: the same bytes
+    as in one piece, with memory bounded by the largest partition's inputs."""
+    plan = plan_partitions(
+        store, spec, as_of=as_of, interpolation=interpolation, partitions=partitions
+    )
+    parts = [part_of_store(store, plan, stores) for stores in plan.ranges]
+    return join_plan(store, plan, parts)
