@@ -49,13 +49,14 @@ test-fast: install  ## unit tests only: no end-to-end, PostgreSQL-server or benc
 docs: install  ## regenerate docs/cli.md from the commands' --help
 	$(BIN)/python -m storemon.cli.reference > docs/cli.md
 
-bench: install  ## CSV reader, engine, CLI, database, growth and Part 2 benchmarks on the benchmark data set
+bench: install  ## CSV reader, engine, CLI, database, growth, Part 2 and scale-out (1x) benchmarks on the benchmark data set
 	$(BIN)/python benchmarks/bench_ingest_csv.py --status $(BENCH_DATA)
 	$(BIN)/python benchmarks/bench_engine.py --status $(BENCH_DATA)
 	$(BIN)/python benchmarks/bench_store.py --status $(BENCH_DATA)
 	$(BIN)/python benchmarks/bench_growth.py --status $(BENCH_DATA) --backends duckdb,postgres
 	$(BIN)/python benchmarks/bench_engine.py --status $(BENCH_DATA) --growth-only --extended --dictionary-ids
 	$(BIN)/python benchmarks/bench_insight.py --status $(BENCH_DATA) --backends duckdb,postgres
+	$(BIN)/python benchmarks/bench_scale.py --status $(BENCH_DATA) --scales 1
 
 bench-load: install  ## HTTP load benchmark: a local server on the benchmark data set
 	$(BIN)/python benchmarks/load.py --data-dir $(dir $(BENCH_DATA))

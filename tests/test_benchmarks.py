@@ -129,3 +129,25 @@ def test_load_benchmark_mixed_profile_runs_on_a_small_set(tmp_path: Path) -> Non
     assert result["ingest_status"]["n"] >= 2
     assert result["errors"] == {}
     assert result["server"]["rss_mb"]["max"] > 0
+
+
+def test_scale_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
+    done = _run(
+        ROOT / "benchmarks" / "bench_scale.py",
+        "--status",
+        str(DATA / "store_status_head.csv"),
+        "--hours",
+        str(DATA / "menu_hours_head.csv"),
+        "--timezones",
+        str(DATA / "timezones_head.csv"),
+        "--scales",
+        "2",
+        "--workers",
+        "1",
+        "--backends",
+        "duckdb",
+        cwd=tmp_path,
+    )
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| duckdb | 2× |")]
+    assert len(rows) == 2, done.stdout  # printed as measured, then in the table
+    assert rows[0].endswith("| yes |"), rows[0]
