@@ -449,21 +449,9 @@ class DuckDBStore(JobTable):
                     f"SELECT code, store_id FROM stores WHERE {chosen}", params=params
                 ).to_arrow_table()
                 polls = coded_polls(rows, known)
-            hours = cur.sql(
-                "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours"
-                f" WHERE {chosen}",
-                params=params,
-            ).to_arrow_table()
-            zones = cur.sql(
-                f"SELECT store_id, timezone_str FROM timezones WHERE {chosen}", params=params
-            ).to_arrow_table()
+            hours, zones = _settings(cur, chosen, params)
             cur.execute("COMMIT")
-        return ReportInputs(
-            polls=polls,
-            hours=conform(hours, schema.HOURS),
-            timezones=conform(zones, schema.TIMEZONES),
-            as_of=used,
-        )
+        return ReportInputs(polls=polls, hours=hours, timezones=zones, as_of=used)
 
     @staticmethod
     def _latest(cur: _Conn) -> datetime | None:
@@ -488,21 +476,11 @@ class DuckDBStore(JobTable):
             known = cur.sql(
                 f"SELECT code, store_id FROM stores WHERE {chosen}", params=params
             ).to_arrow_table()
-            hours = cur.sql(
-                "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours"
-                f" WHERE {chosen}",
-                params=params,
-            ).to_arrow_table()
-            zones = cur.sql(
-                f"SELECT store_id, timezone_str FROM timezones WHERE {chosen}", params=params
-            ).to_arrow_table()
+            hours, zones = _settings(cur, chosen, params)
             latest = self._latest(cur)
             cur.execute("COMMIT")
         return ReportInputs(
-            polls=coded_polls(rows, known),
-            hours=conform(hours, schema.HOURS),
-            timezones=conform(zones, schema.TIMEZONES),
-            as_of=latest,
+            polls=coded_polls(rows, known), hours=hours, timezones=zones, as_of=latest
         )
 
     def store_splits(self, parts: int) -> list[str]:
@@ -668,6 +646,18 @@ def _last_before(
 def _before(instant: datetime, length: timedelta) -> datetime:
     """``instant - length``, or the earliest datetime when that is before year 1."""
     return instant - length if instant - datetime.min > length else datetime.min
+
+
+def _settings(cur: _Conn, chosen: str, params: dict[str, object]) -> tuple[pa.Table, pa.Table]:
+    """The hours and zones of the stores ``chosen`` selects (report_inputs, export_rows)."""
+    hours = cur.sql(
+        f"SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours WHERE {chosen}",
+        params=params,
+    ).to_arrow_table()
+    zones = cur.sql(
+        f"SELECT store_id, timezone_str FROM timezones WHERE {chosen}", params=params
+    ).to_arrow_table()
+    return conform(hours, schema.HOURS), conform(zones, schema.TIMEZONES)
 
 
 def _with_utc_instants(polls: pa.Table) -> pa.Table:

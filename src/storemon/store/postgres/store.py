@@ -422,21 +422,7 @@ class PostgresStore(JobTable):
                     bulk.estimated_rows(conn, "stores"),
                 )
                 polls = coded_polls(rows, known)
-            hours = bulk.bulk_select(
-                conn,
-                "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours"
-                f" WHERE {chosen}",
-                params,
-                schema.HOURS,
-                bulk.estimated_rows(conn, "hours"),
-            )
-            zones = bulk.bulk_select(
-                conn,
-                f"SELECT store_id, timezone_str FROM timezones WHERE {chosen}",
-                params,
-                schema.TIMEZONES,
-                bulk.estimated_rows(conn, "timezones"),
-            )
+            hours, zones = _settings(conn, chosen, params)
         return ReportInputs(polls=polls, hours=hours, timezones=zones, as_of=used)
 
     @staticmethod
@@ -470,21 +456,7 @@ class PostgresStore(JobTable):
                     bulk.STORES,
                     bulk.estimated_rows(conn, "stores"),
                 )
-                hours = bulk.bulk_select(
-                    conn,
-                    "SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours"
-                    f" WHERE {chosen}",
-                    params,
-                    schema.HOURS,
-                    bulk.estimated_rows(conn, "hours"),
-                )
-                zones = bulk.bulk_select(
-                    conn,
-                    f"SELECT store_id, timezone_str FROM timezones WHERE {chosen}",
-                    params,
-                    schema.TIMEZONES,
-                    bulk.estimated_rows(conn, "timezones"),
-                )
+                hours, zones = _settings(conn, chosen, params)
                 return ReportInputs(coded_polls(rows, known), hours, zones, self._latest(conn))
 
         return self._read("export the stored rows", body)
@@ -593,3 +565,22 @@ def _execute(conn: _Conn) -> Execute:
 def _executing(opened: AbstractContextManager[_Conn]) -> Iterator[Execute]:
     with opened as conn:
         yield _execute(conn)
+
+
+def _settings(conn: _Conn, chosen: str, params: dict[str, object]) -> tuple[pa.Table, pa.Table]:
+    """The hours and zones of the stores ``chosen`` selects (report_inputs, export_rows)."""
+    hours = bulk.bulk_select(
+        conn,
+        f"SELECT store_id, day_of_week, start_local_us, end_local_us FROM hours WHERE {chosen}",
+        params,
+        schema.HOURS,
+        bulk.estimated_rows(conn, "hours"),
+    )
+    zones = bulk.bulk_select(
+        conn,
+        f"SELECT store_id, timezone_str FROM timezones WHERE {chosen}",
+        params,
+        schema.TIMEZONES,
+        bulk.estimated_rows(conn, "timezones"),
+    )
+    return hours, zones
