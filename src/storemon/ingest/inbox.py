@@ -53,6 +53,7 @@ from typing import IO, Final, Literal
 from storemon.errors import IngestError, StoreError, StoremonError
 from storemon.ingest._input import Input, refuse_binary
 from storemon.ingest.service import IngestSummary, read_files, store_files
+from storemon.periodic import Periodic
 from storemon.pids import pid_alive
 from storemon.schema import Source
 from storemon.store.base import Store
@@ -416,42 +417,28 @@ def _move(path: Path, directory: Path) -> Path:
     return target
 
 
-class InboxWatcher:
+class InboxWatcher(Periodic):
     """Scans an inbox every ``interval_seconds`` in a daemon thread, until :meth:`stop`."""
 
     def __init__(
         self, store: Store, inbox_dir: str | os.PathLike[str], interval_seconds: float
     ) -> None:
-        if interval_seconds <= 0:
-            raise ValueError("interval_seconds must be positive")
+        super().__init__(interval_seconds, "storemon-inbox", log)
         self.store = store
         self.inbox_dir = Path(inbox_dir)
-        self.interval_seconds = interval_seconds
-        self.scans = 0  # completed scans, for tests and status pages
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+
+    @property
+    def scans(self) -> int:
+        """Completed scans, for tests and status pages."""
+        return self.runs
 
     def start(self) -> None:
         """Start scanning now, then every interval. Creates the inbox directory."""
-        if self._thread is not None:
-            raise RuntimeError("the inbox watcher is already started")
         self.inbox_dir.mkdir(parents=True, exist_ok=True)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="storemon-inbox", daemon=True)
-        self._thread.start()
+        super().start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the thread to stop and wait for it (an ingest in progress finishes first)."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
+    def run_once(self) -> None:
+        scan_inbox(self.store, self.inbox_dir, stop=self.stopping)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                scan_inbox(self.store, self.inbox_dir, stop=self._stop)
-            except Exception:  # keep watching: one bad scan must not end the thread
-                log.exception("inbox: scanning %s failed", self.inbox_dir)
-            self.scans += 1
-            self._stop.wait(self.interval_seconds)
+    def failure(self) -> str:
+        return f"inbox: scanning {self.inbox_dir} failed"

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from storemon.errors import InvalidRequest
 from storemon.instants import from_epoch_us, to_epoch_us
+from storemon.periodic import Periodic
 
 if TYPE_CHECKING:
     from storemon.store.base import DataStore
@@ -147,50 +147,28 @@ def prune(
     return store.prune_polls(latest - older_than, dry_run=dry_run)
 
 
-class PruneSchedule:
+class PruneSchedule(Periodic):
     """Prunes ``store`` every ``interval_seconds`` (first at start) in a daemon thread,
     until :meth:`stop`: what ``storemon serve`` runs with ``STOREMON_PRUNE_OLDER_THAN``."""
 
     def __init__(self, store: DataStore, older_than: timedelta, interval_seconds: float) -> None:
-        if interval_seconds <= 0:
-            raise ValueError("interval_seconds must be positive")
+        super().__init__(interval_seconds, "storemon-prune", log)
         check_older_than(older_than, force=False)
         self.store = store
         self.older_than = older_than
-        self.interval_seconds = interval_seconds
-        self.runs = 0  # completed prunes (successful or not), for tests and status pages
         self.last: PruneResult | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("the prune schedule is already started")
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="storemon-prune", daemon=True)
-        self._thread.start()
+    def run_once(self) -> None:
+        result = prune(self.store, self.older_than)
+        self.last = result
+        if result is not None and result.changed:
+            log.info(
+                "pruned %d polls before %s (kept %d, %d partitions dropped)",
+                result.removed,
+                result.boundary.isoformat(),
+                result.kept,
+                result.partitions,
+            )
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the thread to stop and wait for it (a prune in progress finishes first)."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                result = prune(self.store, self.older_than)
-                self.last = result
-                if result is not None and result.changed:
-                    log.info(
-                        "pruned %d polls before %s (kept %d, %d partitions dropped)",
-                        result.removed,
-                        result.boundary.isoformat(),
-                        result.kept,
-                        result.partitions,
-                    )
-            except Exception:  # keep the schedule: one failed prune must not end it
-                log.exception("pruning polls older than %s failed", self.older_than)
-            self.runs += 1
-            self._stop.wait(self.interval_seconds)
+    def failure(self) -> str:
+        return f"pruning polls older than {self.older_than} failed"
