@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -52,27 +53,42 @@ def _read_text(path: Path) -> pa.Table:
     return table.cast(pa.schema([pa.field(name, pa.string()) for name in table.column_names]))
 
 
-def _scaled(table: pa.Table, scale: int, shuffle: bool) -> pa.Table:
-    """``scale`` copies of ``table`` (:func:`bench_engine._replicate`), rows interleaved
-    when ``shuffle``: one fleet, not copies one after the other."""
-    whole = _replicate(table, scale)
-    if shuffle and scale > 1:
-        whole = whole.take(np.random.default_rng(scale).permutation(whole.num_rows))
-    return whole
+#: Rows of the original file replicated and shuffled at a time: at 54x a batch is about
+#: 5 M rows, where one shuffle of the whole file would hold 100 M rows twice.
+_BATCH_ROWS = 100_000
+
+
+def _scaled_batches(table: pa.Table, scale: int, shuffle: bool) -> Iterator[pa.Table]:
+    """``scale`` copies of ``table`` (:func:`bench_engine._replicate`), batch by batch of
+    :data:`_BATCH_ROWS` original rows; with ``shuffle``, each batch's copies interleaved
+    (one fleet, not copies one after the other). Never the whole file in one table: the
+    ids of 100 M rows pass the 2 GiB a string column holds."""
+    rng = np.random.default_rng(scale)
+    for start in range(0, table.num_rows, _BATCH_ROWS):
+        batch = _replicate(table.slice(start, _BATCH_ROWS), scale)
+        if shuffle and scale > 1:
+            batch = batch.take(rng.permutation(batch.num_rows))
+        yield batch
 
 
 def write_scaled(files: dict[str, Path], scale: int, folder: Path) -> tuple[dict[str, str], int]:
     """The three sources at ``scale``, as plain CSV files in ``folder``; the polls' count."""
     out = {}
     polls = 0
+    options = pacsv.WriteOptions(quoting_style="needed", include_header=True)
     for source, path in files.items():
-        table = _scaled(_read_text(path), scale, shuffle=source == "status")
         target = folder / f"{source}-{scale}x.csv"
-        pacsv.write_csv(
-            table, target, pacsv.WriteOptions(quoting_style="needed", include_header=True)
-        )
+        rows = 0
+        writer: pacsv.CSVWriter | None = None
+        for batch in _scaled_batches(_read_text(path), scale, shuffle=source == "status"):
+            if writer is None:
+                writer = pacsv.CSVWriter(target, batch.schema, write_options=options)
+            writer.write_table(batch)
+            rows += batch.num_rows
+        if writer is not None:
+            writer.close()
         out[source] = str(target)
-        polls = table.num_rows if source == "status" else polls
+        polls = rows if source == "status" else polls
     return out, polls
 
 

@@ -638,6 +638,37 @@ def test_job_lifecycle(store: Store) -> None:
     assert [j.id for j in store.list_jobs(limit=1)] == ["j2"]
 
 
+def test_results_are_stored_compressed_and_older_plain_ones_still_read(store: Store) -> None:
+    import gzip
+
+    csv = b"store_id,uptime_last_hour\n" + b"".join(
+        b"store-%d,%d.00\n" % (n, n % 61) for n in range(20_000)
+    )
+    for job_id in ("new", "old"):
+        store.insert_job(_job(job_id, "2024-01-01 00:00"))
+        store.mark_complete(
+            job_id, finished_at=utc("2024-01-01 00:01"), as_of_used=None, row_count=0, csv=csv
+        )
+    ((stored, encoding),) = store.execute_sql(
+        "SELECT csv, encoding FROM job_results WHERE job_id = 'new'"
+    )
+    assert encoding == "gzip"
+    assert len(stored) < len(csv) / 3
+    assert gzip.decompress(bytes(stored)) == csv
+    assert store.job_result("new") == csv
+    # A result stored before migration 6 (plain bytes, 'identity') reads as it is.
+    plain = "store_id\nplain\n"
+    to_bytes = "convert_to('{}', 'UTF8')" if store.url.startswith("postgres") else "encode('{}')"
+    store.execute_sql(
+        f"UPDATE job_results SET csv = {to_bytes.format(plain)}, encoding = 'identity'"
+        " WHERE job_id = 'old'"
+    )
+    assert store.job_result("old") == plain.encode()
+    store.execute_sql("UPDATE job_results SET encoding = 'brotli' WHERE job_id = 'old'")
+    with pytest.raises(StoreError, match="unknown encoding 'brotli'"):
+        store.job_result("old")
+
+
 def test_options_and_summary_are_kept_and_options_must_match_to_reuse(store: Store) -> None:
     options = '{"extended":true,"windows":["30d"]}'
     store.insert_job(_job("plain", "2024-01-01 00:00"))

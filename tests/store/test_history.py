@@ -227,7 +227,7 @@ def test_migration_5_partitions_a_populated_version_4_database(
 
     store = open_store(pg_url)
     try:
-        assert store.schema_version() == migrations.SCHEMA_VERSION == 5
+        assert store.schema_version() == migrations.SCHEMA_VERSION == 6
         assert store.execute_sql("SELECT relkind::text FROM pg_class WHERE relname = 'polls'") == [
             ("p",)
         ]

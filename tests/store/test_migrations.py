@@ -127,7 +127,7 @@ def test_a_populated_version_2_database_keeps_its_polls(
 
     store = open_store(store_url)  # migrates to version 3
     try:
-        assert store.schema_version() == migrations.SCHEMA_VERSION == 5
+        assert store.schema_version() == migrations.SCHEMA_VERSION == 6
         assert store.counts() == {
             "polls": len(polls),
             "hours": 1,
