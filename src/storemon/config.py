@@ -90,6 +90,14 @@ class Settings(BaseSettings):
         description="Most bytes of CSV text one ingested file may hold once unpacked (a gzip "
         "file's text; a plain file's size); a larger file is refused (API: 413).",
     )
+    csv_memory_bytes: int = Field(
+        512 << 20,
+        ge=0,
+        description="Most Arrow bytes of valid polls a report from CSV files (--status) "
+        "holds in memory (about 10 million polls of 36-character ids); a larger file "
+        "is computed through a temporary DuckDB database, in partitions, so memory "
+        "stays bounded (slower: the polls are ingested first).",
+    )
     report_workers: int = Field(
         2, ge=1, le=64, description="How many reports may be computed at the same time."
     )

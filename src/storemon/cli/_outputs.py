@@ -24,13 +24,18 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from storemon.engine.options import Window
-    from storemon.ingest.csv import ParsedFile
+    from storemon.ingest.csv import FileRead
+    from storemon.ingest.service import ReadFiles
     from storemon.jobs.outputs import ComputedOutput, JobSpec
     from storemon.schema import Interpolation, Source
     from storemon.store import Store
 
 #: How many bad rows per file are shown on stderr (all are counted).
 SHOWN_REJECTS: Final = 5
+
+#: Polls per partition when a report from files too large for memory is computed
+#: through a temporary database (memory then follows one partition's polls).
+SPILLED_PART_POLLS: Final = 4_000_000
 
 _CSV_FILE: Final = {"exists": True, "dir_okay": False}
 
@@ -90,7 +95,7 @@ WindowOption = Annotated[
 ]
 
 
-def _report_rejects(parsed: ParsedFile) -> None:
+def _report_rejects(parsed: FileRead) -> None:
     """Bad rows of one file to stderr: a count, then the first few as ``file:line: reason``."""
     count = parsed.rejected  # all counted; at most MAX_REJECTS_KEPT are kept
     if count == 0:
@@ -106,18 +111,6 @@ def _report_rejects(parsed: ParsedFile) -> None:
         )
     if count > len(shown):
         typer.echo(f"{name}: ... and {count - len(shown)} more", err=True)
-
-
-def _read(source: Source, path: Path | None) -> tuple[pa.Table, pa.Table]:
-    """A file's valid rows and its kept rejects (empty tables when not given)."""
-    from storemon.ingest.csv import read_source
-    from storemon.schema import REJECTS, SCHEMAS, empty
-
-    if path is None:
-        return empty(SCHEMAS[source]), empty(REJECTS)
-    parsed = read_source(source, path)
-    _report_rejects(parsed)
-    return parsed.table, parsed.rejects
 
 
 def check_inputs(
@@ -199,30 +192,19 @@ def compute(
     """The output of ``spec`` on the files or the database (on a Dask ``cluster``, or in
     ``partitions`` ranges of stores); an unknown ``store_id`` is a usage error (exit 2)."""
     from storemon.errors import UnknownStore
-    from storemon.jobs.outputs import compute_output, output_of_store
+    from storemon.jobs.outputs import output_of_store
     from storemon.store.base import StoreRange
 
     check_inputs(db, status, hours, timezones)
     check_scale(cluster, partitions, status, store_id)
     try:
         if status is not None:
-            from storemon.jobs.summary import fallbacks_of
-
-            polls, _ = _read("status", status)
-            hours_table, hours_rejects = _read("hours", hours)
-            zones, zone_rejects = _read("timezones", timezones)
-            if store_id is not None:
-                from storemon.engine.run import only_store
-
-                polls, as_of = only_store(polls, store_id, as_of)
-            done = compute_output(
-                polls,
-                hours_table,
-                zones,
-                spec=spec,
+            done = _from_files(
+                spec,
+                {"status": status, "hours": hours, "timezones": timezones},
                 as_of=as_of,
                 interpolation=interpolation,
-                fallbacks=fallbacks_of(polls, hours_table, hours_rejects, zones, zone_rejects),
+                store_id=store_id,
             )
         else:
             store = open_db(db, create=False)
@@ -251,6 +233,104 @@ def compute(
     except UnknownStore as error:
         raise typer.BadParameter(printable(str(error)), param_hint="'--store'") from None
     return done
+
+
+def _from_files(
+    spec: JobSpec,
+    paths: dict[Source, Path | None],
+    *,
+    as_of: datetime | None,
+    interpolation: Interpolation,
+    store_id: str | None,
+) -> ComputedOutput:
+    """The output of the CSV files: in memory when the valid polls fit the setting
+    ``STOREMON_CSV_MEMORY_BYTES``, else through a temporary DuckDB database."""
+    from storemon.config import get_settings
+    from storemon.ingest.service import read_files
+    from storemon.jobs.outputs import compute_output
+    from storemon.jobs.summary import fallbacks_of
+    from storemon.schema import REJECTS, SCHEMAS, empty
+
+    limit = get_settings(uses=("csv_memory_bytes",)).csv_memory_bytes
+    given = {source: path for source, path in paths.items() if path is not None}
+    with read_files(given, refuse_empty=False, memory_bytes=limit) as read:
+        for part in read.parsed.values():
+            _report_rejects(part)
+        if read.parsed["status"].valid.spilled:
+            return _through_database(
+                read, spec, as_of=as_of, interpolation=interpolation, store_id=store_id
+            )
+
+        def rows(source: Source) -> tuple[pa.Table, pa.Table]:
+            part = read.parsed.get(source)
+            if part is None:
+                return empty(SCHEMAS[source]), empty(REJECTS)
+            return part.valid.table(), part.rejects
+
+        polls, _ = rows("status")
+        hours, hours_rejects = rows("hours")
+        zones, zone_rejects = rows("timezones")
+    if store_id is not None:
+        from storemon.engine.run import only_store
+
+        polls, as_of = only_store(polls, store_id, as_of)
+    return compute_output(
+        polls,
+        hours,
+        zones,
+        spec=spec,
+        as_of=as_of,
+        interpolation=interpolation,
+        fallbacks=fallbacks_of(polls, hours, hours_rejects, zones, zone_rejects),
+    )
+
+
+def _through_database(
+    read: ReadFiles,
+    spec: JobSpec,
+    *,
+    as_of: datetime | None,
+    interpolation: Interpolation,
+    store_id: str | None,
+) -> ComputedOutput:
+    """The files' output computed as from a database: ingested into a temporary DuckDB
+    file (streamed, a batch at a time), then read back a partition of stores at a time
+    (one store with ``store_id``). The same bytes as in memory: what is stored and
+    reported is the files' own, as `storemon ingest` then `report --db` gives."""
+    import math
+    import tempfile
+
+    from storemon.ingest.service import store_files
+    from storemon.jobs.outputs import output_of_store
+    from storemon.jobs.partitioned import partitioned_output
+    from storemon.store import open_store
+    from storemon.store.base import StoreRange
+
+    polls = read.parsed["status"].valid.rows
+    partitions = 1 if store_id is not None else max(1, math.ceil(polls / SPILLED_PART_POLLS))
+    how = "for one store" if store_id is not None else f"in {partitions:,} partitions of stores"
+    typer.echo(
+        f"report: {polls:,} polls are more than STOREMON_CSV_MEMORY_BYTES holds in memory: "
+        f"computing through a temporary DuckDB database, {how}",
+        err=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="storemon-report-") as scratch:
+        store = open_store(f"duckdb:///{Path(scratch, 'report.duckdb').as_posix()}")
+        try:
+            store_files(store, read)
+            if store_id is not None:
+                return output_of_store(
+                    store,
+                    spec,
+                    as_of=as_of,
+                    interpolation=interpolation,
+                    stores=StoreRange.one(store_id),
+                )
+            return partitioned_output(
+                store, spec, as_of=as_of, interpolation=interpolation, partitions=partitions
+            )
+        finally:
+            store.close()
 
 
 def _on_cluster(

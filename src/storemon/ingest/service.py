@@ -153,10 +153,16 @@ def read_files(
     names: Mapping[Source, str] | None = None,
     progress: Progress | None = None,
     max_decompressed_bytes: int | None = None,
+    refuse_empty: bool = True,
+    memory_bytes: int | None = None,
 ) -> ReadFiles:
     """The first half of :func:`ingest`: read every file, touching no database.
 
-    Lets a caller refuse a bad file before it even opens the database.
+    Lets a caller refuse a bad file before it even opens the database. With
+    ``refuse_empty`` False a file whose every row was rejected is read like any other
+    (a report from files goes on with the settings' defaults); ``memory_bytes`` is how
+    much of each file's valid rows (Arrow bytes) is held in memory before they go to a
+    temporary file (default :data:`~._spill.MEMORY_BYTES`).
     """
     started = time.perf_counter()
     unknown = sorted(set(files) - set(SOURCES))
@@ -171,7 +177,13 @@ def read_files(
         for source in SOURCES:  # every file is read before anything is written
             if source in files:
                 read.parsed[source] = _read_one(
-                    source, files[source], given.get(source), limit, progress
+                    source,
+                    files[source],
+                    given.get(source),
+                    limit,
+                    progress,
+                    refuse_empty=refuse_empty,
+                    memory_bytes=memory_bytes,
                 )
     except BaseException:
         read.close()
@@ -180,10 +192,17 @@ def read_files(
 
 
 def _read_one(
-    source: Source, data: InputData, name: str | None, limit: int, progress: Progress | None
+    source: Source,
+    data: InputData,
+    name: str | None,
+    limit: int,
+    progress: Progress | None,
+    *,
+    refuse_empty: bool,
+    memory_bytes: int | None,
 ) -> ReadFile:
     file = file_name(data, name)
-    spill = Spill(SCHEMAS[source])
+    spill = Spill(SCHEMAS[source], memory_bytes=memory_bytes)
 
     def report(bytes_read: int, bytes_total: int | None, rows: int, rejected: int) -> None:
         if progress is not None:
@@ -195,7 +214,7 @@ def _read_one(
         part = stream_source(
             source, data, spill.add, name=file, max_decompressed_bytes=limit, progress=report
         )
-        if part.rows and not part.loaded:
+        if refuse_empty and part.rows and not part.loaded:
             raise NothingLoaded(part.file, part.rejected, _first(part.rejects))
     except pa.ArrowException as error:  # a reader bug: say so, never a traceback
         spill.close()
