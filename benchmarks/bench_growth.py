@@ -92,7 +92,7 @@ def write_scaled(files: dict[str, Path], scale: int, folder: Path) -> tuple[dict
     return out, polls
 
 
-def _write_in_child(files: dict[str, Path], scale: int, folder: Path) -> tuple[dict[str, str], int]:
+def write_in_child(files: dict[str, Path], scale: int, folder: Path) -> tuple[dict[str, str], int]:
     """:func:`write_scaled` in a child process, so this one stays small: a child's peak
     RSS starts from its parent's at fork, and the commands timed are this one's children."""
     argv = [sys.executable, __file__, "--write-scaled", str(scale), str(folder)]
@@ -131,7 +131,7 @@ def main() -> None:
         "hours": args.hours or args.status.parent / "menu_hours.csv",
         "timezones": args.timezones or args.status.parent / "timezones.csv",
     }
-    if args.write_scaled:  # the child of _write_in_child
+    if args.write_scaled:  # the child of write_in_child
         scaled, polls = write_scaled(files, int(args.write_scaled[0]), Path(args.write_scaled[1]))
         print(json.dumps({"files": scaled, "polls": polls}))
         return
@@ -144,7 +144,7 @@ def main() -> None:
     try:
         print(f"{'path':<24} {'scale':>5} {'polls':>12} {'time':>8} {'vs 1x':>7}  peak RSS")
         for scale in scales:
-            scaled, polls = _write_in_child(files, scale, scratch)
+            scaled, polls = write_in_child(files, scale, scratch)
             times = {}
             csv_args = ["report", "--output", os.devnull]
             for source in SOURCES:

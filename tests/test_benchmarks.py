@@ -54,6 +54,30 @@ def test_growth_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
         assert found == [("1", f"{polls:,}"), ("2", f"{2 * polls:,}")], lines
 
 
+def test_path_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
+    done = _run(
+        ROOT / "benchmarks" / "bench_path.py",
+        "--status",
+        str(DATA / "store_status_head.csv"),
+        "--hours",
+        str(DATA / "menu_hours_head.csv"),
+        "--timezones",
+        str(DATA / "timezones_head.csv"),
+        "--scales",
+        "1,2",
+        "--repeat",
+        "1",
+        cwd=tmp_path,
+    )
+    out = done.stdout
+    assert re.search(r"CPU ratio \d+\.\d\d", out), out
+    assert re.search(r"wall ratio \d+\.\d\d", out), out
+    polls = len((DATA / "store_status_head.csv").read_text().splitlines()) - 1
+    for scale in (1, 2):
+        for command in ("report", "ingest"):
+            assert f"{scale}x ({scale * polls:,} polls) {command}: " in out, out
+
+
 def test_store_benchmark_runs_on_a_small_set(tmp_path: Path) -> None:
     done = _run(
         ROOT / "benchmarks" / "bench_store.py",

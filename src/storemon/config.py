@@ -94,9 +94,9 @@ class Settings(BaseSettings):
         512 << 20,
         ge=0,
         description="Most Arrow bytes of valid polls a report from CSV files (--status) "
-        "holds in memory (about 10 million polls of 36-character ids); a larger file "
-        "is computed through a temporary DuckDB database, in partitions, so memory "
-        "stays bounded (slower: the polls are ingested first).",
+        "holds in memory (about 10 million polls of 36-character ids); beyond it the "
+        "polls wait on disk (TMPDIR) and the output is computed in ranges of stores, one "
+        "at a time, so memory stays bounded.",
     )
     report_workers: int = Field(
         2, ge=1, le=64, description="How many reports may be computed at the same time."

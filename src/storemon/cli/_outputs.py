@@ -25,17 +25,12 @@ if TYPE_CHECKING:
 
     from storemon.engine.options import Window
     from storemon.ingest.csv import FileRead
-    from storemon.ingest.service import ReadFiles
     from storemon.jobs.outputs import ComputedOutput, JobSpec
     from storemon.schema import Interpolation, Source
     from storemon.store import Store
 
 #: How many bad rows per file are shown on stderr (all are counted).
 SHOWN_REJECTS: Final = 5
-
-#: Polls per partition when a report from files too large for memory is computed
-#: through a temporary database (memory then follows one partition's polls).
-SPILLED_PART_POLLS: Final = 4_000_000
 
 _CSV_FILE: Final = {"exists": True, "dir_okay": False}
 
@@ -244,9 +239,11 @@ def _from_files(
     store_id: str | None,
 ) -> ComputedOutput:
     """The output of the CSV files: in memory when the valid polls fit the setting
-    ``STOREMON_CSV_MEMORY_BYTES``, else through a temporary DuckDB database."""
+    ``STOREMON_CSV_MEMORY_BYTES``, else from the reader's temporary file, cut into ranges
+    of stores computed one at a time (:mod:`storemon.jobs.file_parts`)."""
     from storemon.config import get_settings
     from storemon.ingest.service import read_files
+    from storemon.jobs import file_parts
     from storemon.jobs.outputs import compute_output
     from storemon.jobs.summary import fallbacks_of
     from storemon.schema import REJECTS, SCHEMAS, empty
@@ -256,10 +253,6 @@ def _from_files(
     with read_files(given, refuse_empty=False, memory_bytes=limit) as read:
         for part in read.parsed.values():
             _report_rejects(part)
-        if read.parsed["status"].valid.spilled:
-            return _through_database(
-                read, spec, as_of=as_of, interpolation=interpolation, store_id=store_id
-            )
 
         def rows(source: Source) -> tuple[pa.Table, pa.Table]:
             part = read.parsed.get(source)
@@ -267,13 +260,37 @@ def _from_files(
                 return empty(SCHEMAS[source]), empty(REJECTS)
             return part.valid.table(), part.rejects
 
-        polls, _ = rows("status")
         hours, hours_rejects = rows("hours")
         zones, zone_rejects = rows("timezones")
-    if store_id is not None:
-        from storemon.engine.run import only_store
+        status = read.parsed["status"]
+        if not status.valid.spilled:
+            polls, _ = rows("status")
+            if store_id is not None:
+                from storemon.engine.run import only_store
 
-        polls, as_of = only_store(polls, store_id, as_of)
+                polls, as_of = only_store(polls, store_id, as_of)
+        elif store_id is not None:
+            polls, latest = file_parts.one_store(status.tables(), store_id)
+            as_of = latest if as_of is None else as_of
+        else:
+            parts = file_parts.parts_for(status.valid.rows)
+            typer.echo(
+                f"report: {status.valid.rows:,} valid polls are more than "
+                "STOREMON_CSV_MEMORY_BYTES holds in memory: computed in "
+                f"{parts:,} ranges of stores, one at a time (on disk in TMPDIR)",
+                err=True,
+            )
+            return file_parts.output_in_parts(
+                status.tables,
+                parts,
+                hours,
+                hours_rejects,
+                zones,
+                zone_rejects,
+                spec=spec,
+                as_of=as_of,
+                interpolation=interpolation,
+            )
     return compute_output(
         polls,
         hours,
@@ -281,56 +298,8 @@ def _from_files(
         spec=spec,
         as_of=as_of,
         interpolation=interpolation,
-        fallbacks=fallbacks_of(polls, hours, hours_rejects, zones, zone_rejects),
+        fallbacks=fallbacks_of(polls.column("store_id"), hours, hours_rejects, zones, zone_rejects),
     )
-
-
-def _through_database(
-    read: ReadFiles,
-    spec: JobSpec,
-    *,
-    as_of: datetime | None,
-    interpolation: Interpolation,
-    store_id: str | None,
-) -> ComputedOutput:
-    """The files' output computed as from a database: ingested into a temporary DuckDB
-    file (streamed, a batch at a time), then read back a partition of stores at a time
-    (one store with ``store_id``). The same bytes as in memory: what is stored and
-    reported is the files' own, as `storemon ingest` then `report --db` gives."""
-    import math
-    import tempfile
-
-    from storemon.ingest.service import store_files
-    from storemon.jobs.outputs import output_of_store
-    from storemon.jobs.partitioned import partitioned_output
-    from storemon.store import open_store
-    from storemon.store.base import StoreRange
-
-    polls = read.parsed["status"].valid.rows
-    partitions = 1 if store_id is not None else max(1, math.ceil(polls / SPILLED_PART_POLLS))
-    how = "for one store" if store_id is not None else f"in {partitions:,} partitions of stores"
-    typer.echo(
-        f"report: {polls:,} polls are more than STOREMON_CSV_MEMORY_BYTES holds in memory: "
-        f"computing through a temporary DuckDB database, {how}",
-        err=True,
-    )
-    with tempfile.TemporaryDirectory(prefix="storemon-report-") as scratch:
-        store = open_store(f"duckdb:///{Path(scratch, 'report.duckdb').as_posix()}")
-        try:
-            store_files(store, read)
-            if store_id is not None:
-                return output_of_store(
-                    store,
-                    spec,
-                    as_of=as_of,
-                    interpolation=interpolation,
-                    stores=StoreRange.one(store_id),
-                )
-            return partitioned_output(
-                store, spec, as_of=as_of, interpolation=interpolation, partitions=partitions
-            )
-        finally:
-            store.close()
 
 
 def _on_cluster(

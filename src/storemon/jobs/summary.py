@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -67,7 +67,7 @@ def _warning(code: str, message: str, **extra: object) -> dict[str, object]:
 
 
 def fallbacks_of(
-    polls: pa.Table,
+    stores: pa.Array[Any] | pa.ChunkedArray[Any],
     hours: pa.Table,
     hours_rejects: pa.Table,
     timezones: pa.Table,
@@ -75,9 +75,10 @@ def fallbacks_of(
     *,
     limit: int = SHOWN_IDS,
 ) -> SettingsFallbacks:
-    """:class:`SettingsFallbacks` of files read (not stored): stores with polls, with
-    rejected rows naming them in a source and no valid row there."""
-    stores = pc.unique(polls.column("store_id").cast(pa.string()))
+    """:class:`SettingsFallbacks` of files read (not stored): of the ``stores`` with polls
+    (their ids, repeats allowed), those with rejected rows naming them in a source and no
+    valid row there."""
+    stores = pc.unique(stores.cast(pa.string()))
 
     def fallen(valid: pa.Table, rejects: pa.Table) -> list[str]:
         named = pc.unique(rejects.column("store_id").drop_null())
