@@ -49,7 +49,8 @@ test-fast: install  ## unit tests only: no end-to-end, PostgreSQL-server or benc
 docs: install  ## regenerate docs/cli.md from the commands' --help
 	$(BIN)/python -m storemon.cli.reference > docs/cli.md
 
-bench: install  ## CSV reader, engine, CLI, database, growth, Part 2 and scale-out (1x) benchmarks on the benchmark data set
+bench: install  ## whole path (start-up, CSV report, memory), CSV reader, engine, CLI, database, growth, Part 2 and scale-out (1x) benchmarks on the benchmark data set
+	$(BIN)/python benchmarks/bench_path.py --status $(BENCH_DATA) --scales 1
 	$(BIN)/python benchmarks/bench_ingest_csv.py --status $(BENCH_DATA)
 	$(BIN)/python benchmarks/bench_engine.py --status $(BENCH_DATA)
 	$(BIN)/python benchmarks/bench_store.py --status $(BENCH_DATA)

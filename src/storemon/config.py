@@ -91,10 +91,10 @@ class Settings(BaseSettings):
         "file's text; a plain file's size); a larger file is refused (API: 413).",
     )
     csv_memory_bytes: int = Field(
-        512 << 20,
+        256 << 20,
         ge=0,
         description="Most Arrow bytes of valid polls a report from CSV files (--status) "
-        "holds in memory (about 10 million polls of 36-character ids); beyond it the "
+        "holds in memory (about 5 million polls of 36-character ids); beyond it the "
         "polls wait on disk (TMPDIR) and the output is computed in ranges of stores, one "
         "at a time, so memory stays bounded.",
     )

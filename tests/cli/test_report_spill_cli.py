@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import run
 
+from storemon.ingest import _batches, _spill
 from storemon.jobs import file_parts
 from storemon.generate import generate_polls
 
@@ -98,6 +99,8 @@ def test_spilled_files_give_the_bytes_of_memory(
 
     monkeypatch.setenv("STOREMON_CSV_MEMORY_BYTES", "0")  # every poll past memory
     monkeypatch.setattr(file_parts, "PART_POLLS", 500)  # several ranges
+    monkeypatch.setattr(_batches, "BATCH_BYTES", 40_000)  # a store's rows in several
+    monkeypatch.setattr(_spill, "GATHER_BYTES", 20_000)  # tables, the repeat in another
     code, spilled, said_spilled = run(argv, capsys)
     assert code == 0, said_spilled
     assert spilled == in_memory

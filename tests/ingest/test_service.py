@@ -213,6 +213,7 @@ def test_a_file_too_big_for_memory_spills_and_loads_the_same(
     rows = b"".join(f"s{i},active,2023-01-23 10:00:00\n".encode() for i in range(20_000))
     data = b"store_id,status,timestamp_utc\n" + rows
     monkeypatch.setattr(_spill, "MEMORY_BYTES", 50_000)
+    monkeypatch.setattr(_spill, "GATHER_BYTES", 50_000)
     monkeypatch.setattr(_batches, "BATCH_BYTES", 100_000)
     spilled: list[bool] = []
     real_close = _spill.Spill.close

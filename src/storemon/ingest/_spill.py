@@ -16,11 +16,14 @@ from typing import IO, Final, cast
 
 import pyarrow as pa
 
-__all__ = ["MEMORY_BYTES", "Spill"]
+__all__ = ["GATHER_BYTES", "MEMORY_BYTES", "Spill"]
 
 #: Arrow bytes held in memory before the tables go to a temporary file: a few batches'
 #: worth (a larger bound only adds to the peak the store's own work then sits on).
 MEMORY_BYTES: Final = 16 << 20
+
+#: Arrow bytes of the tables :meth:`Spill.tables` gives back (pieces joined up to it).
+GATHER_BYTES: Final = 16 << 20
 
 
 class Spill:
@@ -61,11 +64,11 @@ class Spill:
 
         The pieces added (the reader's: a CSV block each, some 30,000 polls) come back
         gathered, without copying, into tables of up to the memory bound's worth of
-        Arrow data (16 MiB: about half a million polls): the store pays some of its
-        cost per table (DuckDB merges each one against the stored polls), and the bound
-        is what this side holds anyway."""
+        Arrow data (:data:`GATHER_BYTES`, 16 MiB: about half a million polls), whatever
+        the memory bound: the store pays some of its cost per table (DuckDB merges each
+        one against the stored polls), and a reader of the tables holds one at a time."""
         if self._file is None:
-            yield from _gathered(iter(self._held), self._memory_bytes)
+            yield from _gathered(iter(self._held), GATHER_BYTES)
             return
         if self._writer is not None:
             self._writer.close()
@@ -73,7 +76,7 @@ class Spill:
         self._file.seek(0)
         reader = pa.ipc.open_stream(pa.PythonFile(cast("io.IOBase", self._file), mode="r"))
         pieces = (pa.Table.from_batches([batch], self.schema) for batch in reader)
-        yield from _gathered(pieces, self._memory_bytes)
+        yield from _gathered(pieces, GATHER_BYTES)
 
     def table(self) -> pa.Table:
         """All rows as one table (in memory)."""
