@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from cli_helpers import run
 
+from storemon.generate import generate_polls
 from storemon.ingest import _batches, _spill
 from storemon.jobs import file_parts
-from storemon.generate import generate_polls
 
 END = datetime(2023, 1, 25, 18, 0, tzinfo=UTC)
 # Ids whose byte order differs from code-point order, that share prefixes, and one a
