@@ -275,7 +275,7 @@ def _from_files(
         else:
             parts = file_parts.parts_for(status.valid.rows)
             typer.echo(
-                f"report: {status.valid.rows:,} valid polls are more than "
+                f"{spec.output}: {status.valid.rows:,} valid polls are more than "
                 "STOREMON_CSV_MEMORY_BYTES holds in memory: computed in "
                 f"{parts:,} ranges of stores, one at a time (on disk in TMPDIR)",
                 err=True,

@@ -63,10 +63,10 @@ class Spill:
         """The rows in order (again on each call), one table at a time from disk.
 
         The pieces added (the reader's: a CSV block each, some 30,000 polls) come back
-        gathered, without copying, into tables of up to the memory bound's worth of
-        Arrow data (:data:`GATHER_BYTES`, 16 MiB: about half a million polls), whatever
-        the memory bound: the store pays some of its cost per table (DuckDB merges each
-        one against the stored polls), and a reader of the tables holds one at a time."""
+        gathered, without copying, into tables of up to :data:`GATHER_BYTES` of Arrow
+        data (16 MiB: about half a million polls), whatever the memory bound: the store
+        pays some of its cost per table (DuckDB merges each one against the stored
+        polls), and a reader of the tables holds one at a time."""
         if self._file is None:
             yield from _gathered(iter(self._held), GATHER_BYTES)
             return
