@@ -309,21 +309,14 @@ class DuckDBStore(JobTable):
             f" (SELECT coalesce(max(code), -1) AS code FROM stores) top WHERE {unknown}",
         )
         # One pass: last row wins inside the batch, ids become codes, joined with the
-        # stored polls in the batch's time range and range of codes (zone maps skip the
-        # rest: a batch of stores new to the table skips every stored poll).
+        # stored polls in the batch's time range (zone maps skip the rest).
         window = f"TIMESTAMP '{low.isoformat(' ')}' AND TIMESTAMP '{high.isoformat(' ')}'"
-        first, last = batch.query(
-            "_batch",
-            f"SELECT min(c.code), max(c.code) FROM {distinct} JOIN stores c USING (store_id)",
-        ).fetchall()[0]
-        codes = f"{int(first)} AND {int(last)}"
         diff = batch.query(
             "_batch",
             "SELECT c.code AS store_code, s.timestamp_utc, s.active, p.active AS stored"
             " FROM (SELECT store_id, timestamp_utc, arg_max(active, _rn) AS active FROM _batch"
             " GROUP BY store_id, timestamp_utc) s JOIN stores c ON c.store_id = s.store_id"
-            " LEFT JOIN (SELECT * FROM polls WHERE"
-            f" timestamp_utc BETWEEN {window} AND store_code BETWEEN {codes}) p"
+            f" LEFT JOIN (SELECT * FROM polls WHERE timestamp_utc BETWEEN {window}) p"
             " ON p.store_code = c.code AND p.timestamp_utc = s.timestamp_utc",
         ).to_arrow_table()
         stored = diff.column("stored")
