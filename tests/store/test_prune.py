@@ -1,11 +1,13 @@
 """Pruning old polls (issue 10 item 4), on both backends: every report whose window
 starts after the cut is unchanged, each store's last poll before the cut is kept, a
 second prune and a dry run change nothing, and a prune cut off midway leaves the
-database as it was."""
+database as it was (an exception in the process, or SIGKILL of a real process)."""
 
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -15,7 +17,7 @@ import pytest
 from storemon.engine.options import ReportOptions, parse_window, parse_windows
 from storemon.errors import InvalidRequest
 from storemon.jobs.outputs import JobSpec, output_of_store
-from storemon.store import IngestBatch, Store, retention
+from storemon.store import IngestBatch, Store, open_store, retention
 from storemon.store.retention import boundary_of, parse_older_than, prune
 
 if TYPE_CHECKING:
@@ -213,6 +215,53 @@ def test_a_prune_cut_off_midway_leaves_the_database_as_it_was(
     assert result is not None
     assert result.removed > 0
     assert _outputs(store, [END]) == before
+
+
+#: A child that prunes ``argv[1]`` 2 weeks back and SIGKILLs itself at stage ``argv[2]``,
+#: inside the prune's transaction: no rollback, no close, no exit code of its own.
+_KILLED_PRUNE = """
+import os, signal, sys
+from storemon.store import open_store, retention
+
+def die(at):
+    if at == sys.argv[2]:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+retention.prune_step = die
+retention.prune(open_store(sys.argv[1]), retention.parse_older_than("2w"))
+"""
+
+
+@pytest.mark.parametrize("stage", ["keepers", "dropped", "kept"])
+def test_a_prune_killed_midway_leaves_the_database_as_it_was(
+    store_url: str, tables: type[Tables], stage: str
+) -> None:
+    store = open_store(store_url)
+    try:
+        _loaded(store, tables, _polls(seed=6))
+        version, counts, stored = store.data_version(), store.counts(), _stored(store)
+        before = _outputs(store, [END])
+    finally:
+        store.close()  # DuckDB: one process holds the file
+
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_PRUNE, store_url, stage],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == -9, child.stderr[-2000:]
+
+    store = open_store(store_url)
+    try:
+        assert (store.data_version(), store.counts(), _stored(store)) == (version, counts, stored)
+        assert _outputs(store, [END]) == before
+        result = prune(store, parse_older_than("2w"))  # and then it works
+        assert result is not None
+        assert result.removed > 0
+        assert _outputs(store, [END]) == before
+    finally:
+        store.close()
 
 
 def test_the_schedule_prunes_at_start(store: Store, tables: type[Tables]) -> None:
