@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -195,6 +196,46 @@ def test_a_report_reads_only_the_partitions_of_its_window(
         scans = [line for line in plan.splitlines() if "Scan Backward" in line]
         assert "polls_w20230130" in scans[0]
         assert "polls_w20230206" not in plan  # after the cutoff: pruned
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_reports_read_on_while_an_ingest_adds_a_week_partition(
+    pg_url: str, tables: type[Tables]
+) -> None:
+    """An ingest creates and attaches the partition of a new week inside its transaction
+    (SHARE UPDATE EXCLUSIVE on ``polls``); a report's read, planned over every
+    partition, must not wait for that transaction to end."""
+    import threading
+
+    import psycopg
+
+    from storemon.store.postgres.partitions import create_for, weeks_of
+
+    store = open_store(pg_url)
+    try:
+        store.apply_ingest(IngestBatch(polls=tables.polls(_shapes())))
+        as_of = T0 + timedelta(days=41)
+        expected = _rows(store.report_inputs(as_of).polls)
+        next_week = T0 + timedelta(weeks=8)
+        us = np.array([int(next_week.timestamp() * 1_000_000)], np.int64)
+        with psycopg.connect(pg_url) as ingest:  # a transaction left open
+            created = create_for(ingest, weeks_of(us))
+            assert [name for name, _, _ in created] == ["polls_w20230227"]
+            read: list[object] = []
+            reader = threading.Thread(
+                target=lambda: read.append(_rows(store.report_inputs(as_of).polls)),
+                daemon=True,
+            )
+            reader.start()
+            reader.join(timeout=20)
+            waited = reader.is_alive()
+            ingest.rollback()
+            reader.join(timeout=20)
+        assert not waited, "the report waited for the ingest's transaction"
+        assert read == [expected]
+        assert "polls_w20230227" not in _partitions(store)  # rolled back with the ingest
     finally:
         store.close()
 
