@@ -192,13 +192,27 @@ def test_ages_are_whole_hours_days_or_weeks(text: str) -> None:
         parse_older_than(text)
 
 
+def _state(store: Store) -> tuple[object, ...]:
+    """What a prune cut off midway must leave as it was: data version, counts, the
+    stored polls, every output at END."""
+    return store.data_version(), store.counts(), _stored(store), _outputs(store, [END])
+
+
+def _as_before_then_prunes(store: Store, before: tuple[object, ...]) -> None:
+    """``store`` is as ``before``; a prune then works and changes no output at END."""
+    assert _state(store) == before
+    result = prune(store, parse_older_than("2w"))  # and then it works
+    assert result is not None
+    assert result.removed > 0
+    assert _outputs(store, [END]) == before[-1]
+
+
 @pytest.mark.parametrize("stage", ["keepers", "dropped", "kept"])
 def test_a_prune_cut_off_midway_leaves_the_database_as_it_was(
     store: Store, tables: type[Tables], monkeypatch: pytest.MonkeyPatch, stage: str
 ) -> None:
     _loaded(store, tables, _polls(seed=5))
-    version, counts, stored = store.data_version(), store.counts(), _stored(store)
-    before = _outputs(store, [END])
+    before = _state(store)
 
     def crash(at: str) -> None:
         if at == stage:
@@ -209,12 +223,7 @@ def test_a_prune_cut_off_midway_leaves_the_database_as_it_was(
         prune(store, parse_older_than("2w"))
     monkeypatch.undo()
 
-    assert (store.data_version(), store.counts(), _stored(store)) == (version, counts, stored)
-    assert _outputs(store, [END]) == before
-    result = prune(store, parse_older_than("2w"))  # and then it works
-    assert result is not None
-    assert result.removed > 0
-    assert _outputs(store, [END]) == before
+    _as_before_then_prunes(store, before)
 
 
 #: A child that prunes ``argv[1]`` 2 weeks back and SIGKILLs itself at stage ``argv[2]``,
@@ -239,8 +248,7 @@ def test_a_prune_killed_midway_leaves_the_database_as_it_was(
     store = open_store(store_url)
     try:
         _loaded(store, tables, _polls(seed=6))
-        version, counts, stored = store.data_version(), store.counts(), _stored(store)
-        before = _outputs(store, [END])
+        before = _state(store)
     finally:
         store.close()  # DuckDB: one process holds the file
 
@@ -254,12 +262,7 @@ def test_a_prune_killed_midway_leaves_the_database_as_it_was(
 
     store = open_store(store_url)
     try:
-        assert (store.data_version(), store.counts(), _stored(store)) == (version, counts, stored)
-        assert _outputs(store, [END]) == before
-        result = prune(store, parse_older_than("2w"))  # and then it works
-        assert result is not None
-        assert result.removed > 0
-        assert _outputs(store, [END]) == before
+        _as_before_then_prunes(store, before)
     finally:
         store.close()
 
