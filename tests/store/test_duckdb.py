@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 #: Bounds the waits of a broken build only; a working one answers at once.
 HANG = 60.0
+HOUR = timedelta(hours=1)
 
 
 def test_a_file_held_by_another_process_says_so(tmp_path: Path) -> None:
@@ -81,6 +82,24 @@ def test_a_missing_file_is_not_created_for_a_read_only_open(tmp_path: Path) -> N
     open_store(f"duckdb:///{path}").close()  # create=True (the default) creates it
     reopened = open_store(f"duckdb:///{path}", create=False)  # and then it opens
     reopened.close()
+
+
+def test_an_ingest_stores_its_new_polls_in_time_order(tables: type[Tables]) -> None:
+    """So a report's read of its window skips older row groups by their zone maps."""
+    import random
+
+    rows = [(f"s{i % 37}", datetime(2023, 1, 1, tzinfo=UTC) + i * HOUR, True) for i in range(3000)]
+    random.Random(5).shuffle(rows)
+    store = open_store("duckdb:///:memory:")
+    try:
+        store.apply_ingest(IngestBatch(polls=tables.polls(rows)))
+        stamps = [
+            row[0] for row in store.execute_sql("SELECT timestamp_utc FROM polls ORDER BY rowid")
+        ]
+        assert len(stamps) == 3000
+        assert stamps == sorted(stamps)
+    finally:
+        store.close()
 
 
 def test_job_writes_pass_an_open_ingest_and_outlive_its_rollback(

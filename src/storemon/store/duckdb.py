@@ -322,7 +322,10 @@ class DuckDBStore(JobTable):
         stored = diff.column("stored")
         added = diff.filter(pc.is_null(stored)).select(["store_code", "timestamp_utc", "active"])
         if added.num_rows:
-            conn.from_arrow(added).insert_into("polls")
+            # In time order, so each row group spans a slice of the batch's time range and
+            # a report's read of its window skips the older ones by their zone maps (a
+            # file's polls come in any order; the join above scrambles them too).
+            conn.from_arrow(added).order("timestamp_utc").insert_into("polls")
         changed = diff.filter(pc.not_equal(stored, diff.column("active")))  # nulls drop out
         if changed.num_rows:
             conn.from_arrow(changed).query(
@@ -566,8 +569,9 @@ def _chunks(tables: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
             yield table.slice(start, size)
 
 
-#: The first slab of history searched for each store's last poll before a window.
-_SLAB: Final = timedelta(days=7)
+#: The first slab of history searched for each store's last poll before a window: a
+#: store polled about hourly has it there; one silent longer is looked for further back.
+_SLAB: Final = timedelta(days=1)
 
 
 def _last_before(
@@ -579,10 +583,10 @@ def _last_before(
     ``poll_span`` holds each store's first and latest poll: a store whose latest poll is
     at or before the cutoff has it as its last before (a store that stopped polling costs
     nothing); a store whose first poll is after the cutoff has none; for the rest, the
-    last one before is searched in the week before the cutoff (zone maps skip the other
-    row groups), then, for the stores not found there, in slabs twice as long each time
-    further back, down to their first poll. So the read follows the window and the gaps
-    of the stores, not the history kept.
+    last one before is searched in the day before the cutoff (the ingest stores polls in
+    time order, so zone maps skip the other row groups), then, for the stores not found
+    there, in slabs twice as long each time further back, down to their first poll. So
+    the read follows the window and the gaps of the stores, not the history kept.
     """
     span = codes.replace("store_code IN", "poll_span.store_code IN")
     cutoff: datetime = cut["cutoff"]
