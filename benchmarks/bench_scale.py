@@ -14,10 +14,11 @@ seconds, peak RSS):
 2. ``storemon report --db URL --partitions K``, K = the polls / ``--polls-per-partition``
    (5 M by default) rounded up, and at least ``--workers``;
 3. a driver that starts a LocalCluster of ``--workers`` worker processes (1 thread
-   each), times the cluster's start, then the report on it twice (K partitions; on
-   DuckDB the first includes the Parquet export for the workers, the second reuses it),
-   and reads each worker's peak RSS. The client's peak includes the scheduler, which a
-   LocalCluster runs in the client's process.
+   each), times the cluster's start, then the report on it twice (K partitions, as
+   ``storemon report --cluster`` computes it: the workers read the database, a DuckDB
+   file too, and this process never opens it), and reads each worker's peak RSS. The
+   client's peak includes the scheduler, which a LocalCluster runs in the client's
+   process.
 
 Every run's CSV is hashed: the table says whether all runs of a scale gave the same bytes.
 """
@@ -84,9 +85,7 @@ def _cluster(url: str, workers: int, partitions: int, output: str) -> dict[str, 
     """Child process: a LocalCluster's start, then the report on it twice."""
     from storemon.jobs.dask_compute import DaskCompute
     from storemon.jobs.outputs import JobSpec
-    from storemon.store import open_store
 
-    store = open_store(url, create=False)
     compute = DaskCompute(f"local:{workers}", partitions=partitions, timeout_seconds=7200)
     try:
         started = time.perf_counter()
@@ -96,13 +95,12 @@ def _cluster(url: str, workers: int, partitions: int, output: str) -> dict[str, 
         seconds = []
         for _ in range(2):
             started = time.perf_counter()
-            done = compute.output(store, JobSpec(), as_of=None, interpolation="nearest")
+            done = compute.output_of_database(url, JobSpec(), as_of=None, interpolation="nearest")
             seconds.append(time.perf_counter() - started)
         Path(output).write_bytes(done.csv)
         peaks = client.run(_peak_mb)
     finally:
         compute.close()
-        store.close()
     return {
         "startup": round(startup, 2),
         "first": round(seconds[0], 2),

@@ -147,8 +147,9 @@ class Settings(BaseSettings):
     )
     cluster_export_dir: Path | None = Field(
         None,
-        description="Where a DuckDB database is exported (Parquet) for the cluster's "
-        "workers to read; every worker must see it [default: a temporary directory].",
+        description="Where `storemon serve` exports a DuckDB database (Parquet) for the "
+        "cluster's workers to read; every worker must see it [default: a temporary "
+        "directory].",
     )
     interpolation: Interpolation = Field(
         "nearest", description="Default interpolation when a request does not name one."

@@ -28,7 +28,7 @@ from storemon.jobs.partitioned import (
     partition_ranges,
     partitioned_output,
 )
-from storemon.store import IngestBatch, JobRecord, Store
+from storemon.store import IngestBatch, JobRecord, Store, open_store
 
 pytest.importorskip("distributed")
 
@@ -134,6 +134,26 @@ def test_cluster_and_partitions_give_the_single_process_bytes(
     summary = InThreadCompute()(loaded, _job(SPECS[0], None, "nearest")).summary
     codes = [warning["code"] for warning in summary["warnings"]]  # type: ignore[union-attr]
     assert codes == ["stale_stores", "hours_rejected"]
+
+
+def test_workers_read_a_duckdb_file_opened_read_only_themselves(
+    duckdb_url: str, tables: Any, on_cluster: DaskCompute, tmp_path: Path
+) -> None:
+    jobs = [_job(spec, as_of, "nearest") for spec in SPECS for as_of in (None, END)]
+    writer = open_store(duckdb_url)
+    try:
+        _load(writer, tables)
+        expected = [InThreadCompute()(writer, job) for job in jobs]
+    finally:
+        writer.close()
+    shared = open_store(duckdb_url, create=False, read_only=True)
+    try:
+        assert [on_cluster(shared, job) for job in jobs] == expected
+        exports = [path for path in tmp_path.iterdir() if path.is_dir()]  # export_dir
+        assert exports == []  # no Parquet export: the workers read the file
+    finally:
+        shared.close()
+    open_store(duckdb_url).close()  # and no worker holds it any more: it opens for writing
 
 
 def test_a_partition_per_store_puts_a_boundary_between_every_two_ids(
@@ -279,6 +299,14 @@ def test_the_commands_on_the_cluster(
     url = loaded.url
     if url.startswith("duckdb"):
         loaded.close()  # the command opens the file itself
+    missing = tmp_path / "missing.duckdb"
+    code, out, err = _cli(
+        ["report", "--db", f"duckdb:///{missing}", "--cluster", scheduler], capsys
+    )
+    assert (code, out) == (1, "")
+    assert "planning the partitions" in err
+    assert "does not exist" in err
+    assert not missing.exists()
     for command in (["report", "--extended"], ["outages", "--window", "24h"], ["profile"]):
         code, alone, err = _cli([*command, "--db", url], capsys)
         assert code == 0, err

@@ -84,6 +84,51 @@ def test_a_missing_file_is_not_created_for_a_read_only_open(tmp_path: Path) -> N
     reopened.close()
 
 
+_READ_THEN_WRITE = """
+import sys
+from storemon.errors import StoreError
+from storemon.store import open_store
+reader = open_store(sys.argv[1], create=False, read_only=True)
+print(reader.counts()["polls"])
+reader.close()
+try:
+    open_store(sys.argv[1]).close()
+except StoreError as error:
+    held = "in use by another process"
+    print("refused:", held if held in str(error) else error)
+"""
+
+
+def test_a_read_only_open_shares_the_file_with_other_readers_and_writes_nothing(
+    tmp_path: Path, tables: type[Tables]
+) -> None:
+    url = f"duckdb:///{tmp_path / 'shared.duckdb'}"
+    polls = tables.polls([("a", "2023-01-23 10:00", True), ("b", "2023-01-23 11:00", False)])
+    writer = open_store(url)
+    writer.apply_ingest(IngestBatch(polls=polls))
+    writer.close()
+    reader = open_store(url, create=False, read_only=True)
+    try:
+        assert getattr(reader, "read_only", None) is True
+        # Another process reads the file meanwhile (as a Dask worker does), but cannot
+        # write it.
+        other = subprocess.run(
+            [sys.executable, "-c", _READ_THEN_WRITE, url],
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+        )
+        assert other.returncode == 0, other.stderr
+        assert other.stdout.splitlines() == ["2", "refused: in use by another process"]
+        # Nor can this process.
+        with pytest.raises(StoreError, match="read-only"):
+            reader.apply_ingest(IngestBatch(polls=polls))
+        assert reader.counts()["polls"] == 2
+    finally:
+        reader.close()
+    open_store(url).close()  # writable again once the readers are gone
+
+
 def test_an_ingest_stores_its_new_polls_in_time_order(tables: type[Tables]) -> None:
     """So a report's read of its window skips older row groups by their zone maps."""
     import random

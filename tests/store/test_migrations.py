@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -159,6 +160,19 @@ def test_a_populated_version_2_database_keeps_its_polls(
         assert dict(_query(store, "SELECT store_id, code FROM stores"))["0043"] == len(IDS)
         expected = _expected_inputs([changed, new, *polls[1:]], latest)
         assert _rows(store.report_inputs(latest).polls) == expected
+    finally:
+        store.close()
+
+
+def test_a_read_only_duckdb_open_migrates_a_version_2_file_first(tmp_path: Path) -> None:
+    polls = _polls()
+    path = tmp_path / "old.duckdb"
+    _version_2_duckdb(str(path), polls)
+    latest = max(at for _, at, _ in polls)
+    store = open_store(f"duckdb:///{path}", create=False, read_only=True)
+    try:
+        assert store.schema_version() == migrations.SCHEMA_VERSION
+        assert _rows(store.report_inputs(None).polls) == _expected_inputs(polls, latest)
     finally:
         store.close()
 

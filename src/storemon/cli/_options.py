@@ -116,13 +116,29 @@ def open_db(db: str | None, *, create: bool) -> Store:
     from storemon.errors import ConfigError
     from storemon.store import open_store
 
-    url = load_settings(uses=("db",), db=db).db
+    url = db_url(db)
     try:
         return open_store(url, create=create)
     except ConfigError as error:
-        raise typer.BadParameter(
-            str(error), param_hint="'--db'" if db is not None else "STOREMON_DB"
-        ) from None
+        raise _bad_db(error, db) from None
+
+
+def db_url(db: str | None) -> str:
+    """The database URL of ``--db`` (or STOREMON_DB), checked but not opened (a usage
+    error as in :func:`open_db` when it is not understood)."""
+    from storemon.errors import ConfigError
+    from storemon.store.urls import parse_url
+
+    url = load_settings(uses=("db",), db=db).db
+    try:
+        parse_url(url)
+    except ConfigError as error:
+        raise _bad_db(error, db) from None
+    return url
+
+
+def _bad_db(error: Exception, db: str | None) -> typer.BadParameter:
+    return typer.BadParameter(str(error), param_hint="'--db'" if db is not None else "STOREMON_DB")
 
 
 def write_output(data: bytes, output: str) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
-from storemon.cli._options import open_db
+from storemon.cli._options import db_url, open_db
 from storemon.display import printable
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from storemon.ingest.csv import FileRead
     from storemon.jobs.outputs import ComputedOutput, JobSpec
     from storemon.schema import Interpolation, Source
-    from storemon.store import Store
 
 #: How many bad rows per file are shown on stderr (all are counted).
 SHOWN_REJECTS: Final = 5
@@ -66,8 +65,8 @@ ClusterOption = Annotated[
         "--cluster",
         help="Compute on a Dask cluster: 'local' (worker processes on this machine, one "
         "per core), 'local:N' (N workers) or 'tcp://HOST:PORT' (a running `dask "
-        "scheduler`). Workers read their stores straight from PostgreSQL; a DuckDB "
-        "database is first exported to Parquet for them (docs/scaling.md).",
+        "scheduler`). Workers read their stores straight from the database (a DuckDB "
+        "file is opened read-only meanwhile: nothing can write it; docs/scaling.md).",
         show_default=False,
     ),
 ]
@@ -201,13 +200,13 @@ def compute(
                 interpolation=interpolation,
                 store_id=store_id,
             )
+        elif cluster is not None:  # the workers open the database, this process does not
+            done = _on_cluster(db_url(db), spec, as_of, interpolation, cluster, partitions)
         else:
             store = open_db(db, create=False)
             try:
                 chosen = None if store_id is None else StoreRange.one(store_id)
-                if cluster is not None:
-                    done = _on_cluster(store, spec, as_of, interpolation, cluster, partitions)
-                elif partitions is not None:
+                if partitions is not None:
                     from storemon.jobs.partitioned import partitioned_output
 
                     done = partitioned_output(
@@ -303,7 +302,7 @@ def _from_files(
 
 
 def _on_cluster(
-    store: Store,
+    url: str,
     spec: JobSpec,
     as_of: datetime | None,
     interpolation: Interpolation,
@@ -322,7 +321,7 @@ def _on_cluster(
         export_dir=settings.cluster_export_dir,
     )
     try:
-        return on_cluster.output(store, spec, as_of=as_of, interpolation=interpolation)
+        return on_cluster.output_of_database(url, spec, as_of=as_of, interpolation=interpolation)
     finally:
         on_cluster.close()
 

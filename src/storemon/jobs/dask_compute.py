@@ -1,16 +1,23 @@
 """The Dask strategy of the compute seam: the partitions of one output on a cluster.
 
 :class:`DaskCompute` implements :class:`storemon.jobs.compute.Compute` (and
-:meth:`DaskCompute.output` for the command line). The client resolves as_of and cuts the
-stores into ranges (:func:`storemon.jobs.partitioned.plan_partitions`); each range is one
-task, and **each worker reads its own range's inputs**:
+:meth:`DaskCompute.output_of_database` for the command line). as_of is resolved once
+and the stores are cut into ranges (:func:`storemon.jobs.partitioned.plan_partitions`);
+each range is one task, and **each worker reads its own range's inputs**:
 
-- PostgreSQL: the task gets the database URL and the range (never data); the worker
-  opens its own store (one per worker process, kept) and runs the range-bounded query;
-- DuckDB: a DuckDB file admits one process (and a server may hold it), so the client
-  writes a Parquet export of the database (:mod:`storemon.store.parquet`, sorted and
-  split by the same ranges) to a directory the workers can read, once per data version
-  and partition count, and each task reads its part's files.
+- PostgreSQL, and a DuckDB file that no process writes meanwhile (``storemon
+  report|outages|profile --cluster``; DuckDB admits any number of processes that only
+  read a file): the client sends the database URL, never data. One task plans (as_of,
+  the ranges, the fleet's fallbacks), then each range's task runs the range-bounded
+  read itself. A worker keeps its PostgreSQL store open between tasks (one per worker
+  process); it opens a DuckDB file read-only for each task and closes it after, so a
+  long-lived worker does not keep the file from its next writer. The client never
+  opens the database.
+- DuckDB under ``storemon serve``: the server writes the file, so no other process may
+  open it. The server writes a Parquet export of the database
+  (:mod:`storemon.store.parquet`, sorted and split by the same ranges) to a directory
+  the workers can read, once per data version and partition count, and each task
+  reads its part's files.
 
 Only each partition's result (its CSV, or the profile's 168 x 3 integers) comes back;
 they are joined in range order (:func:`storemon.jobs.outputs.join_parts`), so the bytes
@@ -30,6 +37,8 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +49,7 @@ from distributed import Client, LocalCluster, wait
 from storemon.clusters import parse_cluster
 from storemon.errors import ComputeError, ConfigError, StoreError, StoremonError
 from storemon.jobs.compute import ComputedReport
-from storemon.jobs.outputs import ComputedOutput, JobSpec, Part, compute_part
+from storemon.jobs.outputs import ComputedOutput, JobSpec, Part, compute_part, join_parts
 from storemon.jobs.partitioned import (
     PartitionPlan,
     join_plan,
@@ -49,7 +58,8 @@ from storemon.jobs.partitioned import (
     plan_partitions,
 )
 from storemon.schema import Interpolation
-from storemon.store.base import DataStore, JobRecord, StoreRange
+from storemon.store import open_store
+from storemon.store.base import DataStore, JobRecord, SettingsFallbacks, StoreRange
 from storemon.store.parquet import Manifest, export_parquet, parquet_inputs, read_manifest
 from storemon.store.urls import parse_url
 
@@ -62,14 +72,23 @@ _STORES: dict[str, DataStore] = {}
 _STORES_LOCK = threading.Lock()
 
 
-def _worker_store(url: str) -> DataStore:
-    """This worker process's own store for ``url``, opened once and kept."""
-    from storemon.store import open_store
-
+@contextmanager
+def _worker_store(url: str) -> Iterator[DataStore]:
+    """This worker's store for ``url``: PostgreSQL opened once per worker process and
+    kept; a DuckDB file opened read-only for the task and closed after it (a long-lived
+    worker must not keep the file from its next writer)."""
+    if parse_url(url).backend == "duckdb":
+        store = open_store(url, create=False, read_only=True)
+        try:
+            yield store
+        finally:
+            store.close()
+        return
     with _STORES_LOCK:
         if url not in _STORES:
             _STORES[url] = open_store(url, create=False)
-        return _STORES[url]
+        kept = _STORES[url]
+    yield kept
 
 
 @dataclass(frozen=True)
@@ -97,12 +116,40 @@ def _failed(where: str, error: Exception) -> _Failed:
     return _Failed(f"{where}: internal error: {type(error).__name__}: {error}", None, "bug")
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """What the planning task found: the plan and, for a report, the fleet's fallbacks."""
+
+    plan: PartitionPlan
+    fallbacks: SettingsFallbacks | None
+
+
+def _plan_from_database(
+    url: str,
+    spec: JobSpec,
+    as_of: datetime | None,
+    interpolation: Interpolation,
+    partitions: int,
+) -> _Planned | _Failed:
+    """Worker: as_of resolved and the stores cut into ranges, by this worker."""
+    try:
+        with _worker_store(url) as store:
+            plan = plan_partitions(
+                store, spec, as_of=as_of, interpolation=interpolation, partitions=partitions
+            )
+            fallbacks = store.settings_fallbacks() if spec.output == "report" else None
+        return _Planned(plan, fallbacks)
+    except Exception as error:
+        return _failed("planning the partitions", error)
+
+
 def _part_from_database(
     url: str, plan: PartitionPlan, index: int, count: int, stores: StoreRange
 ) -> Part | _Failed:
     """Worker: one range's part, read by this worker from the database at ``url``."""
     try:
-        return part_of_store(_worker_store(url), plan, stores)
+        with _worker_store(url) as store:
+            return part_of_store(store, plan, stores)
     except Exception as error:
         return _failed(_where(index, count, stores), error)
 
@@ -127,6 +174,19 @@ def _part_from_parquet(
 
 
 # -- client side ---------------------------------------------------------------------
+def _task(name: str) -> dict[str, Any]:
+    """submit()'s options for one task: never cached, a key of its own."""
+    return {"pure": False, "key": f"storemon-{name}-{os.urandom(6).hex()}"}
+
+
+def _absolute(url: str) -> str:
+    """``url`` with a relative DuckDB path made absolute (workers may run elsewhere)."""
+    parsed = parse_url(url)
+    if parsed.backend != "duckdb" or parsed.target == ":memory:":
+        return url
+    return f"duckdb:///{Path(parsed.target).expanduser().resolve()}"
+
+
 class DaskCompute:
     """Compute outputs on a Dask cluster, ``partitions`` ranges of stores each (None: two
     per worker thread). The cluster is started (``local``) or connected to (``tcp://``)
@@ -190,48 +250,63 @@ class DaskCompute:
         as_of: datetime | None,
         interpolation: Interpolation,
     ) -> ComputedOutput:
-        """``spec``'s output of ``store``'s data, computed on the cluster."""
-        client = self.client
-        count = self._partition_count()
-        if parse_url(store.url).backend == "postgres":
-            plan = plan_partitions(
-                store, spec, as_of=as_of, interpolation=interpolation, partitions=count
+        """``spec``'s output of ``store``'s data, computed on the cluster: read by the
+        workers from the database itself (PostgreSQL, a DuckDB file opened read-only),
+        else from a Parquet export of it."""
+        if parse_url(store.url).backend == "postgres" or getattr(store, "read_only", False):
+            return self.output_of_database(
+                store.url, spec, as_of=as_of, interpolation=interpolation
             )
-            shipped = replace(plan, ranges=[])
-            futures = [
-                client.submit(
-                    _part_from_database,
-                    store.url,
-                    shipped,
-                    index,
-                    len(plan.ranges),
-                    stores,
-                    pure=False,
-                    key=f"storemon-part-{index}-{os.urandom(6).hex()}",
-                )
-                for index, stores in enumerate(plan.ranges)
-            ]
-        else:
-            folder, manifest = self._exported(store, count)
-            used = as_of if as_of is not None else manifest.latest_poll
-            plan = PartitionPlan(spec, used, interpolation, manifest.ranges)
-            shipped = replace(plan, ranges=[])
-            futures = [
-                client.submit(
-                    _part_from_parquet,
-                    folder,
-                    manifest,
-                    shipped,
-                    index,
-                    pure=False,
-                    key=f"storemon-part-{index}-{os.urandom(6).hex()}",
-                )
-                for index in range(len(manifest.ranges))
-            ]
-        parts = self._gather(client, futures)
-        return join_plan(store, plan, parts)
+        client = self.client
+        folder, manifest = self._exported(store, self._partition_count())
+        used = as_of if as_of is not None else manifest.latest_poll
+        plan = PartitionPlan(spec, used, interpolation, manifest.ranges)
+        shipped = replace(plan, ranges=[])
+        futures = [
+            client.submit(
+                _part_from_parquet, folder, manifest, shipped, index, **_task(f"part-{index}")
+            )
+            for index in range(len(manifest.ranges))
+        ]
+        return join_plan(store, plan, self._gather(client, futures))
 
-    def _gather(self, client: Client, futures: list[Any]) -> list[Part]:
+    def output_of_database(
+        self,
+        url: str,
+        spec: JobSpec,
+        *,
+        as_of: datetime | None,
+        interpolation: Interpolation,
+    ) -> ComputedOutput:
+        """``spec``'s output of the database at ``url`` (PostgreSQL, or a DuckDB file no
+        process writes meanwhile), every read done by the workers: one task resolves
+        as_of and cuts the ranges, then one task per range reads and computes it. This
+        process never opens the database: only the parts come back to it."""
+        client = self.client
+        url = _absolute(url)
+        planning = client.submit(
+            _plan_from_database,
+            url,
+            spec,
+            as_of,
+            interpolation,
+            self._partition_count(),
+            **_task("plan"),
+        )
+        planned: _Planned = self._gather(client, [planning])[0]
+        plan = planned.plan
+        shipped = replace(plan, ranges=[])
+        count = len(plan.ranges)
+        futures = [
+            client.submit(
+                _part_from_database, url, shipped, index, count, stores, **_task(f"part-{index}")
+            )
+            for index, stores in enumerate(plan.ranges)
+        ]
+        return join_parts(self._gather(client, futures), spec=spec, fallbacks=planned.fallbacks)
+
+    def _gather(self, client: Client, futures: list[Any]) -> list[Any]:
+        """The futures' results, in order; the first failure raised as its error."""
         try:
             _done, pending = wait(futures, timeout=self.timeout_seconds)
         except TimeoutError:
@@ -240,11 +315,11 @@ class DaskCompute:
             client.cancel(futures)
             raise ComputeError(
                 f"the cluster did not finish the report within {self.timeout_seconds:g} s "
-                f"({len(pending)} of {len(futures)} partitions left); is it overloaded, or "
+                f"({len(pending)} of {len(futures)} tasks left); is it overloaded, or "
                 "are its workers gone? Raise STOREMON_CLUSTER_TIMEOUT_SECONDS or add workers"
             )
         try:
-            results: list[Part | _Failed] = client.gather(futures)
+            results: list[Any] = client.gather(futures)
         except Exception as error:  # a task that could not run at all (workers lost)
             raise ComputeError(f"the cluster failed to compute a partition: {error}") from None
         for result in results:
@@ -253,7 +328,7 @@ class DaskCompute:
                 if result.kind == "store":
                     raise StoreError(result.message, public=result.public)
                 raise ComputeError(result.message)
-        return [result for result in results if isinstance(result, Part)]
+        return results
 
     def _exported(self, store: DataStore, partitions: int) -> tuple[str, Manifest]:
         """The Parquet export of a DuckDB ``store`` at its current data version (written

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-def open_store(url: str, *, create: bool = True) -> Store:
+def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Store:
     """Open (migrating as needed) the database at ``url``.
 
     ``duckdb:///relative/file.duckdb``, ``duckdb:////abs/file.duckdb``,
@@ -39,12 +39,17 @@ def open_store(url: str, *, create: bool = True) -> Store:
     a StoreError that says it does not exist and how to create it, and nothing is
     created. A bad URL raises ConfigError; a database that cannot be opened raises
     StoreError.
+
+    ``read_only`` opens a DuckDB file read-only (after bringing its schema up to date),
+    so that other processes may read it meanwhile — the workers of a Dask cluster —
+    and none may write it. PostgreSQL lets processes share a database anyway: there it
+    changes nothing.
     """
     parsed = parse_url(url)
     if parsed.backend == "duckdb":
         from storemon.store.duckdb import DuckDBStore
 
-        return DuckDBStore(url, parsed.target, create=create)
+        return DuckDBStore(url, parsed.target, create=create, read_only=read_only)
     from storemon.store.postgres import PostgresStore
 
     return PostgresStore(url, parsed.target, create=create)

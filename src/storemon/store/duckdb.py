@@ -77,9 +77,14 @@ class DuckDBStore(JobTable):
 
     _dialect = _DIALECT
 
-    def __init__(self, url: str, path: str, *, create: bool = True) -> None:
+    def __init__(
+        self, url: str, path: str, *, create: bool = True, read_only: bool = False
+    ) -> None:
         self.url = url
         self._path = path
+        #: Opened read-only (a file only): other processes may read the file at the same
+        #: time (the workers of a Dask cluster), none may write it; writes here fail.
+        self.read_only = read_only and path != ":memory:"
         self._lock = threading.RLock()  # the data writer (self._conn)
         self._jobs_lock = threading.RLock()  # the job writer (self._jobs_conn)
         self._closed = False
@@ -96,10 +101,18 @@ class DuckDBStore(JobTable):
                     "--db / STOREMON_DB; `storemon ingest` or `storemon demo` creates it)",
                     public="the database file does not exist",
                 )
+        if self.read_only and not Path(path).expanduser().exists():
+            DuckDBStore(url, path).close()  # create=True: a new file, migrated
         with self._errors("open the database"):
-            self._conn: _Conn = duckdb.connect(path)
+            self._conn: _Conn = duckdb.connect(path, read_only=self.read_only)
         try:
-            self._migrate()
+            if not self.read_only:
+                self._migrate()
+            elif self._pending_migrations():
+                self._conn.close()
+                DuckDBStore(url, path, create=False).close()  # brings the schema up to date
+                with self._errors("open the database"):
+                    self._conn = duckdb.connect(path, read_only=True)
             with self._errors("open the database"):
                 self._jobs_conn: _Conn = self._conn.cursor()
         except BaseException:
@@ -177,6 +190,21 @@ class DuckDBStore(JobTable):
         while an ingest is open carries the version before it, and a trigger after the
         ingest's commit reads the new version and never reuses it."""
         return _executing(self._writing(self._jobs_lock, lambda: self._jobs_conn, doing))
+
+    def _pending_migrations(self) -> bool:
+        """Whether the file's schema lacks a migration (a read-only open cannot apply it)."""
+        with self._errors("open the database"):
+            known = self._conn.execute(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_name = 'schema_migrations'"
+            ).fetchall()[0][0]
+            rows = (
+                self._conn.execute("SELECT version FROM schema_migrations").fetchall()
+                if known
+                else []
+            )
+        done = {row[0] for row in rows}
+        return any(migration.version not in done for migration in migrations.DUCKDB)
 
     def _migrate(self) -> None:
         with self._lock, self._errors("migrate the schema"):
