@@ -72,13 +72,48 @@ def test_bulk_reads_in_several_chunks_give_every_row(
         store.apply_ingest(IngestBatch(polls=tables.polls(rows)))
         whole = _text_ids(store.report_inputs(None).polls)
         monkeypatch.setattr(bulk, "_ROWS_PER_CHUNK", 16)  # 500 rows -> 32 chunks
+        decoded: list[int] = []
+        decode = bulk._decode_chunk
+
+        def counted(values: list[Any], target: pa.Schema) -> pa.Table:
+            decoded.append(1)
+            return decode(values, target)
+
+        monkeypatch.setattr(bulk, "_decode_chunk", counted)
         chunked = _text_ids(store.report_inputs(None).polls)
+        assert len(decoded) > 2  # the polls in several chunks, the stores in one or more
         assert chunked.num_rows == whole.num_rows == 500
         assert chunked.sort_by([("store_id", "ascending"), ("timestamp_utc", "ascending")]).equals(
             whole.sort_by([("store_id", "ascending"), ("timestamp_utc", "ascending")])
         )
         expected = sorted((store_id, at, active) for store_id, at, active in rows)
         assert sorted(tuple(row.values()) for row in chunked.to_pylist()) == expected
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_a_report_read_is_estimated_at_its_window_not_the_history(
+    pg_url: str, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The estimate sizes the bulk read's chunks: the whole table's would cut a week's
+    read of a long history into chunks it does not need (a GROUP BY that costs time)."""
+    store = open_store(pg_url)
+    try:
+        start = datetime(2023, 1, 2, tzinfo=UTC)
+        rows = [(f"s{i % 20}", start + timedelta(minutes=9 * i), True) for i in range(8 * 1120)]
+        store.apply_ingest(IngestBatch(polls=tables.polls(rows)))  # 8 weeks, 1120 polls each
+        store.execute_sql("ANALYZE polls")
+        estimates: list[int] = []
+        select = bulk.bulk_select
+
+        def spy(conn: Any, query: str, params: Any, target: pa.Schema, estimate: int) -> pa.Table:
+            estimates.append(estimate)
+            return select(conn, query, params, target, estimate)
+
+        monkeypatch.setattr(bulk, "bulk_select", spy)
+        assert store.report_inputs(None).polls.num_rows == 1120 + 20
+        assert 500 <= estimates[0] <= 3 * 1120  # one week and a store's last before each
     finally:
         store.close()
 

@@ -401,18 +401,22 @@ class PostgresStore(JobTable):
             else:
                 # Each store's last poll before the window: one probe of the primary key
                 # per store (a LATERAL ... LIMIT 1), not a scan of every older poll.
-                rows = bulk.bulk_select(
-                    conn,
+                query = (
                     "SELECT store_code, timestamp_utc, active FROM polls"
                     f" WHERE timestamp_utc > %(cutoff)s AND timestamp_utc <= %(as_of)s{codes}"
                     " UNION ALL"
                     " SELECT s.code, last.timestamp_utc, last.active FROM stores s"
                     " CROSS JOIN LATERAL (SELECT timestamp_utc, active FROM polls"
                     " WHERE store_code = s.code AND timestamp_utc <= %(cutoff)s"
-                    f" ORDER BY timestamp_utc DESC LIMIT 1) AS last WHERE {of_store}",
-                    {**params, "as_of": used, "cutoff": lookback_cutoff(used, lookback)},
+                    f" ORDER BY timestamp_utc DESC LIMIT 1) AS last WHERE {of_store}"
+                )
+                bounds = {**params, "as_of": used, "cutoff": lookback_cutoff(used, lookback)}
+                rows = bulk.bulk_select(
+                    conn,
+                    query,
+                    bounds,
                     bulk.CODED_ROWS,
-                    1 if one else bulk.estimated_rows(conn, "polls"),
+                    1 if one else bulk.planned_rows(conn, query, bounds),
                 )
                 known = bulk.bulk_select(
                     conn,
@@ -441,13 +445,12 @@ class PostgresStore(JobTable):
         def body(conn: _Conn) -> ReportInputs:
             with conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                rows = bulk.bulk_select(
-                    conn,
+                query = (
                     "SELECT store_code, timestamp_utc, active FROM polls"
-                    f" WHERE store_code IN (SELECT code FROM stores WHERE {chosen})",
-                    params,
-                    bulk.CODED_ROWS,
-                    bulk.estimated_rows(conn, "polls"),
+                    f" WHERE store_code IN (SELECT code FROM stores WHERE {chosen})"
+                )
+                rows = bulk.bulk_select(
+                    conn, query, params, bulk.CODED_ROWS, bulk.planned_rows(conn, query, params)
                 )
                 known = bulk.bulk_select(
                     conn,
