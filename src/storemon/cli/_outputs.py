@@ -66,7 +66,7 @@ ClusterOption = Annotated[
         help="Compute on a Dask cluster: 'local' (worker processes on this machine, one "
         "per core), 'local:N' (N workers) or 'tcp://HOST:PORT' (a running `dask "
         "scheduler`). Workers read their stores straight from the database (a DuckDB "
-        "file is opened read-only meanwhile: nothing can write it; docs/scaling.md).",
+        "file read-only, by each task: do not write it meanwhile; docs/scaling.md).",
         show_default=False,
     ),
 ]

@@ -52,6 +52,7 @@ from storemon.jobs.compute import ComputedReport
 from storemon.jobs.outputs import ComputedOutput, JobSpec, Part, compute_part, join_parts
 from storemon.jobs.partitioned import (
     PartitionPlan,
+    fleet_fallbacks,
     join_plan,
     part_of_store,
     partition_ranges,
@@ -137,7 +138,7 @@ def _plan_from_database(
             plan = plan_partitions(
                 store, spec, as_of=as_of, interpolation=interpolation, partitions=partitions
             )
-            fallbacks = store.settings_fallbacks() if spec.output == "report" else None
+            fallbacks = fleet_fallbacks(store, spec)
         return _Planned(plan, fallbacks)
     except Exception as error:
         return _failed("planning the partitions", error)

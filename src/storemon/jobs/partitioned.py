@@ -32,12 +32,13 @@ from storemon.jobs.outputs import (
     join_parts,
 )
 from storemon.schema import Interpolation
-from storemon.store.base import DataStore, StoreRange
+from storemon.store.base import DataStore, SettingsFallbacks, StoreRange
 
 __all__ = [
     "MAX_PARTITIONS",
     "PartitionPlan",
     "check_partitions",
+    "fleet_fallbacks",
     "join_plan",
     "part_of_store",
     "partition_ranges",
@@ -106,10 +107,14 @@ def part_of_store(store: DataStore, plan: PartitionPlan, stores: StoreRange) -> 
     )
 
 
+def fleet_fallbacks(store: DataStore, spec: JobSpec) -> SettingsFallbacks | None:
+    """The fleet's settings fallbacks, which a report's summary names (else None)."""
+    return store.settings_fallbacks() if spec.output == "report" else None
+
+
 def join_plan(store: DataStore, plan: PartitionPlan, parts: Sequence[Part]) -> ComputedOutput:
     """The whole output of the plan's parts (in range order), with the fleet's fallbacks."""
-    fallbacks = store.settings_fallbacks() if plan.spec.output == "report" else None
-    return join_parts(parts, spec=plan.spec, fallbacks=fallbacks)
+    return join_parts(parts, spec=plan.spec, fallbacks=fleet_fallbacks(store, plan.spec))
 
 
 def partitioned_output(

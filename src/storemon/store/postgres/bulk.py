@@ -138,9 +138,11 @@ def copy_csv(conn: _Conn, target: str, table: pa.Table) -> None:
 def planned_rows(conn: _Conn, query: str, params: dict[str, object]) -> int:
     """The planner's estimate of the rows ``query`` gives (``EXPLAIN``: nothing is run),
     with the partitions outside its bounds pruned: a report's read of one week is
-    estimated at that week's polls, not the history kept. For :func:`bulk_select` an
-    estimate 30x too low still keeps each ``bytea`` of fixed-width values far below
-    1 GB (4 M rows of at most 8 bytes: 32 MB per chunk)."""
+    estimated at that week's polls, not the history kept. An estimate too low gives
+    :func:`bulk_select` fewer, larger chunks: at 4 M rows of at most 8 bytes per chunk,
+    one about 30x too low nears the 1 GB limit of a ``bytea`` (a partition without
+    statistics, the planner's default guess, can be further off; the sum of
+    ``reltuples`` had that gap too, for a partition never analyzed)."""
     with conn.cursor() as cur:
         cur.execute(f"EXPLAIN (FORMAT JSON) {query}".encode(), params)
         row = cur.fetchone()
