@@ -34,6 +34,7 @@ class Batch:
     data: bytes
     first_line: int
     final: bool  # no line after the batch can continue its last record (end of file, long line)
+    newlines: int | None = None  # how many b"\n" ``data`` holds, when counted already
 
 
 @dataclass(frozen=True)
@@ -103,11 +104,15 @@ class Batcher:
         return self._batch(cut, final=False)
 
     def _batch(self, cut: int, *, final: bool) -> Batch:
-        capped = _capped(self._buffer, cut)
+        capped, feeds = _capped(self._buffer, cut)
+        newlines: int | None = feeds
         if self._stalled and capped <= self._carried:  # a line more than last time, at least
             capped = _first_end(self._buffer[self._carried :], self._eof) or 0
             capped = min(cut, self._carried + capped) if capped else cut
-        return Batch(bytes(self._buffer[:capped]), self.next_line, final and capped == cut)
+            newlines = None
+        with memoryview(self._buffer) as view:  # one copy (a slice of the bytearray is two)
+            data = bytes(view[:capped])
+        return Batch(data, self.next_line, final and capped == cut, newlines)
 
     def _skip_empty_lines(self) -> None:
         """Count and drop the empty lines at the start of the buffer, without a batch."""
@@ -192,15 +197,24 @@ def _terminators(buffer: bytearray, start: int, end: int) -> int:
     return buffer.count(b"\n", start, end) + buffer.count(b"\r", start, end)
 
 
-def _capped(buffer: bytearray, cut: int) -> int:
-    """``cut``, or an earlier line end so that at most MAX_BATCH_TERMINATORS breaks precede."""
-    total = _terminators(buffer, 0, cut)
+def _breaks(buffer: bytearray, end: int) -> tuple[int, int]:
+    """How many ``\n``, and how many ``\n`` and ``\r``, ``buffer[:end]`` holds."""
+    feeds = buffer.count(b"\n", 0, end)
+    returns = buffer.count(b"\r", 0, end) if buffer.find(b"\r", 0, end) != -1 else 0
+    return feeds, feeds + returns
+
+
+def _capped(buffer: bytearray, cut: int) -> tuple[int, int]:
+    """``cut``, or an earlier line end so that at most MAX_BATCH_TERMINATORS breaks precede;
+    and how many ``\n`` precede it."""
+    feeds, total = _breaks(buffer, cut)
     while total > MAX_BATCH_TERMINATORS:
         shorter = _last_end(buffer, max(1, cut * MAX_BATCH_TERMINATORS // total), False)
         if not shorter:
             break
-        cut, total = shorter, _terminators(buffer, 0, shorter)
-    return cut
+        cut = shorter
+        feeds, total = _breaks(buffer, cut)
+    return cut, feeds
 
 
 def _before_empty_run(buffer: bytearray, cut: int) -> int:

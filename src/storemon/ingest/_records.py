@@ -126,12 +126,17 @@ class Rows:
         return len(self.line) + len(self.refused.line)
 
 
-def split(data: bytes, first_line: int, final: bool, layout: Layout) -> Rows:
-    """The rows of ``data`` (whole lines; ``final`` when it ends the file)."""
-    return _fast(data, first_line, layout) or _Slow(data, first_line, final, layout).rows()
+def split(
+    data: bytes, first_line: int, final: bool, layout: Layout, newlines: int | None = None
+) -> Rows:
+    """The rows of ``data`` (whole lines; ``final`` when it ends the file; ``newlines``,
+    when known, how many ``\n`` it holds)."""
+    return (
+        _fast(data, first_line, layout, newlines) or _Slow(data, first_line, final, layout).rows()
+    )
 
 
-def _fast(data: bytes, first_line: int, layout: Layout) -> Rows | None:
+def _fast(data: bytes, first_line: int, layout: Layout, newlines: int | None = None) -> Rows | None:
     """The whole batch parsed by pyarrow, when every line is certainly one plain row.
 
     Only single-byte searches (memchr-fast) run before the parse; a lone ``\\r`` makes
@@ -154,7 +159,7 @@ def _fast(data: bytes, first_line: int, layout: Layout) -> Rows | None:
     window = MAX_ROW_BYTES // 2  # a line break in every window: no line above MAX_ROW_BYTES
     if any(data.find(b"\n", at, at + window) == -1 for at in range(0, len(data), window)):
         return None
-    count = data.count(b"\n") + (not data.endswith(b"\n"))
+    count = (data.count(b"\n") if newlines is None else newlines) + (not data.endswith(b"\n"))
     parsed = _arrow(data, layout, threads=True, strict=True)
     if parsed is None or parsed[1] or parsed[0].num_rows != count:
         return None

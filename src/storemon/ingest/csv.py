@@ -203,7 +203,7 @@ class _Reader:
             if isinstance(item, LongLine):
                 self._long_line(item)
             else:
-                rows = split(item.data, item.first_line, item.final, layout)
+                rows = split(item.data, item.first_line, item.final, layout, item.newlines)
                 batcher.done(item, rows.consumed_bytes, rows.consumed_lines)
                 self._take(item, rows, names, on_rows)
             if progress is not None:

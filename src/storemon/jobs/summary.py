@@ -78,13 +78,19 @@ def fallbacks_of(
     """:class:`SettingsFallbacks` of files read (not stored): of the ``stores`` with polls
     (their ids, repeats allowed), those with rejected rows naming them in a source and no
     valid row there."""
-    stores = pc.unique(stores.cast(pa.string()))
 
     def fallen(valid: pa.Table, rejects: pa.Table) -> list[str]:
         named = pc.unique(rejects.column("store_id").drop_null())
+        if not len(named):  # the usual case: the polls are not even looked at
+            return []
         kept = pc.unique(valid.column("store_id"))
         ids = named.filter(pc.invert(pc.is_in(named, value_set=kept)))
-        ids = ids.filter(pc.is_in(ids, value_set=stores))
+        if not len(ids):
+            return []
+        # a hash of the few ids, not of every poll's
+        polled = stores if isinstance(stores, pa.ChunkedArray) else pa.chunked_array([stores])
+        polled = polled.cast(pa.string())
+        ids = pc.unique(polled.filter(pc.is_in(polled, value_set=ids)))
         return sorted((str(i) for i in ids.to_pylist()), key=lambda i: i.encode())
 
     open_all_week = fallen(hours, hours_rejects)
