@@ -160,7 +160,9 @@ def _fast(data: bytes, first_line: int, layout: Layout, newlines: int | None = N
     if any(data.find(b"\n", at, at + window) == -1 for at in range(0, len(data), window)):
         return None
     count = (data.count(b"\n") if newlines is None else newlines) + (not data.endswith(b"\n"))
-    parsed = _arrow(data, layout, threads=True, strict=True)
+    # One thread: the reader checks the batch before on another thread meanwhile, and
+    # unpacks the next on a third (pyarrow's own threads on top measured slower, 2 cores).
+    parsed = _arrow(data, layout, threads=False, strict=True)
     if parsed is None or parsed[1] or parsed[0].num_rows != count:
         return None
     first = parsed[0].column(f"f{layout.wanted[0]}")

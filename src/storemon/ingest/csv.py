@@ -27,7 +27,9 @@ from __future__ import annotations
 import csv as _pycsv
 import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final, cast
 
 import numpy as np
@@ -199,16 +201,22 @@ class _Reader:
         if not head.strip() and len(head) < _SNIFF_BYTES:
             raise IngestError(f"{self.file}: is empty; expected a header line and rows")
         names, layout = self._header(batcher)
-        while (item := batcher.next()) is not None:
-            if isinstance(item, LongLine):
-                self._long_line(item)
-            else:
-                rows = split(item.data, item.first_line, item.final, layout, item.newlines)
-                batcher.done(item, rows.consumed_bytes, rows.consumed_lines)
-                self._take(item, rows, names, on_rows)
-            if progress is not None:
-                progress(self.input.bytes_read, self.input.bytes_total, self.rows, self.rejected)
+        with _InTurn() as checks:
+            while (item := batcher.next()) is not None:
+                if isinstance(item, LongLine):
+                    checks.then(partial(self._long_line, item), partial(self._progress, progress))
+                else:
+                    rows = split(item.data, item.first_line, item.final, layout, item.newlines)
+                    batcher.done(item, rows.consumed_bytes, rows.consumed_lines)
+                    checks.then(
+                        partial(self._take, item, rows, names, on_rows),
+                        partial(self._progress, progress),
+                    )
         return self._result()
+
+    def _progress(self, progress: BatchProgress | None) -> None:
+        if progress is not None:
+            progress(self.input.bytes_read, self.input.bytes_total, self.rows, self.rejected)
 
     # -- the header ------------------------------------------------------------------------
     def _header(self, batcher: Batcher) -> tuple[list[str], Layout]:
@@ -386,6 +394,43 @@ class _Reader:
             bytes_read=self.input.bytes_read,
             bytes_total=self.input.bytes_total,
         )
+
+
+class _InTurn:
+    """The checks of the batches, one at a time and in file order, on a helper thread, at
+    most one batch behind the caller: the next batch is split while the last is checked
+    (numpy and pyarrow release the GIL for most of both). A check's error is raised by
+    the next :meth:`then` or on leaving the block; the checks queued after it do not run.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="storemon-ingest-check")
+        self._pending: list[Future[None]] = []
+
+    def __enter__(self) -> _InTurn:
+        return self
+
+    def then(self, *calls: Callable[[], None]) -> None:
+        """Run ``calls`` in turn after those given before; wait while two are queued
+        (so at most two batches are held besides the one being split)."""
+        while len(self._pending) > 1:
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(_in_turn, calls))
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        try:
+            if kind is None:
+                for pending in self._pending:
+                    pending.result()
+        finally:
+            for pending in self._pending:
+                pending.cancel()
+            self._pool.shutdown(wait=True)
+
+
+def _in_turn(calls: tuple[Callable[[], None], ...]) -> None:
+    for call in calls:
+        call()
 
 
 def _separator(header: str) -> str:
