@@ -13,9 +13,10 @@ import pytest
 
 from pg_sessions import terminate_sessions
 from storemon.errors import StoreError
-from storemon.store import IngestBatch, open_store
+from storemon.instants import to_epoch_us
+from storemon.store import IngestBatch, StoreRange, open_store
 from storemon.store.migrations import SCHEMA_VERSION
-from storemon.store.postgres import PostgresStore, bulk, connections
+from storemon.store.postgres import PostgresStore, bulk, connections, partitions
 
 if TYPE_CHECKING:
     from conftest import Tables
@@ -92,6 +93,82 @@ def test_bulk_reads_in_several_chunks_give_every_row(
         store.close()
 
 
+def test_chunks_follow_the_estimate_unless_the_bound_needs_more() -> None:
+    week = 168_000_000  # a week of 1 M stores polled hourly
+    bound = 2 * week  # a week's window on its two partitions
+    assert bulk.chunk_count(week, bound, 13) == 64  # the estimate's chunks, as before
+    assert bulk.chunk_count(week // 4, bound, 13) == 16  # a cluster's partition of 4
+    assert bulk.chunk_count(0, bound, 13) == 8  # no statistics: 42 M rows, 546 MB each
+    assert bulk.chunk_count(0, 61_000_000, 13) == 1  # 768 MiB is 61.9 M rows of 13 bytes
+    assert bulk.chunk_count(0, 63_000_000, 13) == 2
+    assert bulk.chunk_count(1, 0) == bulk.chunk_count(0, 0) == 1
+
+
+@pytest.mark.postgres
+def test_the_bound_of_a_read_holds_every_row_it_can_give(pg_url: str, tables: type[Tables]) -> None:
+    """rows_at_most counts pages, not statistics: at least the rows stored, and close."""
+    store = open_store(pg_url)
+    try:
+        start = datetime(2023, 1, 2, tzinfo=UTC)
+        rows = [(f"s{i % 50}", start + timedelta(minutes=i), True) for i in range(30_000)]
+        store.apply_ingest(IngestBatch(polls=tables.polls(rows)))  # 3 weeks, 3 partitions
+        week = (datetime(2023, 1, 16, tzinfo=UTC), datetime(2023, 1, 22, 20, tzinfo=UTC))
+        in_week = sum(1 for _, at, _ in rows if week[0] < at <= week[1])
+        assert isinstance(store, PostgresStore)
+        with store._session("test") as conn:
+            every = partitions.rows_at_most(conn)
+            one_week = partitions.rows_at_most(conn, *(to_epoch_us(at) for at in week))
+        assert 30_000 + 50 <= every <= 1.1 * 30_000 + 300  # one page of stores: 291 rows
+        assert in_week + 50 <= one_week <= 1.1 * in_week + 300  # its one partition
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_a_read_the_planner_underestimates_is_still_cut_into_chunks(
+    pg_url: str, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An estimate of 0 or 1 row (a partition never analyzed) would put every row in one
+    chunk; the bound on disk still cuts the read so no chunk holds more than the cap."""
+    store = open_store(pg_url)
+    try:
+        start = datetime(2023, 1, 16, tzinfo=UTC)
+        rows = [(f"s{i % 40}", start + timedelta(minutes=3 * i), i % 4 == 0) for i in range(6000)]
+        store.apply_ingest(IngestBatch(polls=tables.polls(rows)))  # 12.5 days, 2 partitions
+        whole = _text_ids(store.report_inputs(None).polls)
+        everything = _text_ids(store.export_rows(StoreRange()).polls)
+        monkeypatch.setattr(bulk, "_MOST_BYTES_PER_CHUNK", 500 * 13)  # 500 polls
+        sizes: list[int] = []
+        decode = bulk._decode_chunk
+
+        def counted(values: list[Any], target: pa.Schema) -> pa.Table:
+            chunk = decode(values, target)
+            if target == bulk.CODED_ROWS:
+                sizes.append(chunk.num_rows)
+            return chunk
+
+        monkeypatch.setattr(bulk, "_decode_chunk", counted)
+        for estimate in (0, 1):
+            monkeypatch.setattr(bulk, "planned_rows", lambda *_: estimate)  # noqa: B023
+            sizes.clear()
+            read = _text_ids(store.report_inputs(None).polls)
+            # The bound: 2 partitions (~6000 polls) and a page of stores, / 500: 16 chunks.
+            assert len(sizes) >= 8, sizes
+            assert sum(sizes) == read.num_rows == whole.num_rows
+            assert _sorted(read).equals(_sorted(whole))
+            sizes.clear()
+            exported = _text_ids(store.export_rows(StoreRange()).polls)
+            assert len(sizes) >= 8, sizes
+            assert sum(sizes) == exported.num_rows == everything.num_rows == 6000
+            assert _sorted(exported).equals(_sorted(everything))
+    finally:
+        store.close()
+
+
+def _sorted(polls: pa.Table) -> pa.Table:
+    return polls.sort_by([("store_id", "ascending"), ("timestamp_utc", "ascending")])
+
+
 @pytest.mark.postgres
 def test_a_report_read_is_estimated_at_its_window_not_the_history(
     pg_url: str, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
@@ -107,9 +184,11 @@ def test_a_report_read_is_estimated_at_its_window_not_the_history(
         estimates: list[int] = []
         select = bulk.bulk_select
 
-        def spy(conn: Any, query: str, params: Any, target: pa.Schema, estimate: int) -> pa.Table:
+        def spy(
+            conn: Any, query: str, params: Any, target: pa.Schema, estimate: int, **bound: int
+        ) -> pa.Table:
             estimates.append(estimate)
-            return select(conn, query, params, target, estimate)
+            return select(conn, query, params, target, estimate, **bound)
 
         monkeypatch.setattr(bulk, "bulk_select", spy)
         assert store.report_inputs(None).polls.num_rows == 1120 + 20

@@ -30,6 +30,7 @@ __all__ = [
     "CODED_ROWS",
     "STORES",
     "bulk_select",
+    "chunk_count",
     "copy_csv",
     "count",
     "estimated_rows",
@@ -42,7 +43,14 @@ _Conn = psycopg.Connection[Any]
 #: Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
 _PG_EPOCH_US: Final = 946_684_800_000_000
 _COPY_CHUNK: Final = 1 << 20
-_ROWS_PER_CHUNK: Final = 4_000_000  # bulk_select: keeps each bytea far below 1 GB
+#: bulk_select's chunks for speed: about this many rows each, by the planner's estimate.
+_ROWS_PER_CHUNK: Final = 4_000_000
+#: bulk_select's chunks for safety: at most this many bytes each, by a bound on the rows
+#: that needs no statistics. A chunk is one result row, and the server builds a row's
+#: message, all its columns together, in one buffer of at most 1 GB (as it does each
+#: ``bytea``): three quarters of that leaves room for chunks of uneven size. For the
+#: polls (13 bytes a row) that is 62 M rows.
+_MOST_BYTES_PER_CHUNK: Final = 768 << 20
 
 
 def _fields(*fields: pa.Field[Any]) -> pa.Schema:
@@ -138,11 +146,11 @@ def copy_csv(conn: _Conn, target: str, table: pa.Table) -> None:
 def planned_rows(conn: _Conn, query: str, params: dict[str, object]) -> int:
     """The planner's estimate of the rows ``query`` gives (``EXPLAIN``: nothing is run),
     with the partitions outside its bounds pruned: a report's read of one week is
-    estimated at that week's polls, not the history kept. An estimate too low gives
-    :func:`bulk_select` fewer, larger chunks: at 4 M rows of at most 8 bytes per chunk,
-    one about 30x too low nears the 1 GB limit of a ``bytea`` (a partition without
-    statistics, the planner's default guess, can be further off; the sum of
-    ``reltuples`` had that gap too, for a partition never analyzed)."""
+    estimated at that week's polls, not the history kept. It sizes :func:`bulk_select`'s
+    chunks for speed only: it can be far too low (a partition never analyzed, the
+    planner's default guess), so a read that could near the 1 GB limit of a ``bytea``
+    also gives a bound that needs no statistics
+    (:func:`storemon.store.postgres.partitions.rows_at_most`)."""
     with conn.cursor() as cur:
         cur.execute(f"EXPLAIN (FORMAT JSON) {query}".encode(), params)
         row = cur.fetchone()
@@ -163,8 +171,40 @@ def estimated_rows(conn: _Conn, table: str) -> int:
     return int(row[0]) if row else 0
 
 
+def chunk_count(estimate: int, at_most: int = 0, row_bytes: int = 0) -> int:
+    """The fewest chunks, a power of 2, of about :data:`_ROWS_PER_CHUNK` of the
+    ``estimate`` rows each and, of ``at_most`` rows of ``row_bytes`` each, at most
+    :data:`_MOST_BYTES_PER_CHUNK` each."""
+    chunks = 1
+    while (
+        chunks * _ROWS_PER_CHUNK < estimate or chunks * _MOST_BYTES_PER_CHUNK < at_most * row_bytes
+    ):
+        chunks *= 2
+    return chunks
+
+
+def _row_bytes(target: pa.Schema) -> int:
+    """The bytes a row of ``target`` takes in :func:`bulk_select`'s aggregates."""
+    widths = {pa.int32(): 4, pa.int64(): 8, pa.bool_(): 1}
+    total = 0
+    for field in target:
+        if pa.types.is_timestamp(field.type):
+            total += 8
+        elif field.type in widths:
+            total += widths[field.type]
+        else:  # a text column's bytes are not bounded by its rows
+            raise TypeError(f"no bound on the bytes of {field} from a number of rows")
+    return total
+
+
 def bulk_select(
-    conn: _Conn, query: str, params: dict[str, object], target: pa.Schema, estimate: int
+    conn: _Conn,
+    query: str,
+    params: dict[str, object],
+    target: pa.Schema,
+    estimate: int,
+    *,
+    at_most: int = 0,
 ) -> pa.Table:
     """The rows of ``query`` (columns as in ``target``) as an Arrow table, in bulk.
 
@@ -172,11 +212,12 @@ def bulk_select(
     format and decoded with numpy: no per-row work in Python. Rows are split into
     ``2^k`` chunks by the first column (a hash of it when it is text, its low bits
     when it is an integer code) so that each ``bytea`` stays far below PostgreSQL's
-    1 GB limit. Row order is not kept.
+    1 GB limit: :func:`chunk_count` of ``estimate``, the rows expected (for speed: a
+    ``GROUP BY`` costs time, one chunk of many rows costs memory), and ``at_most``, a
+    bound on the rows that does not rest on statistics (for safety: the estimate can be
+    far too low; columns of fixed width only). Row order is not kept.
     """
-    chunks = 1
-    while chunks * _ROWS_PER_CHUNK < estimate:
-        chunks *= 2
+    chunks = chunk_count(estimate, at_most, _row_bytes(target) if at_most else 0)
     aggregates: list[str] = []
     for field in target:
         name = field.name

@@ -37,6 +37,7 @@ __all__ = [
     "create_for",
     "kept_before_us",
     "name_of",
+    "rows_at_most",
     "week_partitions",
     "weeks_of",
 ]
@@ -47,6 +48,14 @@ KEPT: Final = "polls_kept"
 #: At most this many partitions (weeks, about 10 years) are created by one ingest.
 MAX_NEW_PARTITIONS: Final = 520
 _PREFIX: Final = "polls_w"
+#: The fewest bytes a row of ``polls`` takes on a heap page: a 24-byte tuple header (23,
+#: aligned; no null bitmap, every column is NOT NULL), store_code 4, 4 of padding to
+#: align timestamp_utc 8, active 1 (41 bytes, stored aligned to 48), and its 4-byte line
+#: pointer. A page gives 24 bytes to its header, so an 8 KB page holds at most 157 polls.
+_POLL_BYTES: Final = 52
+#: The fewest bytes any heap row takes (a header and a line pointer, no data).
+_ROW_BYTES: Final = 28
+_PAGE_HEADER_BYTES: Final = 24
 EPOCH_US_SQL: Final = (
     "(timestamptz 'epoch' + ({0} / 1000000) * interval '1 second'"
     " + ({0} % 1000000) * interval '1 microsecond')"
@@ -93,6 +102,45 @@ def week_partitions(conn: _Conn) -> dict[str, int]:
         " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'polls'::regclass"
     ).fetchall()
     return {str(name): int(count) for name, count in rows}
+
+
+def rows_at_most(conn: _Conn, after_us: int | None = None, until_us: int | None = None) -> int:
+    """At most how many rows a read of the polls in ``(after_us, until_us]`` (every poll
+    when both are None) plus one row per store can give, whatever the statistics say.
+
+    The bound is the size on disk (``pg_relation_size``) of the partitions that can hold
+    such polls, in pages, times the most polls a page can hold, plus the pages of
+    ``stores`` times the most rows any page holds: a partition never analyzed, which the
+    planner guesses at, is counted like any other. Rows a transaction can see take their
+    space on disk, so the bound holds for any snapshot. One catalog query; only the
+    partitions chosen are opened (their size read), so a prune's lock on older ones is
+    not waited for.
+    """
+    weeks: list[str] = []
+    if after_us is not None and until_us is not None:
+        week = week_start_us(after_us)
+        while week <= until_us:
+            weeks.append(name_of(week))
+            week += WEEK_US
+    row = conn.execute(
+        "SELECT coalesce(sum(pg_relation_size(c.oid)), 0)::bigint,"
+        " (SELECT pg_relation_size('stores'::regclass)), current_setting('block_size')::int"
+        " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'polls'::regclass AND (%(every)s OR c.relname = ANY(%(weeks)s)"
+        " OR c.relname = %(kept)s AND coalesce((SELECT value > %(after)s FROM meta"
+        " WHERE key = 'kept_before_us'), true)"
+        " OR c.relname <> %(kept)s AND c.relname NOT LIKE %(weekly)s)",
+        {
+            "every": after_us is None or until_us is None,
+            "weeks": weeks,
+            "kept": KEPT,
+            "after": after_us,
+            "weekly": _PREFIX.replace("_", "\\_") + "%",
+        },
+    ).fetchone()
+    polls, stores, page = (int(value or 0) for value in row or (0, 0, 8192))
+    room = page - _PAGE_HEADER_BYTES
+    return polls // page * (room // _POLL_BYTES) + stores // page * (room // _ROW_BYTES)
 
 
 def kept_before_us(conn: _Conn) -> int | None:

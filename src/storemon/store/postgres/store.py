@@ -410,13 +410,18 @@ class PostgresStore(JobTable):
                     " WHERE store_code = s.code AND timestamp_utc <= %(cutoff)s"
                     f" ORDER BY timestamp_utc DESC LIMIT 1) AS last WHERE {of_store}"
                 )
-                bounds = {**params, "as_of": used, "cutoff": lookback_cutoff(used, lookback)}
+                cutoff = lookback_cutoff(used, lookback)
+                bounds = {**params, "as_of": used, "cutoff": cutoff}
+                # One store's rows cannot be split (the chunks are by store code).
                 rows = bulk.bulk_select(
                     conn,
                     query,
                     bounds,
                     bulk.CODED_ROWS,
                     1 if one else bulk.planned_rows(conn, query, bounds),
+                    at_most=0
+                    if one
+                    else partitions.rows_at_most(conn, to_epoch_us(cutoff), to_epoch_us(used)),
                 )
                 known = bulk.bulk_select(
                     conn,
@@ -450,7 +455,12 @@ class PostgresStore(JobTable):
                     f" WHERE store_code IN (SELECT code FROM stores WHERE {chosen})"
                 )
                 rows = bulk.bulk_select(
-                    conn, query, params, bulk.CODED_ROWS, bulk.planned_rows(conn, query, params)
+                    conn,
+                    query,
+                    params,
+                    bulk.CODED_ROWS,
+                    bulk.planned_rows(conn, query, params),
+                    at_most=partitions.rows_at_most(conn),
                 )
                 known = bulk.bulk_select(
                     conn,
