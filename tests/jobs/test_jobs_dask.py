@@ -9,6 +9,7 @@ characters), hours, zones, a stale store and a store whose hours rows were all r
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -243,6 +244,70 @@ def test_a_partition_that_fails_fails_the_job_with_its_reason(
         on_cluster(loaded, job)
 
 
+def _ingest_one_poll(url: str, tables: Any) -> None:
+    """A change to the data, by a process of its own (as another command would)."""
+    writer = open_store(url)
+    try:
+        writer.apply_ingest(IngestBatch(polls=tables.polls([("s000", END, False)])))
+    finally:
+        writer.close()
+
+
+CHANGED = r"the database changed while computing the report \(data version 2, now 3\)"
+
+
+def test_a_partition_that_reads_a_changed_database_fails_saying_so(
+    loaded: Store, tables: Any
+) -> None:
+    """The worker's tasks, called here: the plan at version 2, an ingest, then a range."""
+    from dataclasses import replace
+
+    from storemon.jobs import dask_compute
+
+    url = loaded.url
+    loaded.close()  # DuckDB: the tasks open the file read-only themselves
+    try:
+        planned = dask_compute._plan_from_database(url, SPECS[0], None, "nearest", 3)
+        assert isinstance(planned, dask_compute._Planned)
+        assert planned.plan.data_version == 2  # the two ingests of _load
+        shipped = replace(planned.plan, ranges=[])
+        first = planned.plan.ranges[0]
+        part = dask_compute._part_from_database(url, shipped, 0, 3, first)
+        assert not isinstance(part, dask_compute._Failed)  # nothing changed yet
+        _ingest_one_poll(url, tables)
+        failed = dask_compute._part_from_database(url, shipped, 0, 3, first)
+        assert isinstance(failed, dask_compute._Failed)
+        assert failed.kind == "store"
+        assert re.fullmatch(
+            rf"partition 1 of 3 \(store ids from the first id .*\): {CHANGED}.*"
+            r"; run it again",
+            failed.message,
+        )
+        assert failed.public == failed.message  # nothing private in it
+    finally:
+        kept = dask_compute._STORES.pop(url, None)  # PostgreSQL: the worker's store, kept
+        if kept is not None:
+            kept.close()
+
+
+def test_partitions_in_one_process_fail_when_the_database_changes_between_them(
+    loaded: Store, tables: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storemon.errors import StoreError
+    from storemon.jobs import partitioned
+
+    read = partitioned.inputs_for
+
+    def then_ingest(*args: Any) -> Any:
+        inputs = read(*args)
+        loaded.apply_ingest(IngestBatch(polls=tables.polls([("s000", END, False)])))
+        return inputs
+
+    monkeypatch.setattr(partitioned, "inputs_for", then_ingest)
+    with pytest.raises(StoreError, match=CHANGED):
+        partitioned_output(loaded, SPECS[0], as_of=None, interpolation="nearest", partitions=2)
+
+
 def test_serve_computes_its_jobs_on_the_cluster(loaded: Store, scheduler: str) -> None:
     store = loaded
     import asyncio
@@ -315,3 +380,34 @@ def test_the_commands_on_the_cluster(
         )
         assert code == 0, err
         assert out == alone
+
+
+def test_a_report_on_the_cluster_fails_when_the_database_changes_meanwhile(
+    loaded: Store,
+    tables: Any,
+    scheduler: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An ingest between the planning task and the partitions' tasks: exit 1, and why."""
+    url = loaded.url
+    loaded.close()  # DuckDB: the workers open the file themselves
+    gather = DaskCompute._gather
+    calls: list[str] = []
+
+    def ingest_after_planning(self: DaskCompute, *args: Any) -> list[Any]:
+        results = gather(self, *args)
+        calls.append("gathered")
+        if len(calls) == 1:  # the plan is made: another process ingests now
+            _ingest_one_poll(url, tables)
+        return results
+
+    monkeypatch.setattr(DaskCompute, "_gather", ingest_after_planning)
+    code, out, err = _cli(["report", "--db", url, "--cluster", scheduler], capsys)
+    assert (code, out) == (1, "")
+    assert re.search(rf"error: partition \d of \d \(store ids from .*\): {CHANGED}", err), err
+    assert "run it again" in err
+    assert len(calls) == 1  # the partitions' gather raised
+    monkeypatch.undo()
+    code, out, err = _cli(["report", "--db", url, "--cluster", scheduler], capsys)
+    assert code == 0, err  # run again: the report of version 3

@@ -9,6 +9,13 @@ concatenated under one header, profiles added up, one summary for the whole. Eve
 lies in exactly one range and the engine's figures of a store depend only on that store's
 inputs, so the result is byte for byte the single process's.
 
+The parts read the database one by one, each in its own snapshot, so the plan records the
+store's data version before it reads anything and each part checks it after its read
+(:func:`check_version`): the version is a counter bumped in the very transaction of every
+change to the data a report reads, so while it reads the same number at both ends, every
+read between saw that data. An ingest or prune meanwhile fails the output, saying to run
+it again, rather than mix data from before and after it.
+
 :func:`partitioned_output` runs the ranges one after the other in this process
 (``--partitions K``): memory follows the largest partition's inputs, not the fleet's.
 :class:`storemon.jobs.dask_compute.DaskCompute` runs the same parts on a Dask cluster.
@@ -22,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from storemon.errors import InvalidRequest
+from storemon.errors import InvalidRequest, StoreError
 from storemon.jobs.outputs import (
     ComputedOutput,
     JobSpec,
@@ -38,6 +45,7 @@ __all__ = [
     "MAX_PARTITIONS",
     "PartitionPlan",
     "check_partitions",
+    "check_version",
     "fleet_fallbacks",
     "join_plan",
     "part_of_store",
@@ -71,12 +79,15 @@ def partition_ranges(splits: Sequence[str]) -> list[StoreRange]:
 @dataclass(frozen=True)
 class PartitionPlan:
     """What every partition of one output shares: the spec, the fleet's as_of (resolved
-    once; None: no polls stored) and interpolation, and the ranges in byte order."""
+    once; None: no polls stored) and interpolation, the ranges in byte order, and the
+    store's data version the plan was made at (None: not checked, for inputs that cannot
+    change, such as a Parquet export of one version)."""
 
     spec: JobSpec
     as_of: datetime | None
     interpolation: Interpolation
     ranges: list[StoreRange]
+    data_version: int | None = None
 
 
 def plan_partitions(
@@ -87,16 +98,35 @@ def plan_partitions(
     interpolation: Interpolation,
     partitions: int,
 ) -> PartitionPlan:
-    """Resolve as_of once for the fleet and cut the stores into ``partitions`` ranges."""
+    """Resolve as_of once for the fleet and cut the stores into ``partitions`` ranges, at
+    the store's data version read first."""
     check_partitions(partitions)
+    version = store.data_version()
     used = as_of if as_of is not None else store.latest_poll_utc()
     ranges = partition_ranges(store.store_splits(partitions))
-    return PartitionPlan(spec, used, interpolation, ranges)
+    return PartitionPlan(spec, used, interpolation, ranges, version)
+
+
+def check_version(store: DataStore, plan: PartitionPlan) -> None:
+    """StoreError unless ``store``'s data version is still the plan's (called after a read:
+    then that read saw the plan's data)."""
+    if plan.data_version is None:
+        return
+    now = store.data_version()
+    if now != plan.data_version:
+        message = (
+            f"the database changed while computing the {plan.spec.output} (data version "
+            f"{plan.data_version}, now {now}): its partitions would mix data from before and "
+            "after an ingest or prune; run it again"
+        )
+        raise StoreError(message, public=message)
 
 
 def part_of_store(store: DataStore, plan: PartitionPlan, stores: StoreRange) -> Part:
-    """One partition's part, its inputs read from ``store`` (bounded to ``stores``)."""
+    """One partition's part, its inputs read from ``store`` (bounded to ``stores``) at the
+    plan's data version."""
     inputs = inputs_for(store, plan.spec, plan.as_of, stores)
+    check_version(store, plan)
     return compute_part(
         inputs.polls,
         inputs.hours,
@@ -131,4 +161,6 @@ def partitioned_output(
         store, spec, as_of=as_of, interpolation=interpolation, partitions=partitions
     )
     parts = [part_of_store(store, plan, stores) for stores in plan.ranges]
-    return join_plan(store, plan, parts)
+    done = join_plan(store, plan, parts)
+    check_version(store, plan)  # the fleet's fallbacks, read last
+    return done
