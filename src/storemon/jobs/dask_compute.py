@@ -297,7 +297,7 @@ class DaskCompute:
             self._partition_count(),
             **_task("plan"),
         )
-        planned: _Planned = self._gather(client, [planning])[0]
+        planned: _Planned = self._gather(client, [planning], "plan the partitions")[0]
         plan = planned.plan
         shipped = replace(plan, ranges=[])
         count = len(plan.ranges)
@@ -309,8 +309,11 @@ class DaskCompute:
         ]
         return join_parts(self._gather(client, futures), spec=spec, fallbacks=planned.fallbacks)
 
-    def _gather(self, client: Client, futures: list[Any]) -> list[Any]:
-        """The futures' results, in order; the first failure raised as its error."""
+    def _gather(
+        self, client: Client, futures: list[Any], doing: str = "compute a partition"
+    ) -> list[Any]:
+        """The futures' results, in order; the first failure raised as its error (``doing``
+        says what they do, for a task that could not run at all)."""
         try:
             _done, pending = wait(futures, timeout=self.timeout_seconds)
         except TimeoutError:
@@ -325,7 +328,7 @@ class DaskCompute:
         try:
             results: list[Any] = client.gather(futures)
         except Exception as error:  # a task that could not run at all (workers lost)
-            raise ComputeError(f"the cluster failed to compute a partition: {error}") from None
+            raise ComputeError(f"the cluster failed to {doing}: {error}") from None
         for result in results:
             if isinstance(result, _Failed):
                 client.cancel(futures)
