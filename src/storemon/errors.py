@@ -127,6 +127,12 @@ class StoreError(StoremonError):
         self.public = public
 
 
+class DataChanged(StoreError):
+    """The data changed between the reads of one output computed in parts (an ingest or a
+    prune meanwhile): the parts would mix data from before and after it. Computing the
+    output again can succeed."""
+
+
 class ReportNotFound(StoremonError):
     """No report job has the given id."""
 

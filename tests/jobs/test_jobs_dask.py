@@ -20,6 +20,7 @@ import pytest
 
 from storemon.config import Settings
 from storemon.engine.options import report_options
+from storemon.errors import DataChanged
 from storemon.generate import generate_polls
 from storemon.jobs import InThreadCompute
 from storemon.jobs.outputs import JobSpec, join_parts, output_of_store
@@ -277,7 +278,7 @@ def test_a_partition_that_reads_a_changed_database_fails_saying_so(
         _ingest_one_poll(url, tables)
         failed = dask_compute._part_from_database(url, shipped, 0, 3, first)
         assert isinstance(failed, dask_compute._Failed)
-        assert failed.kind == "store"
+        assert failed.kind == "changed"  # the client computes it again
         assert re.fullmatch(
             rf"partition 1 of 3 \(store ids from the first id .*\): {CHANGED}.*"
             r"; run it again",
@@ -290,22 +291,51 @@ def test_a_partition_that_reads_a_changed_database_fails_saying_so(
             kept.close()
 
 
-def test_partitions_in_one_process_fail_when_the_database_changes_between_them(
+def test_partitions_in_one_process_are_computed_again_when_the_database_changes_between_them(
     loaded: Store, tables: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storemon.errors import StoreError
     from storemon.jobs import partitioned
 
     read = partitioned.inputs_for
+    reads: list[int] = []
+
+    def then_ingest_once(*args: Any) -> Any:
+        inputs = read(*args)
+        reads.append(1)
+        if len(reads) == 1:  # after the first part's read of the first attempt
+            loaded.apply_ingest(IngestBatch(polls=tables.polls([("s000", END, False)])))
+        return inputs
+
+    monkeypatch.setattr(partitioned, "inputs_for", then_ingest_once)
+    done = partitioned_output(loaded, SPECS[0], as_of=None, interpolation="nearest", partitions=2)
+    assert len(reads) == 1 + 2  # one part of the first attempt, both of the second
+    monkeypatch.undo()
+    alone = output_of_store(loaded, SPECS[0], as_of=None, interpolation="nearest")
+    assert done.csv == alone.csv  # the changed data's report, whole
+
+
+def test_partitions_in_one_process_fail_when_the_database_keeps_changing(
+    loaded: Store, tables: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storemon.jobs import partitioned
+
+    read = partitioned.inputs_for
+    minute = iter(range(1, 100))
 
     def then_ingest(*args: Any) -> Any:
         inputs = read(*args)
-        loaded.apply_ingest(IngestBatch(polls=tables.polls([("s000", END, False)])))
+        late = END + timedelta(minutes=next(minute))
+        loaded.apply_ingest(IngestBatch(polls=tables.polls([("s000", late, False)])))
         return inputs
 
     monkeypatch.setattr(partitioned, "inputs_for", then_ingest)
-    with pytest.raises(StoreError, match=CHANGED):
+    with pytest.raises(DataChanged) as caught:
         partitioned_output(loaded, SPECS[0], as_of=None, interpolation="nearest", partitions=2)
+    assert re.fullmatch(
+        r"the database changed while computing the report \(data version \d+, now \d+\): .*"
+        r"; run it again \(the data changed during each of 3 attempts\)",
+        str(caught.value),
+    )
 
 
 def test_serve_computes_its_jobs_on_the_cluster(loaded: Store, scheduler: str) -> None:
@@ -382,32 +412,36 @@ def test_the_commands_on_the_cluster(
         assert out == alone
 
 
-def test_a_report_on_the_cluster_fails_when_the_database_changes_meanwhile(
+def test_a_report_on_the_cluster_is_computed_again_when_the_database_changes_meanwhile(
     loaded: Store,
     tables: Any,
     scheduler: str,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An ingest between the planning task and the partitions' tasks: exit 1, and why."""
+    """An ingest between the planning task and the partitions' tasks: the partitions say
+    so, and the report is planned and computed again, of the changed data."""
     url = loaded.url
     loaded.close()  # DuckDB: the workers open the file themselves
     gather = DaskCompute._gather
     calls: list[str] = []
 
     def ingest_after_planning(self: DaskCompute, *args: Any) -> list[Any]:
-        results = gather(self, *args)
-        calls.append("gathered")
+        calls.append("gather")
+        try:
+            results = gather(self, *args)
+        except DataChanged:
+            calls.append("changed")
+            raise
         if len(calls) == 1:  # the plan is made: another process ingests now
             _ingest_one_poll(url, tables)
         return results
 
     monkeypatch.setattr(DaskCompute, "_gather", ingest_after_planning)
     code, out, err = _cli(["report", "--db", url, "--cluster", scheduler], capsys)
-    assert (code, out) == (1, "")
-    assert re.search(rf"error: partition \d of \d \(store ids from .*\): {CHANGED}", err), err
-    assert "run it again" in err
-    assert len(calls) == 1  # the partitions' gather raised
+    assert code == 0, err
+    assert calls == ["gather", "gather", "changed", "gather", "gather"]
     monkeypatch.undo()
-    code, out, err = _cli(["report", "--db", url, "--cluster", scheduler], capsys)
-    assert code == 0, err  # run again: the report of version 3
+    code, alone, err = _cli(["report", "--db", url], capsys)
+    assert code == 0, err
+    assert out == alone  # the report of version 3

@@ -50,7 +50,7 @@ from typing import Any
 from distributed import Client, LocalCluster, wait
 
 from storemon.clusters import parse_cluster
-from storemon.errors import ComputeError, ConfigError, StoreError, StoremonError
+from storemon.errors import ComputeError, ConfigError, DataChanged, StoreError, StoremonError
 from storemon.jobs.compute import ComputedReport
 from storemon.jobs.outputs import ComputedOutput, JobSpec, Part, compute_part, join_parts
 from storemon.jobs.partitioned import (
@@ -60,6 +60,7 @@ from storemon.jobs.partitioned import (
     part_of_store,
     partition_ranges,
     plan_partitions,
+    until_unchanged,
 )
 from storemon.schema import Interpolation
 from storemon.store import open_store
@@ -112,6 +113,8 @@ def _where(index: int, count: int, stores: StoreRange) -> str:
 
 
 def _failed(where: str, error: Exception) -> _Failed:
+    if isinstance(error, DataChanged):
+        return _Failed(f"{where}: {error}", f"{where}: {error.public}", "changed")
     if isinstance(error, StoreError):
         return _Failed(f"{where}: {error}", f"{where}: {error.public}", "store")
     if isinstance(error, StoremonError):
@@ -285,9 +288,19 @@ class DaskCompute:
         """``spec``'s output of the database at ``url`` (PostgreSQL, or a DuckDB file no
         process writes meanwhile), every read done by the workers: one task resolves
         as_of and cuts the ranges, then one task per range reads and computes it. This
-        process never opens the database: only the parts come back to it."""
-        client = self.client
+        process never opens the database: only the parts come back to it. When an ingest
+        or prune comes between the tasks' reads, it is computed again
+        (:func:`~storemon.jobs.partitioned.until_unchanged`)."""
         url = _absolute(url)
+        return until_unchanged(
+            lambda: self._of_database(url, spec, as_of, interpolation),
+            doing=f"the {spec.output} on the cluster",
+        )
+
+    def _of_database(
+        self, url: str, spec: JobSpec, as_of: datetime | None, interpolation: Interpolation
+    ) -> ComputedOutput:
+        client = self.client
         planning = client.submit(
             _plan_from_database,
             url,
@@ -332,6 +345,8 @@ class DaskCompute:
         for result in results:
             if isinstance(result, _Failed):
                 client.cancel(futures)
+                if result.kind == "changed":
+                    raise DataChanged(result.message, public=result.public)
                 if result.kind == "store":
                     raise StoreError(result.message, public=result.public)
                 raise ComputeError(result.message)

@@ -14,7 +14,8 @@ store's data version before it reads anything and each part checks it after its 
 (:func:`check_version`): the version is a counter bumped in the very transaction of every
 change to the data a report reads, so while it reads the same number at both ends, every
 read between saw that data. An ingest or prune meanwhile fails the output, saying to run
-it again, rather than mix data from before and after it.
+it again, rather than mix data from before and after it; :func:`until_unchanged` computes
+it again, up to :data:`CHANGED_ATTEMPTS` times in all.
 
 :func:`partitioned_output` runs the ranges one after the other in this process
 (``--partitions K``): memory follows the largest partition's inputs, not the fleet's.
@@ -24,12 +25,13 @@ it again, rather than mix data from before and after it.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, TypeVar
 
-from storemon.errors import InvalidRequest, StoreError
+from storemon.errors import DataChanged, InvalidRequest
 from storemon.jobs.outputs import (
     ComputedOutput,
     JobSpec,
@@ -52,10 +54,16 @@ __all__ = [
     "partition_ranges",
     "partitioned_output",
     "plan_partitions",
+    "until_unchanged",
 ]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: More partitions than this is a mistake (each costs a query and a task).
 MAX_PARTITIONS: Final = 100_000
+#: Computations of one output in parts when the data keeps changing meanwhile.
+CHANGED_ATTEMPTS: Final = 3
 
 
 def check_partitions(partitions: int) -> None:
@@ -119,7 +127,22 @@ def check_version(store: DataStore, plan: PartitionPlan) -> None:
             f"{plan.data_version}, now {now}): its partitions would mix data from before and "
             "after an ingest or prune; run it again"
         )
-        raise StoreError(message, public=message)
+        raise DataChanged(message, public=message)
+
+
+def until_unchanged(compute: Callable[[], T], *, doing: str) -> T:
+    """``compute()``, again when the data changed meanwhile (:class:`DataChanged`), at
+    most :data:`CHANGED_ATTEMPTS` times in all: an ingest between two reads of the parts
+    costs a second computation, not a failed output."""
+    for attempt in range(1, CHANGED_ATTEMPTS + 1):
+        try:
+            return compute()
+        except DataChanged as error:
+            if attempt == CHANGED_ATTEMPTS:
+                message = f"{error} (the data changed during each of {attempt} attempts)"
+                raise DataChanged(message, public=message) from None
+            log.info("%s: %s; computing it again (attempt %d)", doing, error, attempt + 1)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def part_of_store(store: DataStore, plan: PartitionPlan, stores: StoreRange) -> Part:
@@ -157,10 +180,14 @@ def partitioned_output(
 ) -> ComputedOutput:
     """``spec``'s output computed one partition at a time in this thread: the same bytes
     as in one piece, with memory bounded by the largest partition's inputs."""
-    plan = plan_partitions(
-        store, spec, as_of=as_of, interpolation=interpolation, partitions=partitions
-    )
-    parts = [part_of_store(store, plan, stores) for stores in plan.ranges]
-    done = join_plan(store, plan, parts)
-    check_version(store, plan)  # the fleet's fallbacks, read last
-    return done
+
+    def compute() -> ComputedOutput:
+        plan = plan_partitions(
+            store, spec, as_of=as_of, interpolation=interpolation, partitions=partitions
+        )
+        parts = [part_of_store(store, plan, stores) for stores in plan.ranges]
+        done = join_plan(store, plan, parts)
+        check_version(store, plan)  # the fleet's fallbacks, read last
+        return done
+
+    return until_unchanged(compute, doing=f"the {spec.output} in {partitions} partitions")
