@@ -23,16 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from serving import Server, load_benchmark_db
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data
 CHROMIUM = os.environ.get("STOREMON_CHROMIUM", "/usr/bin/chromium")
@@ -64,85 +62,6 @@ _TIMINGS_JS = """() => {
     requests: 1 + resources.length,
   };
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def load_benchmark_db(url: str, data_dir: Path) -> None:
-    """The benchmark set into ``url`` unless it already has polls."""
-    from storemon.ingest.service import ingest
-    from storemon.store import open_store
-
-    store = open_store(url)
-    try:
-        if store.counts().get("polls", 0):
-            return
-        status = data_dir / "store_status.csv.gz"
-        if not status.exists():
-            status = data_dir / "store_status.csv"
-        files: dict[Any, Path] = {"status": status}
-        for source, name in (("hours", "menu_hours.csv"), ("timezones", "timezones.csv")):
-            if (data_dir / name).exists():
-                files[source] = data_dir / name
-        started = time.perf_counter()
-        summary = ingest(store, files)
-        loaded = {source: part.loaded for source, part in summary.sources.items()}
-        print(f"loaded {loaded} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    finally:
-        store.close()
-
-
-class Server:
-    """`storemon serve` on a free loopback port (no token, no inbox)."""
-
-    def __init__(self, db_url: str, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STOREMON_")}
-        self.log = (workdir / "server.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from storemon.cli import main; main()",
-                "serve",
-                "--port",
-                str(self.port),
-                "--db",
-                db_url,
-                "--no-inbox",
-                "--no-access-log",
-            ],
-            cwd=workdir,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        import httpx
-
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited; see {self.log.name}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise SystemExit("the server did not start within 120 s")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 def wait_complete(client: Any, path: str, timeout: float = 300.0) -> Any:

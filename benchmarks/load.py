@@ -30,11 +30,7 @@ import multiprocessing
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -44,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+from serving import Server, load_benchmark_db
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data
 #: Issue "serving while the data arrives": p99 targets of the mixed profile, in ms.
@@ -94,88 +90,6 @@ def percentile(sorted_data: list[float], pct: float) -> float:
     """Nearest-rank percentile of sorted data."""
     rank = max(1, math.ceil(pct / 100 * len(sorted_data)))
     return sorted_data[min(rank, len(sorted_data)) - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def load_benchmark_db(url: str, data_dir: Path) -> None:
-    """Load the benchmark set into the database at ``url`` unless it has polls already."""
-    from storemon.ingest.service import ingest
-    from storemon.store import open_store
-
-    store = open_store(url)
-    try:
-        if store.counts()["polls"]:
-            print(f"using the data already in {url}", flush=True)
-            return
-        started = time.perf_counter()
-        summary = ingest(
-            store,
-            {
-                "timezones": data_dir / "timezones.csv",
-                "hours": data_dir / "menu_hours.csv",
-                "status": data_dir / "store_status.csv.gz",
-            },
-        )
-        loaded = {source: part.loaded for source, part in summary.sources.items()}
-        print(f"loaded {loaded} in {time.perf_counter() - started:.1f} s", flush=True)
-    finally:
-        store.close()
-
-
-class Server:
-    """`storemon serve` on a free loopback port."""
-
-    def __init__(self, db_url: str, workdir: Path, workers: int) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("STOREMON_")}
-        env["STOREMON_REPORT_WORKERS"] = str(workers)
-        self.log = (workdir / "server.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from storemon.cli import main; main()",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--db",
-                db_url,
-                "--no-inbox",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            cwd=workdir,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"server exited; see {self.log.name}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise SystemExit("server did not start within 60 s")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
 
 
 class Http:
@@ -651,7 +565,13 @@ def main() -> None:
         db_url = args.db or f"duckdb:///{workdir / 'load.duckdb'}"
         load_benchmark_db(db_url, args.data_dir)
         load_before = os.getloadavg()
-        server = Server(db_url, workdir, args.workers)
+        server = Server(
+            db_url,
+            workdir,
+            env={"STOREMON_REPORT_WORKERS": str(args.workers)},
+            args=("--log-level", "warning"),
+            start_seconds=60,
+        )
         samples = Samples()
         extra: dict[str, object] = {}
         try:
