@@ -8,7 +8,6 @@ report is served with the same bytes and the unfinished job is completed.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from report_waiting import wait_for_report
+from serve_process import ServeProcess
 from storemon.store import JobRecord, open_store
 
 pytestmark = pytest.mark.e2e
@@ -35,91 +35,13 @@ EXPECTED_CSV = (
     "S,0.00,1.74,1.74,60.00,1.26,1.26\n"
     "T,60.00,24.00,168.00,0.00,0.00,0.00\n"
 )
-START_TIMEOUT = 30.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """`storemon serve` in a subprocess."""
+class Server(ServeProcess):
+    """`storemon serve` in a subprocess, with the tests' token."""
 
     def __init__(self, db_url: str, workdir: Path, env: dict[str, str] | None = None) -> None:
-        self.db_url = db_url
-        self.workdir = workdir
-        self.extra_env = dict(env or {})
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = workdir / "server.log"
-        self.url = ""
-
-    def start(self) -> None:
-        self.launch()
-        self.wait_ready()
-
-    def launch(self) -> None:
-        """Start the process (without waiting for it to answer)."""
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("STOREMON_")}
-        env["STOREMON_API_TOKEN"] = TOKEN
-        env.update(self.extra_env)
-        command = [
-            sys.executable,
-            "-c",
-            "from storemon.cli import main; main()",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--db",
-            self.db_url,
-            "--no-inbox",
-            "--no-access-log",
-        ]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def wait_ready(self) -> None:
-        """Wait until /healthz answers (the process having been launched)."""
-        assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"the server exited at start-up:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        pytest.fail(f"the server did not answer within {START_TIMEOUT} s:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
-        try:
-            code = self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            pytest.fail(f"the server did not stop on SIGINT:\n{self.log.read_text()}")
-        self.process = None
-        assert code == 0, self.log.read_text()
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash or the OOM killer would: no shutdown code runs."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=15)
-        self.process = None
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers=AUTH, timeout=10.0)
+        super().__init__(db_url, workdir, token=TOKEN, env=env)
 
 
 def _serve(db_url: str, workdir: Path) -> Iterator[Server]:

@@ -8,20 +8,13 @@ encoding and two stores that are down at the end — small, so that every page l
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import warnings
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
-import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 with warnings.catch_warnings():
@@ -30,6 +23,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
+from serve_process import ServeProcess
 from storemon import demo_data, schema
 from storemon.api.auth import SESSION_COOKIE, session_value
 from storemon.config import Settings
@@ -57,7 +51,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-START_TIMEOUT = 30.0
 
 
 __all__ = ["TestClient", "make_settings"]
@@ -101,77 +94,14 @@ def load_database(url: str) -> None:
         store.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class Server(ServeProcess):
+    """`storemon serve` in a subprocess (one report worker), with or without a token."""
 
-
-@dataclass
-class Server:
-    """`storemon serve` in a subprocess, with or without a token."""
-
-    db_url: str
-    workdir: Path
-    token: str | None = TOKEN
-    url: str = ""
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / "server.log"
-
-    def start(self) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("STOREMON_")}
-        if self.token:
-            env["STOREMON_API_TOKEN"] = self.token
-        command = [
-            sys.executable,
-            "-c",
-            "from storemon.cli import main; main()",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--db",
-            self.db_url,
-            "--no-inbox",
-            "--no-access-log",
-            "--workers",
-            "1",
-        ]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"the server exited at start-up:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        pytest.fail(f"the server did not answer within {START_TIMEOUT} s:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+    def __init__(self, db_url: str, workdir: Path, token: str | None = TOKEN) -> None:
+        super().__init__(db_url, workdir, token=token, args=("--workers", "1"))
 
     def api(self) -> httpx.Client:
-        headers = AUTH if self.token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=20.0)
+        return self.client(timeout=20.0)
 
     def session_cookie(self) -> dict[str, str | bool]:
         """The cookie the login page sets, for a browser context that starts signed in."""
