@@ -398,7 +398,7 @@ class _Reader:
 
 class _InTurn:
     """The checks of the batches, one at a time and in file order, on a helper thread, at
-    most one batch behind the caller: the next batch is split while the last is checked
+    most two batches behind the caller: the next batch is split while the last is checked
     (numpy and pyarrow release the GIL for most of both). A check's error is raised by
     the next :meth:`then` or on leaving the block; the checks queued after it do not run.
     """

@@ -14,8 +14,8 @@ each range is one task, and **each worker reads its own range's inputs**:
   long-lived worker does not keep the file from its next writer. The client never
   opens the database. The tasks read in snapshots of their own, so the plan carries
   the data version it was made at and each range's task checks it after its read: an
-  ingest or prune between the tasks fails the job, saying to run it again
-  (:func:`storemon.jobs.partitioned.check_version`), rather than mix data of both.
+  ingest or prune between the tasks makes the output planned and computed again
+  (:func:`storemon.jobs.partitioned.until_unchanged`) rather than mix data of both.
 - DuckDB under ``storemon serve``: the server writes the file, so no other process may
   open it. The server writes a Parquet export of the database
   (:mod:`storemon.store.parquet`, sorted and split by the same ranges) to a directory

@@ -13,9 +13,10 @@ The parts read the database one by one, each in its own snapshot, so the plan re
 store's data version before it reads anything and each part checks it after its read
 (:func:`check_version`): the version is a counter bumped in the very transaction of every
 change to the data a report reads, so while it reads the same number at both ends, every
-read between saw that data. An ingest or prune meanwhile fails the output, saying to run
-it again, rather than mix data from before and after it; :func:`until_unchanged` computes
-it again, up to :data:`CHANGED_ATTEMPTS` times in all.
+read between saw that data. After an ingest or prune meanwhile the part raises
+:class:`~storemon.errors.DataChanged` rather than mix data from before and after it, and
+:func:`until_unchanged` computes the whole output again, up to :data:`CHANGED_ATTEMPTS`
+times in all.
 
 :func:`partitioned_output` runs the ranges one after the other in this process
 (``--partitions K``): memory follows the largest partition's inputs, not the fleet's.
