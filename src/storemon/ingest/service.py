@@ -17,9 +17,8 @@ the last); ``rejected`` rows refused, with line numbers stored as rejects;
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Final
 
@@ -174,83 +173,22 @@ def read_files(
     limit = text_limit(max_decompressed_bytes)
     given = names or {}
     read = ReadFiles({}, started, progress)
-    order = [source for source in SOURCES if source in files]
-
-    def one(source: Source, told: Progress | None) -> ReadFile:
-        return _read_one(
-            source,
-            files[source],
-            given.get(source),
-            limit,
-            told,
-            refuse_empty=refuse_empty,
-            memory_bytes=memory_bytes,
-        )
-
-    # Every file is read before anything is written: the first (the polls, when given) in
-    # this thread, the others meanwhile on a helper thread, their progress told after.
-    others = _Beside(order[1:], one)
     try:
-        try:
-            if order:
-                read.parsed[order[0]] = one(order[0], progress)
-        finally:
-            others.wait()  # an error of the first file is raised before theirs
-        read.parsed.update(others.result())
-        others.tell(progress)
+        for source in SOURCES:  # every file is read before anything is written
+            if source in files:
+                read.parsed[source] = _read_one(
+                    source,
+                    files[source],
+                    given.get(source),
+                    limit,
+                    progress,
+                    refuse_empty=refuse_empty,
+                    memory_bytes=memory_bytes,
+                )
     except BaseException:
         read.close()
-        others.close()
         raise
     return read
-
-
-class _Beside:
-    """Files read one after the other on a helper thread (started at once), their
-    progress events kept to be told later; :meth:`result` gives the files read, or raises
-    the first error after closing the files read."""
-
-    def __init__(self, sources: list[Source], read: Callable[[Source, Progress], ReadFile]):
-        self._events: list[ProgressEvent] = []
-        self._done: dict[Source, ReadFile] = {}
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if sources:
-            self._thread = threading.Thread(
-                target=self._run, args=(sources, read), name="storemon-ingest-beside"
-            )
-            self._thread.start()
-
-    def _run(self, sources: list[Source], read: Callable[[Source, Progress], ReadFile]) -> None:
-        try:
-            for source in sources:
-                self._done[source] = read(source, self._events.append)
-        except BaseException as error:  # raised in the caller's thread by join()
-            self._error = error
-
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def result(self) -> dict[Source, ReadFile]:
-        self.wait()
-        if self._error is not None:
-            self.close()
-            raise self._error
-        return self._done
-
-    def tell(self, progress: Progress | None) -> None:
-        """Hand the kept progress events to ``progress``, in order."""
-        if progress is not None:
-            for event in self._events:
-                progress(event)
-        self._events.clear()
-
-    def close(self) -> None:
-        for part in self._done.values():
-            part.valid.close()
-        self._done = {}
 
 
 def _read_one(
