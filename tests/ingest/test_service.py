@@ -274,3 +274,35 @@ def test_a_library_error_in_the_reader_is_an_ingest_error(
     )
     assert not isinstance(caught.value.__cause__, IngestError)
     assert store.counts()["polls"] == 0
+
+
+def test_of_two_refused_files_the_first_error_is_raised_and_nothing_is_left_open(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files are read in the sources' order: the first refused one is raised, and
+    every file's rows read so far are released."""
+    from storemon.ingest import _spill
+
+    opened: list[_spill.Spill] = []
+    closed: list[_spill.Spill] = []
+    real_init, real_close = _spill.Spill.__init__, _spill.Spill.close
+
+    def init(self: _spill.Spill, *args: object, **kwargs: object) -> None:
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        opened.append(self)
+
+    def close(self: _spill.Spill) -> None:
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(_spill.Spill, "__init__", init)
+    monkeypatch.setattr(_spill.Spill, "close", close)
+    no_status = b"store_id,timestamp_utc\na,2023-01-23 10:00:00 UTC\n"
+    no_day = b"store_id,start_time_local,end_time_local\na,09:00:00,12:00:00\n"
+    with pytest.raises(MissingColumnError, match="status"):
+        ingest(store, {"status": no_status, "hours": no_day, "timezones": ZONES})
+    with pytest.raises(MissingColumnError, match="dayOfWeek"):
+        ingest(store, {"status": STATUS, "hours": no_day, "timezones": ZONES})
+    assert len(opened) == 3  # the polls; then the polls and the hours (not the zones)
+    assert {id(spill) for spill in closed} == {id(spill) for spill in opened}
+    assert store.counts()["polls"] == 0
