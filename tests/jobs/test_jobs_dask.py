@@ -445,3 +445,24 @@ def test_a_report_on_the_cluster_is_computed_again_when_the_database_changes_mea
     code, alone, err = _cli(["report", "--db", url], capsys)
     assert code == 0, err
     assert out == alone  # the report of version 3
+
+
+def test_a_relative_duckdb_path_is_read_by_the_workers_as_the_client_means_it(
+    on_cluster: DaskCompute, tables: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers started elsewhere (their own working directory): the client's relative
+    path reaches them made absolute."""
+    folder = tmp_path / "here"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    store = open_store("duckdb:///relative.duckdb")
+    try:
+        _load(store, tables)
+        alone = output_of_store(store, SPECS[0], as_of=None, interpolation="nearest")
+    finally:
+        store.close()
+    done = on_cluster.output_of_database(
+        "duckdb:///relative.duckdb", SPECS[0], as_of=None, interpolation="nearest"
+    )
+    assert done.csv == alone.csv
+    assert (folder / "relative.duckdb").exists()

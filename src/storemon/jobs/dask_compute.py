@@ -260,7 +260,7 @@ class DaskCompute:
         """``spec``'s output of ``store``'s data, computed on the cluster: read by the
         workers from the database itself (PostgreSQL, a DuckDB file opened read-only),
         else from a Parquet export of it."""
-        if parse_url(store.url).backend == "postgres" or getattr(store, "read_only", False):
+        if parse_url(store.url).backend == "postgres" or store.read_only:
             return self.output_of_database(
                 store.url, spec, as_of=as_of, interpolation=interpolation
             )

@@ -195,6 +195,7 @@ class _Database(Protocol):
     """What both halves of the port have: the URL, the schema version, closing."""
 
     url: str
+    read_only: bool  # opened to read only (no ingest, prune or job writes)
 
     def close(self) -> None:
         """Release connections. Idempotent."""

@@ -94,6 +94,7 @@ class PostgresStore(JobTable):
 
     def __init__(self, url: str, conninfo: str, *, create: bool = True) -> None:
         self.url = url
+        self.read_only = False
         self._display = redact_url(url)
         #: The pooled connections (public for status pages and tests).
         self.connections = Connections(conninfo, self._display)
