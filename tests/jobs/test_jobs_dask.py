@@ -466,3 +466,16 @@ def test_a_relative_duckdb_path_is_read_by_the_workers_as_the_client_means_it(
     )
     assert done.csv == alone.csv
     assert (folder / "relative.duckdb").exists()
+
+
+def test_a_job_that_outlasts_the_timeout_fails_saying_so(loaded: Store, scheduler: str) -> None:
+    from storemon.errors import ComputeError
+
+    url = loaded.url
+    loaded.close()  # DuckDB: the workers open the file themselves
+    compute = DaskCompute(scheduler, partitions=2, timeout_seconds=0.001)
+    try:
+        with pytest.raises(ComputeError, match=r"did not finish the report within 0\.001 s"):
+            compute.output_of_database(url, SPECS[0], as_of=None, interpolation="nearest")
+    finally:
+        compute.close()

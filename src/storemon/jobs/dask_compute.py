@@ -40,6 +40,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -275,7 +276,8 @@ class DaskCompute:
             )
             for index in range(len(manifest.ranges))
         ]
-        return join_plan(store, plan, self._gather(client, futures))
+        deadline = time.monotonic() + self.timeout_seconds
+        return join_plan(store, plan, self._gather(client, futures, deadline))
 
     def output_of_database(
         self,
@@ -292,13 +294,19 @@ class DaskCompute:
         or prune comes between the tasks' reads, it is computed again
         (:func:`~storemon.jobs.partitioned.until_unchanged`)."""
         url = _absolute(url)
+        deadline = time.monotonic() + self.timeout_seconds  # for every attempt together
         return until_unchanged(
-            lambda: self._of_database(url, spec, as_of, interpolation),
+            lambda: self._of_database(url, spec, as_of, interpolation, deadline),
             doing=f"the {spec.output} on the cluster",
         )
 
     def _of_database(
-        self, url: str, spec: JobSpec, as_of: datetime | None, interpolation: Interpolation
+        self,
+        url: str,
+        spec: JobSpec,
+        as_of: datetime | None,
+        interpolation: Interpolation,
+        deadline: float,
     ) -> ComputedOutput:
         client = self.client
         planning = client.submit(
@@ -310,7 +318,7 @@ class DaskCompute:
             self._partition_count(),
             **_task("plan"),
         )
-        planned: _Planned = self._gather(client, [planning], "plan the partitions")[0]
+        planned: _Planned = self._gather(client, [planning], deadline, "plan the partitions")[0]
         plan = planned.plan
         shipped = replace(plan, ranges=[])
         count = len(plan.ranges)
@@ -320,15 +328,22 @@ class DaskCompute:
             )
             for index, stores in enumerate(plan.ranges)
         ]
-        return join_parts(self._gather(client, futures), spec=spec, fallbacks=planned.fallbacks)
+        parts = self._gather(client, futures, deadline)
+        return join_parts(parts, spec=spec, fallbacks=planned.fallbacks)
 
     def _gather(
-        self, client: Client, futures: list[Any], doing: str = "compute a partition"
+        self,
+        client: Client,
+        futures: list[Any],
+        deadline: float,
+        doing: str = "compute a partition",
     ) -> list[Any]:
-        """The futures' results, in order; the first failure raised as its error (``doing``
-        says what they do, for a task that could not run at all)."""
+        """The futures' results, in order, if they are all done by ``deadline`` (the
+        job's: ``time.monotonic()`` plus ``timeout_seconds`` at its start); the first
+        failure raised as its error (``doing`` says what they do, for a task that could
+        not run at all)."""
         try:
-            _done, pending = wait(futures, timeout=self.timeout_seconds)
+            _done, pending = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
         except TimeoutError:
             pending = futures
         if pending:
