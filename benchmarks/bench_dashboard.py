@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from serving import Server, load_benchmark_db
+from _serving import Server, load_benchmark_db
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data
 CHROMIUM = os.environ.get("STOREMON_CHROMIUM", "/usr/bin/chromium")

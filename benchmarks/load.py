@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from serving import Server, load_benchmark_db
+from _serving import Server, load_benchmark_db
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data
 #: Issue "serving while the data arrives": p99 targets of the mixed profile, in ms.

@@ -69,6 +69,7 @@ class Server:
         deadline = time.monotonic() + start_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.log.close()
                 raise SystemExit(f"the server exited; see {self.log.name}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
