@@ -377,6 +377,66 @@ def test_stream_source_hands_on_batches_and_reports_progress(tmp_path: Path) -> 
     assert read.sha256 == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
 
 
+def test_progress_is_told_on_the_callers_thread(tmp_path: Path) -> None:
+    """Batches are checked on a helper thread; their progress still reaches the caller's."""
+    import threading
+
+    data = HEADER + b"".join(row(f"s{i}") for i in range(3000))
+    threads: set[int] = set()
+    stream_source(
+        "status",
+        data,
+        lambda table: None,
+        batch_bytes=20_000,
+        progress=lambda *counts: threads.add(threading.get_ident()),
+    )
+    assert threads == {threading.get_ident()}
+
+
+def test_when_a_batch_is_refused_downstream_no_later_batch_is_handed_on() -> None:
+    data = HEADER + b"".join(row(f"s{i}") for i in range(3000))
+    handed: list[int] = []
+    seen: list[int] = []
+
+    def refuse_the_first(table: pa.Table) -> None:
+        handed.append(table.num_rows)
+        raise RuntimeError("the store is full")
+
+    with pytest.raises(RuntimeError, match="the store is full"):
+        stream_source(
+            "status",
+            data,
+            refuse_the_first,
+            batch_bytes=20_000,
+            progress=lambda *counts: seen.append(counts[2]),
+        )
+    assert len(handed) == 1  # the batches queued behind it were not checked
+    assert seen == []  # nor counted as read
+
+
+def test_an_earlier_batchs_error_wins_over_a_later_failure_of_the_file() -> None:
+    """The first batch is refused downstream while the reader, two batches on, finds the
+    file too large: the error that comes first in the file is raised."""
+    line = row("s")
+    data = HEADER + line * ((3 << 20) // len(line))  # three 1 MiB reads
+    handed: list[int] = []
+
+    def refuse(table: pa.Table) -> None:
+        handed.append(table.num_rows)
+        raise RuntimeError("the store is full")
+
+    with pytest.raises(RuntimeError, match="the store is full") as caught:
+        stream_source(
+            "status",
+            data,
+            refuse,
+            batch_bytes=512 << 10,  # two batches from the first 1 MiB read
+            max_decompressed_bytes=(3 << 20) // 2,  # the second read is too much
+        )
+    assert isinstance(caught.value.__context__, FileTooLarge)
+    assert len(handed) == 1
+
+
 def test_an_open_binary_file_is_read_like_a_path(tmp_path: Path) -> None:
     data = HEADER + row("a")
     parsed = read_source("status", io.BytesIO(data), name="up.csv")

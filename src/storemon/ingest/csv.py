@@ -201,22 +201,19 @@ class _Reader:
         if not head.strip() and len(head) < _SNIFF_BYTES:
             raise IngestError(f"{self.file}: is empty; expected a header line and rows")
         names, layout = self._header(batcher)
-        with _InTurn() as checks:
+        with _InTurn(progress) as checks:
             while (item := batcher.next()) is not None:
                 if isinstance(item, LongLine):
-                    checks.then(partial(self._long_line, item), partial(self._progress, progress))
+                    checks.then(partial(self._long_line, item), self._counts)
                 else:
                     rows = split(item.data, item.first_line, item.final, layout, item.newlines)
                     batcher.done(item, rows.consumed_bytes, rows.consumed_lines)
-                    checks.then(
-                        partial(self._take, item, rows, names, on_rows),
-                        partial(self._progress, progress),
-                    )
+                    checks.then(partial(self._take, item, rows, names, on_rows), self._counts)
         return self._result()
 
-    def _progress(self, progress: BatchProgress | None) -> None:
-        if progress is not None:
-            progress(self.input.bytes_read, self.input.bytes_total, self.rows, self.rejected)
+    def _counts(self) -> _Counts:
+        """What the progress callback is told after a batch."""
+        return self.input.bytes_read, self.input.bytes_total, self.rows, self.rejected
 
     # -- the header ------------------------------------------------------------------------
     def _header(self, batcher: Batcher) -> tuple[list[str], Layout]:
@@ -396,41 +393,63 @@ class _Reader:
         )
 
 
+#: (bytes of the file read, its size if known, rows read, rows rejected) after a batch.
+_Counts = tuple[int, int | None, int, int]
+
+
 class _InTurn:
     """The checks of the batches, one at a time and in file order, on a helper thread, at
     most two batches behind the caller: the next batch is split while the last is checked
-    (numpy and pyarrow release the GIL for most of both). A check's error is raised by
-    the next :meth:`then` or on leaving the block; the checks queued after it do not run.
+    (numpy and pyarrow release the GIL for most of both). ``progress`` is told each
+    batch's counts on the caller's thread, in order, once its check is done.
+
+    A check's error is raised by the next :meth:`then` or on leaving the block, and no
+    check after it runs. When the caller's own work fails (a broken stream, a file too
+    large), the checks of the batches before are waited for and the first of their
+    errors, which comes earlier in the file, is raised instead (an interrupt is not held
+    up).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, progress: BatchProgress | None) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="storemon-ingest-check")
-        self._pending: list[Future[None]] = []
+        self._pending: list[Future[_Counts | None]] = []
+        self._progress = progress
+        self._failed = False  # a check raised: the ones after it do not run
 
     def __enter__(self) -> _InTurn:
         return self
 
-    def then(self, *calls: Callable[[], None]) -> None:
-        """Run ``calls`` in turn after those given before; wait while two are queued
-        (so at most two batches are held besides the one being split)."""
+    def then(self, check: Callable[[], None], counts: Callable[[], _Counts]) -> None:
+        """Run ``check``, then take ``counts``, on the helper thread after the checks
+        given before; wait while two are queued."""
         while len(self._pending) > 1:
-            self._pending.pop(0).result()
-        self._pending.append(self._pool.submit(_in_turn, calls))
+            self._collect()
+        self._pending.append(self._pool.submit(self._run, check, counts))
 
-    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+    def _run(self, check: Callable[[], None], counts: Callable[[], _Counts]) -> _Counts | None:
+        if self._failed:
+            return None
         try:
-            if kind is None:
-                for pending in self._pending:
-                    pending.result()
+            check()
+        except BaseException:
+            self._failed = True
+            raise
+        return counts()
+
+    def _collect(self) -> None:
+        """The oldest check's outcome: its error raised, or its counts told."""
+        told = self._pending.pop(0).result()
+        if told is not None and self._progress is not None:
+            self._progress(*told)
+
+    def __exit__(self, kind: type[BaseException] | None, error: object, traceback: object) -> None:
+        try:
+            if kind is None or issubclass(kind, Exception):
+                while self._pending:  # an error of an earlier check wins over the caller's
+                    self._collect()
         finally:
-            for pending in self._pending:
-                pending.cancel()
+            self._failed = True  # whatever is still queued returns at once
             self._pool.shutdown(wait=True)
-
-
-def _in_turn(calls: tuple[Callable[[], None], ...]) -> None:
-    for call in calls:
-        call()
 
 
 def _separator(header: str) -> str:
