@@ -15,6 +15,7 @@ JSON error; anything else reaching them is a bug.
     ├── ConfigError           a bad setting (database URL, directory, ...)
     ├── ComputeError          the engine cannot compute this input (a size limit it names)
     ├── StoreError            the database failed; driver errors are translated to this
+    │   └── DataChanged       the data changed between the reads of one output in parts
     ├── ReportNotFound        no report with that id
     ├── ReportExpired         a finished report's result is past its retention
     ├── ReportWorkerError     a report worker process died while computing

@@ -41,7 +41,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -56,6 +56,7 @@ from storemon.jobs.compute import ComputedReport
 from storemon.jobs.outputs import ComputedOutput, JobSpec, Part, compute_part, join_parts
 from storemon.jobs.partitioned import (
     PartitionPlan,
+    check_version,
     fleet_fallbacks,
     join_plan,
     part_of_store,
@@ -208,10 +209,12 @@ class DaskCompute:
         partitions: int | None = None,
         timeout_seconds: float = 3600.0,
         export_dir: str | Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cluster = parse_cluster(cluster)
         self.partitions = partitions
         self.timeout_seconds = timeout_seconds
+        self._clock = clock  # seconds, for the job's deadline
         self._export_root = None if export_dir is None else Path(export_dir)
         self._own_export_root: str | None = None
         self._lock = threading.Lock()
@@ -265,10 +268,24 @@ class DaskCompute:
             return self.output_of_database(
                 store.url, spec, as_of=as_of, interpolation=interpolation
             )
+        deadline = self._clock() + self.timeout_seconds  # the export counts too
+        return until_unchanged(
+            lambda: self._of_export(store, spec, as_of, interpolation, deadline),
+            doing=f"the {spec.output} on the cluster",
+        )
+
+    def _of_export(
+        self,
+        store: DataStore,
+        spec: JobSpec,
+        as_of: datetime | None,
+        interpolation: Interpolation,
+        deadline: float,
+    ) -> ComputedOutput:
         client = self.client
         folder, manifest = self._exported(store, self._partition_count())
         used = as_of if as_of is not None else manifest.latest_poll
-        plan = PartitionPlan(spec, used, interpolation, manifest.ranges)
+        plan = PartitionPlan(spec, used, interpolation, manifest.ranges, manifest.data_version)
         shipped = replace(plan, ranges=[])
         futures = [
             client.submit(
@@ -276,8 +293,9 @@ class DaskCompute:
             )
             for index in range(len(manifest.ranges))
         ]
-        deadline = time.monotonic() + self.timeout_seconds
-        return join_plan(store, plan, self._gather(client, futures, deadline))
+        done = join_plan(store, plan, self._gather(client, futures, deadline))
+        check_version(store, plan)  # the fleet's fallbacks, read from the store itself
+        return done
 
     def output_of_database(
         self,
@@ -294,7 +312,7 @@ class DaskCompute:
         or prune comes between the tasks' reads, it is computed again
         (:func:`~storemon.jobs.partitioned.until_unchanged`)."""
         url = _absolute(url)
-        deadline = time.monotonic() + self.timeout_seconds  # for every attempt together
+        deadline = self._clock() + self.timeout_seconds  # for every attempt together
         return until_unchanged(
             lambda: self._of_database(url, spec, as_of, interpolation, deadline),
             doing=f"the {spec.output} on the cluster",
@@ -339,11 +357,11 @@ class DaskCompute:
         doing: str = "compute a partition",
     ) -> list[Any]:
         """The futures' results, in order, if they are all done by ``deadline`` (the
-        job's: ``time.monotonic()`` plus ``timeout_seconds`` at its start); the first
+        job's: the clock plus ``timeout_seconds`` at its start); the first
         failure raised as its error (``doing`` says what they do, for a task that could
         not run at all)."""
         try:
-            _done, pending = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+            _done, pending = wait(futures, timeout=max(0.0, deadline - self._clock()))
         except TimeoutError:
             pending = futures
         if pending:

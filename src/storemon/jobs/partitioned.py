@@ -89,8 +89,8 @@ def partition_ranges(splits: Sequence[str]) -> list[StoreRange]:
 class PartitionPlan:
     """What every partition of one output shares: the spec, the fleet's as_of (resolved
     once; None: no polls stored) and interpolation, the ranges in byte order, and the
-    store's data version the plan was made at (None: not checked, for inputs that cannot
-    change, such as a Parquet export of one version)."""
+    store's data version the plan was made at (that of a Parquet export, for a plan of
+    one; None: not checked)."""
 
     spec: JobSpec
     as_of: datetime | None
@@ -117,8 +117,8 @@ def plan_partitions(
 
 
 def check_version(store: DataStore, plan: PartitionPlan) -> None:
-    """StoreError unless ``store``'s data version is still the plan's (called after a read:
-    then that read saw the plan's data)."""
+    """:class:`~storemon.errors.DataChanged` unless ``store``'s data version is still the
+    plan's (called after a read: then that read saw the plan's data)."""
     if plan.data_version is None:
         return
     now = store.data_version()
