@@ -268,11 +268,15 @@ class DaskCompute:
             return self.output_of_database(
                 store.url, spec, as_of=as_of, interpolation=interpolation
             )
-        deadline = self._clock() + self.timeout_seconds  # the export counts too
-        return until_unchanged(
-            lambda: self._of_export(store, spec, as_of, interpolation, deadline),
-            doing=f"the {spec.output} on the cluster",
+        return self._in_time(  # the export counts too
+            spec, lambda deadline: self._of_export(store, spec, as_of, interpolation, deadline)
         )
+
+    def _in_time(self, spec: JobSpec, attempt: Callable[[float], ComputedOutput]) -> ComputedOutput:
+        """``attempt(deadline)``, again when the data changed meanwhile, every attempt
+        within ``timeout_seconds`` of now."""
+        deadline = self._clock() + self.timeout_seconds
+        return until_unchanged(lambda: attempt(deadline), doing=f"the {spec.output} on the cluster")
 
     def _of_export(
         self,
@@ -312,10 +316,8 @@ class DaskCompute:
         or prune comes between the tasks' reads, it is computed again
         (:func:`~storemon.jobs.partitioned.until_unchanged`)."""
         url = _absolute(url)
-        deadline = self._clock() + self.timeout_seconds  # for every attempt together
-        return until_unchanged(
-            lambda: self._of_database(url, spec, as_of, interpolation, deadline),
-            doing=f"the {spec.output} on the cluster",
+        return self._in_time(
+            spec, lambda deadline: self._of_database(url, spec, as_of, interpolation, deadline)
         )
 
     def _of_database(
