@@ -125,6 +125,36 @@ def test_the_bound_of_a_read_holds_every_row_it_can_give(pg_url: str, tables: ty
 
 
 @pytest.mark.postgres
+def test_the_bound_holds_what_each_window_reads_across_weeks_and_after_a_prune(
+    pg_url: str, tables: type[Tables]
+) -> None:
+    """For windows that cross a week boundary, start before the kept polls of a prune or
+    after them, the bound is at least the rows the report's read gives."""
+    store = open_store(pg_url)
+    try:
+        start = datetime(2023, 1, 2, tzinfo=UTC)  # a Monday: weeks of 2, 9, 16 January
+        rows = [(f"s{i % 50}", start + timedelta(minutes=i), i % 3 > 0) for i in range(30_000)]
+        store.apply_ingest(IngestBatch(polls=tables.polls(rows)))
+        assert isinstance(store, PostgresStore)
+        ends = [datetime(2023, 1, d, h, tzinfo=UTC) for d, h in ((12, 6), (16, 0), (19, 3))]
+
+        def check() -> None:
+            for as_of in ends:
+                for lookback in (timedelta(days=7), timedelta(hours=30)):
+                    read = store.report_inputs(as_of, lookback=lookback).polls.num_rows
+                    after = to_epoch_us(as_of - lookback)
+                    with store._session("test") as conn:
+                        bound = partitions.rows_at_most(conn, after, to_epoch_us(as_of))
+                    assert read <= bound, (as_of, lookback, read, bound)
+
+        check()
+        store.prune_polls(datetime(2023, 1, 9, tzinfo=UTC))  # week 1 into polls_kept
+        check()
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
 def test_a_read_the_planner_underestimates_is_still_cut_into_chunks(
     pg_url: str, tables: type[Tables], monkeypatch: pytest.MonkeyPatch
 ) -> None:
