@@ -40,7 +40,7 @@ import urllib.request
 import zlib
 from pathlib import Path
 
-from load import Server
+from _serving import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATUS = ROOT.parent / "shared" / "data" / "store_status.csv.gz"
@@ -99,7 +99,13 @@ def _bomb(mib: int) -> bytes:
 
 def bench_bomb(mib: int, scratch: Path) -> None:
     body = _bomb(mib)
-    server = Server(f"duckdb:///{scratch / 'bomb.duckdb'}", scratch, workers=1)
+    server = Server(
+        f"duckdb:///{scratch / 'bomb.duckdb'}",
+        scratch,
+        env={"STOREMON_REPORT_WORKERS": "1"},
+        args=("--log-level", "warning"),
+        start_seconds=60,
+    )
     url = server.url
     try:
         before = _peak_rss_mb(server.process.pid)
