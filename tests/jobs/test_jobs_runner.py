@@ -405,3 +405,36 @@ def test_the_in_thread_compute_calls_the_engine_through_compute_tables(
     assert [j.id for j in seen] == [job.id]
     assert done.row_count == 1
     assert done.as_of_used == datetime(2023, 1, 23, 10, 0, tzinfo=UTC)
+
+
+def test_a_slow_trigger_is_logged_with_where_its_time_went(
+    store: Store,
+    compute: FakeCompute,
+    make_jobs: Callable[..., ReportJobs],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+    import re
+
+    jobs = make_jobs(compute)
+    insert = store.insert_job
+
+    def slow_insert(job: JobRecord) -> None:
+        time.sleep(0.08)
+        insert(job)
+
+    with caplog.at_level(logging.INFO, logger="storemon.jobs.runner"):
+        jobs.trigger(as_of=AS_OF, interpolation="previous")  # fast: not logged
+        quick = [r for r in caplog.records if "report trigger took" in r.getMessage()]
+        monkeypatch.setattr(store, "insert_job", slow_insert)
+        jobs.trigger(as_of=AS_OF, interpolation="nearest")
+    slow = [r.getMessage() for r in caplog.records if "report trigger took" in r.getMessage()]
+    assert quick == [] or len(slow) == len(quick) + 1  # a loaded machine may log the first
+    found = re.fullmatch(
+        r"report trigger took \d+ ms \(trigger lock \d+ ms, data version \d+ ms, reuse lookup"
+        r" \d+ ms, queue count \d+ ms, job insert (\d+) ms\)",
+        slow[-1],
+    )
+    assert found is not None, slow[-1]
+    assert int(found.group(1)) >= 80

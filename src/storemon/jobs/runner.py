@@ -73,6 +73,30 @@ class TriggerOutcome:
     reused: bool
 
 
+#: A trigger slower than this is logged (INFO) with where its time went.
+SLOW_TRIGGER_SECONDS: Final = 0.05
+
+
+class _Phases:
+    """Where one call's time went: the seconds between named marks."""
+
+    def __init__(self) -> None:
+        self._start = self._last = time.perf_counter()
+        self._spent: list[tuple[str, float]] = []
+
+    def mark(self, name: str) -> None:
+        """The time since the last mark was spent on ``name``."""
+        now = time.perf_counter()
+        self._spent.append((name, now - self._last))
+        self._last = now
+
+    def log_if_slow(self, what: str, seconds: float) -> None:
+        total = time.perf_counter() - self._start
+        if total >= seconds:
+            spent = ", ".join(f"{name} {1000 * part:.0f} ms" for name, part in self._spent)
+            log.info("%s took %.0f ms (%s)", what, 1000 * total, spent or "no step finished")
+
+
 def utc_now() -> datetime:
     """The current instant, tz-aware UTC, microsecond precision."""
     return datetime.now(UTC)
@@ -146,10 +170,25 @@ class ReportJobs:
         """Start a report, or return the queued/running/complete job with the same
         parameters (``options`` compared as strings) on the same data (same
         ``data_version``)."""
+        phases = _Phases()
+        try:
+            return self._trigger(phases, as_of, interpolation, options)
+        finally:
+            phases.log_if_slow("report trigger", SLOW_TRIGGER_SECONDS)
+
+    def _trigger(
+        self,
+        phases: _Phases,
+        as_of: datetime | None,
+        interpolation: Interpolation,
+        options: str,
+    ) -> TriggerOutcome:
         with self._trigger_lock:
+            phases.mark("trigger lock")
             if self._closed:
                 raise RuntimeError("the report job service is shut down")
             version = self.store.data_version()
+            phases.mark("data version")
             now = self._clock()
             existing = self.store.find_reusable_job(
                 as_of_requested=as_of,
@@ -158,9 +197,11 @@ class ReportJobs:
                 options=options,
                 complete_since=None if self.retention is None else now - self.retention,
             )
+            phases.mark("reuse lookup")
             if existing is not None:
                 return TriggerOutcome(self.cached(existing.id) or existing, reused=True)
             queued = self._queued()
+            phases.mark("queue count")
             if queued >= self.queue_max:
                 raise QueueFull(queued, self.queue_max, self._retry_after_seconds())
             job = JobRecord(
@@ -180,6 +221,7 @@ class ReportJobs:
             except BaseException:
                 self._memory.drop(job.id)
                 raise
+            phases.mark("job insert")
             self._pool.submit(self._run, job)
         return TriggerOutcome(job, reused=False)
 
