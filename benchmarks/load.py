@@ -555,6 +555,11 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--server-log", type=Path, help="keep the server's log here")
+    parser.add_argument(
+        "--server-log-level",
+        default="warning",
+        help="the server's --log-level (info shows each slow trigger's steps)",
+    )
     args = parser.parse_args()
     args.pollers = max(1, min(args.pollers, 200))
     args.rounds = max(1, min(args.rounds, 50))
@@ -569,7 +574,7 @@ def main() -> None:
             db_url,
             workdir,
             env={"STOREMON_REPORT_WORKERS": str(args.workers)},
-            args=("--log-level", "warning"),
+            args=("--log-level", args.server_log_level),
             start_seconds=60,
         )
         samples = Samples()
