@@ -186,13 +186,21 @@ def _poll_in_process(
     offset: float,
     current: Any,
     stop: Any,
+    ready: Any,
     results: Any,
 ) -> None:
-    """One client process of :class:`ProcessPollers`: ``threads`` keep-alive pollers."""
+    """One client process of :class:`ProcessPollers`: ``threads`` keep-alive pollers;
+    ``ready`` is told once all of them are connected."""
     samples = Samples()
+
+    connected = threading.Barrier(threads + 1)
 
     def poll(index: int) -> None:
         client = Http(url)
+        try:
+            client.request("GET", "/healthz")  # connected (not a sample)
+        finally:
+            connected.wait()
         time.sleep(interval * (offset + index / threads) % interval)
         while not stop.is_set():
             report_id = current.value.decode()
@@ -216,6 +224,8 @@ def _poll_in_process(
     workers = [threading.Thread(target=poll, args=(index,)) for index in range(threads)]
     for worker in workers:
         worker.start()
+    connected.wait()
+    ready.put(None)
     for worker in workers:
         worker.join()
     results.put((samples.values, samples.errors))
@@ -230,6 +240,7 @@ class ProcessPollers:
         self.current = context.Array("c", 256)
         self.stop_event = context.Event()
         self.results = context.Queue()
+        ready = context.Queue()
         processes = max(1, min(processes, count))
         shares = [
             count // processes + (1 if i < count % processes else 0) for i in range(processes)
@@ -244,6 +255,7 @@ class ProcessPollers:
                     i / processes,
                     self.current,
                     self.stop_event,
+                    ready,
                     self.results,
                 ),
                 daemon=True,
@@ -252,6 +264,10 @@ class ProcessPollers:
         ]
         for process in self.processes:
             process.start()
+        # The load starts once every client process is up and connected: starting
+        # Python processes on the server's cores would otherwise count as its latency.
+        for _ in self.processes:
+            ready.get(timeout=120)
 
     @property
     def report_id(self) -> str | None:
